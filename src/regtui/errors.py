@@ -1,0 +1,53 @@
+"""One-line errors: every failure an operator can cause or meet ends up as one of these.
+
+The CLI prints `str(error)` on one line and exits with `exit_code`; the TUI shows it in the
+error line. No traceback ever reaches the operator for these.
+"""
+
+from __future__ import annotations
+
+
+class RegtuiError(Exception):
+    """Base class: the message is complete, single-line and names what was wrong and where."""
+
+    exit_code = 1
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return " ".join(text.split())
+
+
+class UsageError(RegtuiError):
+    """The command line was wrong."""
+
+    exit_code = 2
+
+
+class ConfigError(RegtuiError):
+    """The configuration file or an environment override was wrong."""
+
+    exit_code = 2
+
+
+class ReadOnlyError(RegtuiError):
+    """A change was attempted in read-only mode; refused before anything left the process."""
+
+    exit_code = 3
+
+
+class RegistryError(RegtuiError):
+    """A registry could not be read: unreachable, refused, or answered something unusable."""
+
+    exit_code = 1
+
+
+class AuthError(RegistryError):
+    """Credentials were missing, wrong, or a credential helper failed."""
+
+
+class NotFoundError(RegistryError):
+    """The registry answered 404 for a repository, tag or digest."""
+
+
+class ProtocolError(RegistryError):
+    """The registry answered something that is not valid for the API (bad JSON, bad digest...)."""

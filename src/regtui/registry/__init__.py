@@ -1,0 +1,1 @@
+"""Talking to registries. Nothing in this package imports Textual."""

@@ -1,0 +1,172 @@
+"""Plain, frozen model objects: what every backend returns and every service consumes.
+
+They carry no I/O and no Textual; a registry's answers are parsed into these once, at the edge.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+class ArtifactKind(enum.StrEnum):
+    """What a tag or manifest is, as an operator would name it."""
+
+    IMAGE = "image"
+    INDEX = "index"
+    SIGNATURE = "signature"
+    ATTESTATION = "attestation"
+    SBOM = "sbom"
+    ARTIFACT = "artifact"
+
+    @property
+    def is_supplement(self) -> bool:
+        """Signatures, attestations and SBOMs belong to another image rather than stand alone."""
+        return self in (ArtifactKind.SIGNATURE, ArtifactKind.ATTESTATION, ArtifactKind.SBOM)
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """`os/architecture[/variant]`, as docker and the OCI image spec write it."""
+
+    os: str
+    architecture: str
+    variant: str = ""
+
+    def __str__(self) -> str:
+        base = f"{self.os}/{self.architecture}"
+        return f"{base}/{self.variant}" if self.variant else base
+
+    @property
+    def is_unknown(self) -> bool:
+        """BuildKit stores attestation manifests in an index under `unknown/unknown`."""
+        return self.os == "unknown" and self.architecture == "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Descriptor:
+    """A content descriptor: a pointer to a blob or manifest by digest."""
+
+    media_type: str
+    digest: str
+    size: int
+    platform: Platform | None = None
+    annotations: Mapping[str, str] = field(default=_EMPTY)
+    artifact_type: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A parsed manifest (image manifest, index/list, or read-only schema1)."""
+
+    digest: str
+    media_type: str
+    size: int
+    raw: bytes
+    config: Descriptor | None = None
+    layers: tuple[Descriptor, ...] = ()
+    manifests: tuple[Descriptor, ...] = ()
+    subject: Descriptor | None = None
+    artifact_type: str = ""
+    annotations: Mapping[str, str] = field(default=_EMPTY)
+    schema_version: int = 2
+
+    @property
+    def is_index(self) -> bool:
+        from regtui.registry.mediatypes import INDEX_TYPES
+
+        return self.media_type in INDEX_TYPES
+
+    @property
+    def is_schema1(self) -> bool:
+        return self.schema_version == 1
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One line of an image's build history."""
+
+    created: datetime | None
+    created_by: str
+    comment: str = ""
+    empty_layer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ImageConfig:
+    """The parts of an image config blob an operator looks at."""
+
+    digest: str
+    created: datetime | None
+    platform: Platform | None
+    labels: Mapping[str, str] = field(default=_EMPTY)
+    env: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    user: str = ""
+    working_dir: str = ""
+    history: tuple[HistoryEntry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Referrer:
+    """A manifest whose `subject` is another one: a signature, attestation or SBOM."""
+
+    digest: str
+    media_type: str
+    artifact_type: str
+    kind: ArtifactKind
+    size: int
+    tag: str | None = None
+    """Set when found through the `sha256-<hex>.<suffix>` tag schema rather than the API."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryInfo:
+    """What a `/v2/` ping told us."""
+
+    url: str
+    api_version: str
+    """The `Docker-Distribution-API-Version` header, e.g. `registry/2.0`; empty if absent."""
+    reachable: bool = True
+    auth_scheme: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TagRecord:
+    """One tag, fully resolved: the unit of `regtui inventory` and of the tags pane."""
+
+    registry: str
+    repository: str
+    tag: str
+    digest: str
+    media_type: str
+    size_bytes: int
+    platforms: tuple[str, ...]
+    created: datetime | None
+    artifact_kind: ArtifactKind
+    subject_digest: str | None = None
+    """For signature/attestation/SBOM tags: the digest of the image they belong to."""
+    reachable: tuple[tuple[str, int], ...] = ()
+    """Every distinct (digest, size) reachable from the tag; the tag's size is their sum."""
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+@dataclass(frozen=True, slots=True)
+class RepositorySummary:
+    """A repository as listed in the repositories pane."""
+
+    registry: str
+    name: str
+    tag_count: int
+    size_bytes: int
+    last_push: datetime | None
+    tags: tuple[TagRecord, ...] = ()

@@ -1,0 +1,1 @@
+"""What the app does with registries. Nothing in this package imports Textual."""
