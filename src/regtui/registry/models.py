@@ -56,7 +56,7 @@ class Descriptor:
     digest: str
     size: int
     platform: Platform | None = None
-    annotations: Mapping[str, str] = field(default=_EMPTY)
+    annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     artifact_type: str = ""
 
 
@@ -73,7 +73,7 @@ class Manifest:
     manifests: tuple[Descriptor, ...] = ()
     subject: Descriptor | None = None
     artifact_type: str = ""
-    annotations: Mapping[str, str] = field(default=_EMPTY)
+    annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     schema_version: int = 2
 
     @property
@@ -104,7 +104,7 @@ class ImageConfig:
     digest: str
     created: datetime | None
     platform: Platform | None
-    labels: Mapping[str, str] = field(default=_EMPTY)
+    labels: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     env: tuple[str, ...] = ()
     entrypoint: tuple[str, ...] = ()
     cmd: tuple[str, ...] = ()

@@ -1,0 +1,52 @@
+# Two entry points do all set-up on a fresh Debian machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEBS   := docker-registry prometheus apache2-utils
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+.PHONY: demo test setup debs lint typecheck check bench snapshots-update clean
+
+demo: setup debs
+	$(BIN)/regtui demo
+
+test: setup debs lint typecheck
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+setup: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+# Installs the real registry and Prometheus the lab runs, only when a binary is missing.
+debs:
+	@if ! command -v docker-registry >/dev/null || ! command -v prometheus >/dev/null \
+	    || ! command -v promtool >/dev/null || ! command -v htpasswd >/dev/null; then \
+	  echo "installing Debian packages: $(DEBS)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEBS); \
+	fi
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+
+typecheck: setup
+	$(BIN)/mypy
+
+check: lint typecheck
+
+bench: setup debs
+	$(BIN)/python benchmarks/run_all.py
+
+snapshots-update: setup debs
+	$(BIN)/pytest tests/ui --snapshot-update
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache snapshot_report.html

@@ -1,0 +1,185 @@
+"""`regtui` entry point: the TUI by default, headless subcommands for scripts and on-call.
+
+Global options are accepted before or after the subcommand, as operators type them either way.
+Every failure an operator can cause ends as one line on stderr and an exit status:
+0 success, 1 a registry could not be read, 2 usage or config error, 3 refused by read-only mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from regtui import __version__
+from regtui.config import Config, RegistryConfig, adhoc_registry, load_config
+from regtui.errors import RegtuiError, UsageError
+from regtui.services.export import FORMATS, write_records
+from regtui.services.inventory import InventoryService, open_registry
+
+PROG = "regtui"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors become our one-line UsageError (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{PROG} --help`)")
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Same options on the main parser and on every subcommand; subcommands never reset them."""
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--registry", metavar="NAME_OR_URL", default=default,
+                        help="a configured registry's name, or any registry URL")
+    parser.add_argument("--config", metavar="PATH", type=Path, default=default,
+                        help="config file (default: $REGTUI_CONFIG or "
+                             "$XDG_CONFIG_HOME/regtui/config.toml)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--read-only", dest="read_only", action="store_const", const=True,
+                      default=default, help="on-call mode: nothing can be changed")
+    mode.add_argument("--write", dest="read_only", action="store_const", const=False,
+                      default=default, help="allow changes for this session, whatever the config")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="A terminal dashboard for container registries.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _add_global_options(parser, suppress=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    inventory = commands.add_parser("inventory", help="print one record per tag (headless)")
+    _add_global_options(inventory, suppress=True)
+    inventory.add_argument("--format", choices=FORMATS, default="jsonl")
+    inventory.add_argument("--repository", action="append", metavar="NAME",
+                           help="only this repository (repeatable)")
+    inventory.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
+                           help="progress bar on stderr (auto: when stderr is a terminal)")
+
+    demo = commands.add_parser("demo", help="start the demo lab and open the app on it")
+    _add_global_options(demo, suppress=True)
+    demo.add_argument("--dataset", choices=("minimal", "default", "large"), default="default")
+    demo.add_argument("--auth", choices=("none", "htpasswd", "token"), default="none")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return _dispatch(args)
+    except RegtuiError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        return _run_demo(args)
+    config = load_config(args.config)
+    if args.command == "inventory":
+        return asyncio.run(_inventory(args, config))
+    return _run_app(config, args)
+
+
+def select_registries(config: Config, wanted: str | None) -> list[RegistryConfig]:
+    """`--registry` names a configured entry or is a URL (configured or ad hoc)."""
+    if wanted:
+        for registry in config.registries:
+            if wanted in (registry.name, registry.url, registry.host):
+                return [registry]
+        if "://" in wanted or "." in wanted or ":" in wanted or wanted == "localhost":
+            return [adhoc_registry(wanted)]
+        known = ", ".join(r.name for r in config.registries) or "none configured"
+        raise UsageError(f"--registry {wanted!r} is neither a configured registry ({known}) "
+                         "nor a URL")
+    if not config.registries:
+        where = config.path or "the config file"
+        raise UsageError(f"no registry to read: pass --registry URL or add [[registries]] to "
+                         f"{where}")
+    return list(config.registries)
+
+
+async def _inventory(args: argparse.Namespace, config: Config) -> int:
+    registries = select_registries(config, args.registry)
+    read_only = True  # inventory only reads, whatever the mode
+    show_progress = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
+    status = 0
+    for registry in registries:
+        service = open_registry(registry, config, read_only=read_only)
+        try:
+            status = max(status, await _inventory_one(service, args, show_progress))
+        finally:
+            await service.aclose()
+    return status
+
+
+async def _inventory_one(service: InventoryService, args: argparse.Namespace,
+                         show_progress: bool) -> int:
+    progress = _Progress(service.name) if show_progress else None
+    await service.ping()
+    records = service.walk(args.repository, on_repository=progress.update if progress else None)
+    count = await write_records(records, args.format, sys.stdout)
+    if progress:
+        progress.finish()
+    for problem in service.problems:
+        print(f"{PROG}: {problem.message}", file=sys.stderr)
+    if service.problems:
+        print(f"{PROG}: registry {service.name}: {len(service.problems)} repositories or tags "
+              f"could not be read; {count} records written", file=sys.stderr)
+        return 1
+    return 0
+
+
+class _Progress:
+    """A one-line progress bar on stderr, redrawn in place."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def update(self, done: int, total: int) -> None:
+        width = 30
+        filled = width * done // total if total else width
+        bar = "#" * filled + "-" * (width - filled)
+        sys.stderr.write(f"\r{self.name} [{bar}] {done}/{total} repositories")
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _run_app(config: Config, args: argparse.Namespace) -> int:
+    from regtui.ui.app import run_app
+
+    if args.registry:
+        chosen = select_registries(config, args.registry)
+        known = [r for r in config.registries if r not in chosen]
+        config = _with_registries(config, [*chosen, *known])
+    return run_app(config, read_only=args.read_only)
+
+
+def _with_registries(config: Config, registries: list[RegistryConfig]) -> Config:
+    from dataclasses import replace
+
+    return replace(config, registries=tuple(registries))
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from regtui.lab import start_lab
+
+    print(f"{PROG}: starting the demo lab (docker-registry + prometheus)...", file=sys.stderr)
+    with start_lab(dataset=args.dataset, auth=args.auth) as lab:
+        config_file = lab.root / "regtui.toml"
+        config_file.write_text(lab.regtui_config_toml())
+        if lab.password:
+            os.environ["REGTUI_LAB_PASSWORD"] = lab.password
+        config = load_config(config_file)
+        print(f"{PROG}: lab registry at {lab.url}, config {config_file}", file=sys.stderr)
+        return _run_app(config, args)

@@ -1,0 +1,305 @@
+"""The OCI distribution API backend: registry:2 and everything that speaks `/v2/`.
+
+Harbor's `/v2`, GHCR, Quay, ECR, ACR and Nexus docker connectors all answer this API; their
+own management APIs come with their own backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Collection
+from typing import Any, Final
+from urllib.parse import parse_qs, quote, urlsplit
+
+import httpx
+
+from regtui.errors import AuthError, NotFoundError, ProtocolError, RegistryError
+from regtui.registry import mediatypes as mt
+from regtui.registry.backend import Capabilities, ManifestHead
+from regtui.registry.cache import ContentCache, compute_digest, is_digest, verify_digest
+from regtui.registry.kinds import kind_of_type, subject_of_tag
+from regtui.registry.models import ArtifactKind, ImageConfig, Manifest, Referrer, RegistryInfo
+from regtui.registry.parse import load_json_object, parse_config, parse_manifest, schema1_config
+from regtui.registry.transport import describe_http_error
+
+MAX_MANIFEST_BYTES: Final = 4 * 1024 * 1024
+MAX_CONFIG_BYTES: Final = 8 * 1024 * 1024
+MAX_LIST_BYTES: Final = 64 * 1024 * 1024
+PAGE_SIZE: Final = 1000
+FALLBACK_PAGE_SIZE: Final = 100
+MAX_PAGES: Final = 100_000
+SUPPLEMENT_SUFFIXES: Final = (".sig", ".att", ".sbom")
+
+
+class DistributionBackend:
+    """Read access to one registry over the distribution API, with bounded concurrency."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        url: str,
+        client: httpx.AsyncClient,
+        cache: ContentCache,
+        concurrency: int = 8,
+        capabilities: Capabilities | None = None,
+    ) -> None:
+        self.name = name
+        self.url = url
+        self.client = client
+        self.cache = cache
+        self.capabilities = capabilities or Capabilities()
+        self._limit = asyncio.Semaphore(concurrency)
+        self._referrers_api: bool | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def _fetch(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        accept: str | None = None,
+        params: dict[str, str] | None = None,
+        limit: int = MAX_MANIFEST_BYTES,
+        ok_statuses: Collection[int] = (200,),
+    ) -> tuple[httpx.Response, bytes]:
+        """One request under the concurrency bound; the body is read up to `limit` bytes."""
+        headers = {"Accept": accept} if accept else {}
+        async with self._limit:
+            try:
+                async with self.client.stream(method, path, params=params, headers=headers) as rsp:
+                    body = await _read_bounded(rsp, limit, f"{what} on {self.name}")
+            except httpx.HTTPError as exc:
+                raise describe_http_error(exc, registry=self.name, url=self.url) from exc
+        if rsp.status_code not in ok_statuses:
+            raise self._status_error(rsp, body, what)
+        return rsp, body
+
+    def _status_error(self, response: httpx.Response, body: bytes, what: str) -> RegistryError:
+        detail = _error_detail(body)
+        where = f"{what} on registry {self.name} ({self.url})"
+        status = response.status_code
+        if status == 404:
+            return NotFoundError(f"{where}: not found (404{detail})")
+        if status in (401, 403):
+            return AuthError(f"{where}: access denied ({status}{detail})")
+        return RegistryError(f"{where}: HTTP {status}{detail}")
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def ping(self) -> RegistryInfo:
+        response, body = await self._fetch("GET", "/v2/", what="API check", ok_statuses=(200,))
+        version = response.headers.get("docker-distribution-api-version", "")
+        return RegistryInfo(url=self.url, api_version=version, reachable=True)
+
+    async def repositories(self) -> AsyncIterator[str]:
+        async for name in self._paged("/v2/_catalog", "repositories", "catalog"):
+            yield name
+
+    async def tags(self, repository: str) -> list[str]:
+        path = f"/v2/{_quote(repository)}/tags/list"
+        what = f"tag list of {repository}"
+        return [tag async for tag in self._paged(path, "tags", what)]
+
+    async def _paged(self, path: str, key: str, what: str) -> AsyncIterator[str]:
+        """Follow `Link` pages to the end; fall back to `n`/`last` only when the server caps `n`."""
+        params: dict[str, str] | None = {"n": str(PAGE_SIZE)}
+        url: str = path
+        seen_last: set[str] = set()
+        for _ in range(MAX_PAGES):
+            response, body = await self._first_page_aware_fetch(url, params, what)
+            items = _list_field(body, key, what)
+            for item in items:
+                yield item
+            next_url = _next_link(response)
+            if next_url is None:
+                return
+            last = parse_qs(urlsplit(next_url).query).get("last", [""])[0]
+            if last in seen_last:
+                raise ProtocolError(f"{what} on {self.name}: the registry's pages repeat at {last!r}")
+            seen_last.add(last)
+            url, params = next_url, None
+        raise ProtocolError(f"{what} on {self.name}: more than {MAX_PAGES} pages")
+
+    async def _first_page_aware_fetch(
+        self, url: str, params: dict[str, str] | None, what: str
+    ) -> tuple[httpx.Response, bytes]:
+        try:
+            return await self._fetch("GET", url, params=params, what=what, limit=MAX_LIST_BYTES)
+        except RegistryError as exc:
+            # distribution 3 answers 400 PAGINATION_NUMBER_INVALID when n > catalog.maxentries.
+            if params is None or "HTTP 400" not in str(exc):
+                raise
+        retry = {"n": str(FALLBACK_PAGE_SIZE)}
+        return await self._fetch("GET", url, params=retry, what=what, limit=MAX_LIST_BYTES)
+
+    async def head_manifest(self, repository: str, reference: str) -> ManifestHead:
+        path = f"/v2/{_quote(repository)}/manifests/{_quote(reference)}"
+        what = f"manifest {repository}:{reference}" if not is_digest(reference) else \
+            f"manifest {repository}@{reference}"
+        response, _ = await self._fetch("HEAD", path, what=what, accept=mt.MANIFEST_ACCEPT)
+        digest = response.headers.get("docker-content-digest", "")
+        length = response.headers.get("content-length", "")
+        if not is_digest(digest) or not length.isdigit():
+            # Some registries answer HEAD without the digest; GET tells the truth.
+            manifest = await self.manifest(repository, reference)
+            return ManifestHead(manifest.digest, manifest.media_type, manifest.size)
+        media_type = response.headers.get("content-type", "").split(";", 1)[0].strip()
+        return ManifestHead(digest, media_type, int(length))
+
+    async def manifest(self, repository: str, reference: str) -> Manifest:
+        what = f"manifest {repository}@{reference}" if is_digest(reference) else \
+            f"manifest {repository}:{reference}"
+        if is_digest(reference) and (cached := self.cache.get(reference)) is not None:
+            return parse_manifest(cached, digest=reference, content_type="", what=what)
+        path = f"/v2/{_quote(repository)}/manifests/{_quote(reference)}"
+        response, body = await self._fetch("GET", path, what=what, accept=mt.MANIFEST_ACCEPT)
+        digest = self._checked_digest(reference, response, body, what)
+        self.cache.put(digest, body)
+        return parse_manifest(body, digest=digest,
+                              content_type=response.headers.get("content-type", ""), what=what)
+
+    def _checked_digest(self, reference: str, response: httpx.Response, body: bytes,
+                        what: str) -> str:
+        """Digests are the registry's promise of content: a body that breaks it is refused."""
+        if is_digest(reference):
+            if not verify_digest(reference, body):
+                raise ProtocolError(f"{what} on {self.name}: content does not match its digest")
+            return reference
+        header = response.headers.get("docker-content-digest", "")
+        if is_digest(header):
+            if not verify_digest(header, body):
+                raise ProtocolError(
+                    f"{what} on {self.name}: registry says {header} but the body hashes to "
+                    f"{compute_digest(body)}")
+            return header
+        return compute_digest(body)
+
+    async def blob(self, repository: str, digest: str, *, limit: int, what: str) -> bytes:
+        """A small blob (config, signature payload), verified and cached by digest."""
+        if (cached := self.cache.get(digest)) is not None:
+            return cached
+        path = f"/v2/{_quote(repository)}/blobs/{_quote(digest)}"
+        _, body = await self._fetch("GET", path, what=what, limit=limit)
+        if not verify_digest(digest, body):
+            raise ProtocolError(f"{what} on {self.name}: content does not match its digest")
+        self.cache.put(digest, body)
+        return body
+
+    async def image_config(self, repository: str, descriptor_digest: str) -> ImageConfig:
+        what = f"config {descriptor_digest} of {repository}"
+        data = await self.blob(repository, descriptor_digest, limit=MAX_CONFIG_BYTES, what=what)
+        return parse_config(data, digest=descriptor_digest, what=what)
+
+    async def config_of(self, repository: str, manifest: Manifest) -> ImageConfig | None:
+        """The image config of a manifest, or None for artifacts and schema1 without history."""
+        if manifest.is_schema1:
+            return schema1_config(manifest)
+        if manifest.config is None or manifest.config.media_type not in mt.IMAGE_CONFIG_TYPES:
+            return None
+        return await self.image_config(repository, manifest.config.digest)
+
+    async def referrers(self, repository: str, digest: str,
+                        tags: Collection[str] | None = None) -> list[Referrer]:
+        """The referrers API when the registry has it, else the tag schema fallback."""
+        if self._referrers_api is not False:
+            found = await self._referrers_from_api(repository, digest)
+            if found is not None:
+                return found
+        return await self._referrers_from_tags(repository, digest, tags)
+
+    async def _referrers_from_api(self, repository: str, digest: str) -> list[Referrer] | None:
+        path = f"/v2/{_quote(repository)}/referrers/{_quote(digest)}"
+        what = f"referrers of {repository}@{digest}"
+        try:
+            response, body = await self._fetch("GET", path, what=what, accept=mt.OCI_INDEX,
+                                               ok_statuses=(200, 400, 404, 405))
+        except AuthError:
+            return None
+        media = response.headers.get("content-type", "")
+        if response.status_code != 200 or mt.OCI_INDEX not in media:
+            self._referrers_api = False
+            return None
+        self._referrers_api = True
+        index = parse_manifest(body, digest=compute_digest(body), content_type=media, what=what)
+        return [_referrer(d.digest, d.media_type, d.artifact_type, d.size) for d in index.manifests]
+
+    async def _referrers_from_tags(self, repository: str, digest: str,
+                                   tags: Collection[str] | None) -> list[Referrer]:
+        base = digest.replace(":", "-", 1)
+        candidates = [base, *(base + suffix for suffix in SUPPLEMENT_SUFFIXES)]
+        if tags is not None:
+            candidates = [tag for tag in candidates if tag in tags]
+        results = await asyncio.gather(*(self._tag_referrers(repository, tag)
+                                         for tag in candidates))
+        return [referrer for found in results for referrer in found]
+
+    async def _tag_referrers(self, repository: str, tag: str) -> list[Referrer]:
+        try:
+            manifest = await self.manifest(repository, tag)
+        except NotFoundError:
+            return []
+        tagged = subject_of_tag(tag)
+        if manifest.is_index and tagged is not None and tagged[1] is None:
+            return [_referrer(d.digest, d.media_type, d.artifact_type, d.size, tag)
+                    for d in manifest.manifests]
+        kind = tagged[1] if tagged and tagged[1] else ArtifactKind.ARTIFACT
+        return [Referrer(manifest.digest, manifest.media_type, manifest.artifact_type, kind,
+                         manifest.size, tag)]
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _referrer(digest: str, media_type: str, artifact_type: str, size: int,
+              tag: str | None = None) -> Referrer:
+    kind = kind_of_type(artifact_type, media_type) or ArtifactKind.ARTIFACT
+    return Referrer(digest, media_type, artifact_type, kind, size, tag)
+
+
+def _quote(value: str) -> str:
+    return quote(value, safe="/:@")
+
+
+async def _read_bounded(response: httpx.Response, limit: int, what: str) -> bytes:
+    """Never hold more than `limit` bytes of what a server sends."""
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in response.aiter_bytes():
+        total += len(chunk)
+        if total > limit:
+            raise ProtocolError(f"{what}: answer larger than {limit} bytes, refused")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error_detail(body: bytes) -> str:
+    """`: CODE message` from a distribution error body, if there is one."""
+    try:
+        errors = json.loads(body).get("errors") or []
+        first: dict[str, Any] = errors[0]
+    except (ValueError, AttributeError, IndexError, KeyError, TypeError):
+        return ""
+    code, message = str(first.get("code", "")), str(first.get("message", ""))
+    text = " ".join(f"{code} {message}".split())[:200]
+    return f", {text}" if text else ""
+
+
+def _list_field(body: bytes, key: str, what: str) -> list[str]:
+    data = load_json_object(body, what)
+    value = data.get(key)
+    if value is None:
+        return []  # registry:2 answers "tags": null once a repository's last tag is gone
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ProtocolError(f"{what}: '{key}' is not a list of strings")
+    return value
+
+
+def _next_link(response: httpx.Response) -> str | None:
+    link = response.links.get("next", {}).get("url")
+    if not link:
+        return None
+    return str(response.url.join(link))

@@ -1,0 +1,47 @@
+"""Build a backend for a configured registry: one place that wires auth, TLS, cache, flavor."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from regtui.config import Config, RegistryConfig
+from regtui.registry.auth import RegistryAuth, resolve_credentials
+from regtui.registry.backend import Capabilities
+from regtui.registry.cache import ContentCache
+from regtui.registry.distribution import DistributionBackend
+from regtui.registry.transport import build_client
+
+# Flavors without a backend of their own yet read through their `/v2/` distribution API.
+DISTRIBUTION_CAPABILITIES: Final = Capabilities(can_delete_manifest=True, can_gc=True)
+OCI_CAPABILITIES: Final = Capabilities(can_delete_manifest=True)
+FLAVOR_CAPABILITIES: Final[dict[str, Capabilities]] = {
+    "distribution": DISTRIBUTION_CAPABILITIES,
+    "dockerhub": Capabilities(has_catalog=False, can_delete_manifest=False),
+    "ghcr": Capabilities(has_catalog=False, can_delete_manifest=False),
+}
+
+
+def open_backend(registry: RegistryConfig, config: Config, *, read_only: bool,
+                 cache: ContentCache | None = None) -> DistributionBackend:
+    """A ready backend; credentials are looked up lazily, on the first 401."""
+    auth = RegistryAuth(lambda: resolve_credentials(registry))
+    client = build_client(
+        name=registry.name,
+        url=registry.url,
+        host=registry.host,
+        read_only=read_only,
+        auth=auth,
+        concurrency=registry.concurrency,
+        timeout=registry.timeout,
+        retries=registry.retries,
+        ca_file=registry.ca_file,
+        insecure=registry.insecure,
+    )
+    return DistributionBackend(
+        name=registry.name,
+        url=registry.url,
+        client=client,
+        cache=cache if cache is not None else ContentCache(config.cache_dir),
+        concurrency=registry.concurrency,
+        capabilities=FLAVOR_CAPABILITIES.get(registry.flavor, OCI_CAPABILITIES),
+    )

@@ -1,0 +1,257 @@
+"""Inventory: resolve every tag of a registry into a `TagRecord`.
+
+Each distinct manifest digest is resolved once per service (digests are immutable), manifests
+and configs come from the content-addressed cache when present, and tags are resolved by HEAD,
+so a second walk of an unchanged registry downloads no manifest or config again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, TypeVar
+
+from regtui.config import Config, RegistryConfig
+from regtui.errors import NotFoundError, RegistryError
+from regtui.registry.backend import Capabilities, ManifestHead
+from regtui.registry.distribution import DistributionBackend
+from regtui.registry.factory import open_backend
+from regtui.registry.kinds import classify_manifest, subject_of_tag
+from regtui.registry.models import (
+    ImageConfig,
+    Manifest,
+    Platform,
+    Referrer,
+    RegistryInfo,
+    RepositorySummary,
+    TagRecord,
+)
+
+T = TypeVar("T")
+R = TypeVar("R")
+MAX_INDEX_DEPTH: Final = 4
+REPOSITORY_WINDOW: Final = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """Everything a tag needs from its manifest digest, computed once per digest."""
+
+    manifest: Manifest
+    reachable: tuple[tuple[str, int], ...]
+    platforms: tuple[str, ...]
+    created: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A tag or repository that could not be read; the walk goes on and reports it."""
+
+    repository: str
+    tag: str | None
+    message: str
+
+
+async def bounded_map(items: Iterable[T], func: Callable[[T], Awaitable[R]],
+                      limit: int) -> list[R]:
+    """`func` over items with at most `limit` coroutines alive, results in input order."""
+    queue = list(enumerate(items))
+    results: dict[int, R] = {}
+
+    async def worker() -> None:
+        while queue:
+            index, item = queue.pop()
+            results[index] = await func(item)
+
+    await asyncio.gather(*(worker() for _ in range(max(1, min(limit, len(queue))))))
+    return [results[i] for i in range(len(results))]
+
+
+class InventoryService:
+    """Read-side view of one registry, for the CLI and the TUI alike."""
+
+    def __init__(self, backend: DistributionBackend, *, flavor: str = "distribution",
+                 read_only: bool = True, concurrency: int = 8) -> None:
+        self.backend = backend
+        self.name = backend.name
+        self.url = backend.url
+        self.flavor = flavor
+        self.read_only = read_only
+        self.concurrency = concurrency
+        self.problems: list[Problem] = []
+        self._resolved: dict[str, asyncio.Task[Resolved]] = {}
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.backend.capabilities
+
+    async def ping(self) -> RegistryInfo:
+        return await self.backend.ping()
+
+    async def repository_names(self) -> list[str]:
+        return [name async for name in self.backend.repositories()]
+
+    async def tag_records(self, repository: str) -> list[TagRecord]:
+        """Every tag of a repository resolved; unreadable tags are recorded in `problems`."""
+        tags = sorted(set(await self.backend.tags(repository)))
+        tag_set = frozenset(tags)
+        records = await bounded_map(
+            tags, lambda tag: self._tag_record(repository, tag, tag_set), self.concurrency * 2)
+        return [record for record in records if record is not None]
+
+    async def _tag_record(self, repository: str, tag: str,
+                          tags: frozenset[str]) -> TagRecord | None:
+        try:
+            head = await self.backend.head_manifest(repository, tag)
+            resolved = await self.resolve(repository, head.digest)
+        except NotFoundError:
+            return None  # deleted between the tag list and now: it is simply gone
+        except RegistryError as exc:
+            self.problems.append(Problem(repository, tag, str(exc)))
+            return None
+        return self._record(repository, tag, head, resolved)
+
+    def _record(self, repository: str, tag: str, head: ManifestHead,
+                resolved: Resolved) -> TagRecord:
+        manifest = resolved.manifest
+        kind = classify_manifest(manifest, tag)
+        return TagRecord(
+            registry=self.name,
+            repository=repository,
+            tag=tag,
+            digest=head.digest,
+            media_type=manifest.media_type,
+            size_bytes=sum(size for _, size in resolved.reachable),
+            platforms=resolved.platforms,
+            created=resolved.created,
+            artifact_kind=kind,
+            subject_digest=_subject_digest(manifest, tag),
+            reachable=resolved.reachable,
+        )
+
+    async def resolve(self, repository: str, digest: str) -> Resolved:
+        """Resolve a digest once per service, sharing the work between concurrent callers."""
+        task = self._resolved.get(digest)
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            task = asyncio.ensure_future(self._resolve(repository, digest, 0))
+            self._resolved[digest] = task
+        return await asyncio.shield(task)
+
+    async def _resolve(self, repository: str, digest: str, depth: int) -> Resolved:
+        manifest = await self.backend.manifest(repository, digest)
+        if manifest.is_index and depth < MAX_INDEX_DEPTH:
+            return await self._resolve_index(repository, manifest, depth)
+        config = await self.backend.config_of(repository, manifest)
+        reachable = [(manifest.digest, manifest.size)]
+        if manifest.config is not None:
+            reachable.append((manifest.config.digest, manifest.config.size))
+        reachable.extend((layer.digest, layer.size) for layer in manifest.layers)
+        platform = (str(config.platform),) if config and config.platform else ()
+        return Resolved(manifest, _distinct(reachable), platform,
+                        config.created if config else None)
+
+    async def _resolve_index(self, repository: str, index: Manifest, depth: int) -> Resolved:
+        async def child(descriptor_digest: str) -> Resolved | None:
+            try:
+                return await self._resolve(repository, descriptor_digest, depth + 1)
+            except NotFoundError:
+                return None  # a dangling child still counts by its descriptor below
+
+        children = await asyncio.gather(*(child(d.digest) for d in index.manifests))
+        reachable = [(index.digest, index.size)]
+        platforms: list[str] = []
+        created: list[datetime] = []
+        for descriptor, resolved in zip(index.manifests, children, strict=True):
+            if resolved is None:
+                reachable.append((descriptor.digest, descriptor.size))
+                continue
+            reachable.extend(resolved.reachable)
+            if resolved.created is not None:
+                created.append(resolved.created)
+            platforms.extend(_child_platforms(descriptor.platform, resolved))
+        return Resolved(index, _distinct(reachable), tuple(dict.fromkeys(platforms)),
+                        max(created) if created else None)
+
+    async def manifest(self, repository: str, reference: str) -> Manifest:
+        return await self.backend.manifest(repository, reference)
+
+    async def image_config(self, repository: str, config_digest: str) -> ImageConfig:
+        return await self.backend.image_config(repository, config_digest)
+
+    async def config_of(self, repository: str, manifest: Manifest) -> ImageConfig | None:
+        return await self.backend.config_of(repository, manifest)
+
+    async def referrers(self, repository: str, digest: str,
+                        tags: Sequence[str] | None = None) -> list[Referrer]:
+        return await self.backend.referrers(repository, digest, tags)
+
+    async def walk(self, repositories: Sequence[str] | None = None,
+                   on_repository: Callable[[int, int], None] | None = None,
+                   ) -> AsyncIterator[TagRecord]:
+        """Every tag of every repository, in catalog order; a few repositories at a time."""
+        names = list(repositories) if repositories is not None else await self.repository_names()
+        pending: list[asyncio.Task[list[TagRecord]]] = []
+        done = 0
+        try:
+            for position in range(len(names) + REPOSITORY_WINDOW):
+                if position < len(names):
+                    pending.append(asyncio.ensure_future(self._safe_records(names[position])))
+                if len(pending) > REPOSITORY_WINDOW or (position >= len(names) and pending):
+                    for record in await pending.pop(0):
+                        yield record
+                    done += 1
+                    if on_repository is not None:
+                        on_repository(done, len(names))
+        finally:
+            for task in pending:
+                task.cancel()
+
+    async def _safe_records(self, repository: str) -> list[TagRecord]:
+        try:
+            return await self.tag_records(repository)
+        except RegistryError as exc:
+            self.problems.append(Problem(repository, None, str(exc)))
+            return []
+
+    async def aclose(self) -> None:
+        for task in self._resolved.values():
+            task.cancel()
+        await self.backend.aclose()
+
+
+def _child_platforms(declared: Platform | None, resolved: Resolved) -> list[str]:
+    """Platforms of an index child; BuildKit's `unknown/unknown` attestations are not platforms."""
+    if declared is not None:
+        return [] if declared.is_unknown else [str(declared)]
+    return list(resolved.platforms)
+
+
+def _distinct(pairs: Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+    """Each digest once: shared layers of an index's children count once."""
+    return tuple(dict(pairs).items())
+
+
+def _subject_digest(manifest: Manifest, tag: str) -> str | None:
+    if manifest.subject is not None:
+        return manifest.subject.digest
+    tagged = subject_of_tag(tag)
+    return tagged[0] if tagged is not None else None
+
+
+def summarize(registry: str, repository: str, records: Sequence[TagRecord]) -> RepositorySummary:
+    """Repository totals: each digest counted once across the repository's tags."""
+    distinct: dict[str, int] = {}
+    for record in records:
+        distinct.update(record.reachable)
+    pushes = [r.created for r in records if r.created is not None]
+    return RepositorySummary(registry, repository, len(records), sum(distinct.values()),
+                             max(pushes) if pushes else None, tuple(records))
+
+
+def open_registry(registry: RegistryConfig, config: Config, *, read_only: bool,
+                  ) -> InventoryService:
+    backend = open_backend(registry, config, read_only=read_only)
+    return InventoryService(backend, flavor=registry.flavor, read_only=read_only,
+                            concurrency=registry.concurrency)
