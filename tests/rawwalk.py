@@ -24,7 +24,7 @@ IMAGE_CONFIGS = {"application/vnd.oci.image.config.v1+json",
 SUPPLEMENT = re.compile(r"^sha256-([0-9a-f]{64})(\.(sig|att|sbom))?$")
 
 
-def _paged(client: httpx.Client, path: str, key: str) -> list[str]:
+def paged(client: httpx.Client, path: str, key: str) -> list[str]:
     out: list[str] = []
     url: str | None = f"{path}?n=50"
     while url:
@@ -80,7 +80,8 @@ def _walk_manifest(client: httpx.Client, repo: str, digest: str, body: bytes,
         blobs[layer["digest"]] = layer["size"]
     if config.get("mediaType") in IMAGE_CONFIGS:
         blob = _config(client, repo, config["digest"])
-        return [_platform(blob)], blob.get("created")
+        has_platform = blob.get("os") or blob.get("architecture")
+        return ([_platform(blob)] if has_platform else []), blob.get("created")
     return [], None
 
 
@@ -105,8 +106,8 @@ def raw_inventory(url: str, auth: httpx.Auth | None = None) -> dict[tuple[str, s
     """(repository, tag) -> the fields regtui's inventory must report."""
     records: dict[tuple[str, str], dict[str, Any]] = {}
     with httpx.Client(base_url=url, auth=auth, timeout=30) as client:
-        for repo in _paged(client, "/v2/_catalog", "repositories"):
-            for tag in _paged(client, f"/v2/{repo}/tags/list", "tags"):
+        for repo in paged(client, "/v2/_catalog", "repositories"):
+            for tag in paged(client, f"/v2/{repo}/tags/list", "tags"):
                 digest, body, doc = _manifest(client, repo, tag)
                 blobs: dict[str, int] = {}
                 platforms, created = _walk_manifest(client, repo, digest, body, doc, blobs)

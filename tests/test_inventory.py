@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from regtui.lab import Lab
-from tests.rawwalk import raw_inventory
+from tests.rawwalk import paged, raw_inventory
 
 pytestmark = pytest.mark.lab
 
@@ -76,7 +76,7 @@ def test_null_tags_repository_is_read_without_error(lab: Lab,
     import httpx
 
     with httpx.Client(base_url=lab.url) as client:
-        catalog = client.get("/v2/_catalog", params={"n": "10000"}).json()["repositories"]
+        catalog = paged(client, "/v2/_catalog", "repositories")
         null_repos = [r for r in catalog
                       if client.get(f"/v2/{r}/tags/list").json().get("tags") is None]
     assert null_repos, "the lab must seed a repository whose tag list is null"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from regtui.config import Config, RegistryConfig
-from regtui.registry.auth import RegistryAuth, resolve_credentials
+from regtui.registry.auth import RegistryAuth
 from regtui.registry.backend import Capabilities
 from regtui.registry.cache import ContentCache
 from regtui.registry.distribution import DistributionBackend
@@ -24,7 +24,7 @@ FLAVOR_CAPABILITIES: Final[dict[str, Capabilities]] = {
 def open_backend(registry: RegistryConfig, config: Config, *, read_only: bool,
                  cache: ContentCache | None = None) -> DistributionBackend:
     """A ready backend; credentials are looked up lazily, on the first 401."""
-    auth = RegistryAuth(lambda: resolve_credentials(registry))
+    auth = RegistryAuth(registry)
     client = build_client(
         name=registry.name,
         url=registry.url,

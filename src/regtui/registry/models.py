@@ -154,6 +154,8 @@ class TagRecord:
     """For signature/attestation/SBOM tags: the digest of the image they belong to."""
     reachable: tuple[tuple[str, int], ...] = ()
     """Every distinct (digest, size) reachable from the tag; the tag's size is their sum."""
+    children: tuple[str, ...] = ()
+    """For an index: the digests of the manifests it lists."""
 
     @property
     def reference(self) -> str:

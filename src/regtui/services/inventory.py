@@ -129,6 +129,7 @@ class InventoryService:
             artifact_kind=kind,
             subject_digest=_subject_digest(manifest, tag),
             reachable=resolved.reachable,
+            children=tuple(d.digest for d in manifest.manifests),
         )
 
     async def resolve(self, repository: str, digest: str) -> Resolved:
