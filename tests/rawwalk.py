@@ -102,7 +102,8 @@ def _kind(tag: str, doc: dict[str, Any]) -> str:
     return "artifact"
 
 
-def raw_inventory(url: str, auth: httpx.Auth | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+def raw_inventory(url: str,
+                  auth: httpx.Auth | None = None) -> dict[tuple[str, str], dict[str, Any]]:
     """(repository, tag) -> the fields regtui's inventory must report."""
     records: dict[tuple[str, str], dict[str, Any]] = {}
     with httpx.Client(base_url=url, auth=auth, timeout=30) as client:

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import NoReturn
 
 from regtui import __version__
+from regtui.cli_ops import add_operation_parsers, run_delete, run_gc, run_retention
 from regtui.config import Config, RegistryConfig, adhoc_registry, load_config
 from regtui.errors import RegtuiError, UsageError
 from regtui.services.export import FORMATS, write_records
 from regtui.services.inventory import InventoryService, open_registry
 
 PROG = "regtui"
+OPERATIONS = {"delete": run_delete, "retention": run_retention, "gc": run_gc}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     inventory.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                            help="progress bar on stderr (auto: when stderr is a terminal)")
 
+    add_operation_parsers(commands, lambda p: _add_global_options(p, suppress=True))
+
     demo = commands.add_parser("demo", help="start the demo lab and open the app on it")
     _add_global_options(demo, suppress=True)
     demo.add_argument("--dataset", choices=("minimal", "default", "large"), default="default")
@@ -85,6 +89,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.command == "inventory":
         return asyncio.run(_inventory(args, config))
+    if args.command in OPERATIONS:
+        return asyncio.run(OPERATIONS[args.command](args, config))
     return _run_app(config, args)
 
 

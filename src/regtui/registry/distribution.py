@@ -91,7 +91,7 @@ class DistributionBackend:
     # -- reading ----------------------------------------------------------------------------
 
     async def ping(self) -> RegistryInfo:
-        response, body = await self._fetch("GET", "/v2/", what="API check", ok_statuses=(200,))
+        response, _ = await self._fetch("GET", "/v2/", what="API check", ok_statuses=(200,))
         version = response.headers.get("docker-distribution-api-version", "")
         return RegistryInfo(url=self.url, api_version=version, reachable=True)
 
@@ -119,7 +119,8 @@ class DistributionBackend:
                 return
             last = parse_qs(urlsplit(next_url).query).get("last", [""])[0]
             if last in seen_last:
-                raise ProtocolError(f"{what} on {self.name}: the registry's pages repeat at {last!r}")
+                raise ProtocolError(
+                    f"{what} on {self.name}: the registry's pages repeat at {last!r}")
             seen_last.add(last)
             url, params = next_url, None
         raise ProtocolError(f"{what} on {self.name}: more than {MAX_PAGES} pages")
@@ -138,8 +139,7 @@ class DistributionBackend:
 
     async def head_manifest(self, repository: str, reference: str) -> ManifestHead:
         path = f"/v2/{_quote(repository)}/manifests/{_quote(reference)}"
-        what = f"manifest {repository}:{reference}" if not is_digest(reference) else \
-            f"manifest {repository}@{reference}"
+        what = _describe(repository, reference)
         response, _ = await self._fetch("HEAD", path, what=what, accept=mt.MANIFEST_ACCEPT)
         digest = response.headers.get("docker-content-digest", "")
         length = response.headers.get("content-length", "")
@@ -151,8 +151,7 @@ class DistributionBackend:
         return ManifestHead(digest, media_type, int(length))
 
     async def manifest(self, repository: str, reference: str) -> Manifest:
-        what = f"manifest {repository}@{reference}" if is_digest(reference) else \
-            f"manifest {repository}:{reference}"
+        what = _describe(repository, reference)
         if is_digest(reference) and (cached := self.cache.get(reference)) is not None:
             return parse_manifest(cached, digest=reference, content_type="", what=what)
         path = f"/v2/{_quote(repository)}/manifests/{_quote(reference)}"
@@ -169,7 +168,7 @@ class DistributionBackend:
             if not verify_digest(reference, body):
                 raise ProtocolError(f"{what} on {self.name}: content does not match its digest")
             return reference
-        header = response.headers.get("docker-content-digest", "")
+        header = str(response.headers.get("docker-content-digest", ""))
         if is_digest(header):
             if not verify_digest(header, body):
                 raise ProtocolError(
@@ -258,6 +257,11 @@ def _referrer(digest: str, media_type: str, artifact_type: str, size: int,
               tag: str | None = None) -> Referrer:
     kind = kind_of_type(artifact_type, media_type) or ArtifactKind.ARTIFACT
     return Referrer(digest, media_type, artifact_type, kind, size, tag)
+
+
+def _describe(repository: str, reference: str) -> str:
+    separator = "@" if is_digest(reference) else ":"
+    return f"manifest {repository}{separator}{reference}"
 
 
 def _quote(value: str) -> str:

@@ -47,7 +47,7 @@ def retry_after_seconds(response: httpx.Response, now: float | None = None) -> f
 
 def backoff_delay(attempt: int, base: float = 0.25) -> float:
     """Exponential backoff with jitter, so many workers do not retry in lockstep."""
-    return min(MAX_RETRY_DELAY, base * (2**attempt)) * (0.5 + random.random() / 2)
+    return min(MAX_RETRY_DELAY, base * (2.0**attempt)) * (0.5 + random.random() / 2)
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):

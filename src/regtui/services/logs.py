@@ -21,6 +21,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+from itertools import accumulate
 from array import array
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -100,9 +101,10 @@ class LineIndex:
     def prepend_lines(self, segment: _Segment, starts: array[int]) -> int:
         """Put lines indexed in the background in front of a tail-first segment."""
         with self._lock:
+            added = len(starts)
             starts.extend(segment.starts)
             segment.starts = starts
-            return len(starts)
+            return added
 
     def mark_dead(self, segment: _Segment) -> None:
         """The file under `segment` was truncated: never read its offsets from disk again."""
@@ -119,16 +121,20 @@ class LineIndex:
             return [self._cached(segment, local) for segment, local in self._locate(first, stop)]
 
     def raw_lines(self, first: int, stop: int) -> Iterator[str]:
-        """Raw text of lines `first`..`stop-1`, read in big chunks and not cached (scans, saves)."""
+        """Raw text of lines `first`..`stop-1`, not cached (saves)."""
+        for batch in self.raw_batches(first, stop):
+            yield from batch
+
+    def raw_batches(self, first: int, stop: int, size: int = 16384) -> Iterator[list[str]]:
+        """Raw text of lines `first`..`stop-1` in batches read with one `pread` each (scans)."""
         row = first
         while row < stop:
             with self._lock:
-                located = self._locate(row, min(stop, row + 65536))
-                texts = self._read_run(located)
-            yield from texts
-            row += len(texts)
+                texts = self._read_run(self._locate(row, min(stop, row + size)))
             if not texts:
                 return
+            yield texts
+            row += len(texts)
 
     def close(self) -> None:
         """Close every file this index reads from."""
@@ -566,17 +572,37 @@ class LogQuery:
 
 Predicate = Callable[[str], bool]
 
+_LEVEL_WORDS = {
+    "debug": r"debug|dbg|trace", "info": r"info|inf|notice", "warning": r"warn|warning|wrn",
+    "error": r"error|err", "fatal": r"fatal|crit|critical", "panic": r"panic",
+}
 
-def compile_query(query: LogQuery) -> Predicate:
-    """A test on a raw line: the cheap text test first, parsing only for structured filters."""
+
+@dataclass(frozen=True)
+class Matcher:
+    """A compiled query: `predicate` decides; `candidates`, when set, is a pattern every
+    matching line contains, so a scan runs it over big chunks and tests only its hits."""
+
+    predicate: Predicate
+    candidates: re.Pattern[str] | None = None
+
+
+def compile_query(query: LogQuery) -> Matcher:
+    """The test for one raw line: text first, parsing only for structured filters.
+
+    The time window is not tested per line: `find_matches` starts the scan at the first
+    line of the window instead.
+    """
     text = parse_filter(query.text)
+    text_test = _text_test(text)
     structured = _structured_test(query)
     if structured is None:
-        return _text_test(text)
-    if text.is_empty:
-        return lambda raw: structured(parse_line(raw))
-    text_test = _text_test(text)
-    return lambda raw: text_test(raw) and structured(parse_line(raw))
+        predicate = text_test
+    elif text.is_empty:
+        predicate = lambda raw: structured(parse_line(raw))  # noqa: E731
+    else:
+        predicate = lambda raw: text_test(raw) and structured(parse_line(raw))  # noqa: E731
+    return Matcher(predicate, _candidates(query, text))
 
 
 def _text_test(text: TextFilter) -> Predicate:
@@ -587,6 +613,28 @@ def _text_test(text: TextFilter) -> Predicate:
         return lambda raw: (search(raw) is not None) != invert
     needle, invert = text.needle, text.invert
     return lambda raw: (needle in raw.lower()) != invert
+
+
+def _candidates(query: LogQuery, text: TextFilter) -> re.Pattern[str] | None:
+    """A pattern that cannot miss a matching line and never spans lines; None if no such."""
+    if text.needle and text.pattern is None and not text.invert:
+        return re.compile(re.escape(text.needle), re.IGNORECASE)
+    if query.repository:
+        return re.compile(re.escape(query.repository))
+    if query.status_classes:
+        classes = "".join(str(c) for c in sorted(query.status_classes))
+        return re.compile(rf"\b[{classes}]\d\d\b")
+    if query.min_level and query.min_level != "debug":
+        return _level_candidates(query.min_level)
+    return None
+
+
+def _level_candidates(floor: str) -> re.Pattern[str]:
+    """Level words at or above `floor`, or the status codes access lines take a level from."""
+    levels = LEVELS[LEVELS.index(floor):]
+    words = "|".join(_LEVEL_WORDS[level] for level in levels)
+    statuses = {"warning": "|[45]\\d\\d", "error": "|5\\d\\d"}.get(floor, "|\\d\\d\\d")
+    return re.compile(rf"\b(?:{words}{statuses})\b", re.IGNORECASE)
 
 
 def _structured_test(query: LogQuery) -> Callable[[LogRecord], bool] | None:
@@ -600,30 +648,51 @@ def _structured_test(query: LogQuery) -> Callable[[LogRecord], bool] | None:
     if query.repository:
         repository = query.repository
         tests.append(lambda record: record.repository == repository)
-    if query.since is not None:
-        since = query.since
-        tests.append(lambda record: record.time is not None and record.time >= since)
     if not tests:
         return None
     return lambda record: all(test(record) for test in tests)
 
 
-def scan(index: LineIndex, predicate: Predicate, first: int = 0, stop: int | None = None, *,
+def find_matches(index: LineIndex, query: LogQuery, *,
+                 cancelled: Callable[[], bool] = lambda: False,
+                 progress: Callable[[float], None] = lambda done: None) -> array[int]:
+    """Every line of the index that passes `query`, starting at its time window."""
+    first = first_line_since(index, query.since) if query.since is not None else 0
+    return scan(index, compile_query(query), first, cancelled=cancelled, progress=progress)
+
+
+def scan(index: LineIndex, matcher: Matcher, first: int = 0, stop: int | None = None, *,
          cancelled: Callable[[], bool] = lambda: False,
          progress: Callable[[float], None] = lambda done: None) -> array[int]:
-    """Rows `first`..`stop-1` that pass `predicate`: every line read, not a sample."""
+    """Rows `first`..`stop-1` that pass: every line read, not a sample."""
     end = len(index) if stop is None else stop
     found: array[int] = array("I")
     row = first
-    for text in index.raw_lines(first, end):
-        if predicate(text):
-            found.append(row)
-        row += 1
-        if row & 0xFFFF == 0:
-            if cancelled():
-                break
-            progress((row - first) / max(1, end - first))
+    for batch in index.raw_batches(first, end):
+        if cancelled():
+            break
+        found.extend(row + i for i in _batch_hits(batch, matcher))
+        row += len(batch)
+        progress((row - first) / max(1, end - first))
     return found
+
+
+def _batch_hits(batch: list[str], matcher: Matcher) -> Iterator[int]:
+    """Positions in `batch` that pass; with a candidate pattern, only its hits are tested."""
+    predicate = matcher.predicate
+    if matcher.candidates is None:
+        return (i for i, raw in enumerate(batch) if predicate(raw))
+    joined = "\n".join(batch)
+    search = matcher.candidates.search
+    bounds = list(accumulate((len(raw) + 1 for raw in batch), initial=0))
+    hits: list[int] = []
+    match = search(joined)
+    while match is not None:
+        i = bisect.bisect_right(bounds, match.start()) - 1
+        if predicate(batch[i]):
+            hits.append(i)
+        match = search(joined, bounds[i + 1])
+    return iter(hits)
 
 
 class FilteredView:

@@ -59,7 +59,7 @@ def select(records: Iterable[TagRecord], policy: RetentionPolicy,
            now: datetime) -> list[TagRecord]:
     """The tags the policy deletes, per repository, in a stable order."""
     selected: list[TagRecord] = []
-    for repository, tags in sorted(group_by_repository(records).items()):
+    for _, tags in sorted(group_by_repository(records).items()):
         selected.extend(_select_repository(tags, policy, now))
     return selected
 
