@@ -41,6 +41,8 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
     parser.add_argument("--config", metavar="PATH", type=Path, default=default,
                         help="config file (default: $REGTUI_CONFIG or "
                              "$XDG_CONFIG_HOME/regtui/config.toml)")
+    parser.add_argument("--insecure", action="store_const", const=True, default=default,
+                        help="with --registry URL: allow plain HTTP / unverified TLS to it")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--read-only", dest="read_only", action="store_const", const=True,
                       default=default, help="on-call mode: nothing can be changed")
@@ -94,14 +96,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     return _run_app(config, args)
 
 
-def select_registries(config: Config, wanted: str | None) -> list[RegistryConfig]:
+def select_registries(config: Config, wanted: str | None,
+                      insecure: bool = False) -> list[RegistryConfig]:
     """`--registry` names a configured entry or is a URL (configured or ad hoc)."""
     if wanted:
         for registry in config.registries:
             if wanted in (registry.name, registry.url, registry.host):
                 return [registry]
         if "://" in wanted or "." in wanted or ":" in wanted or wanted == "localhost":
-            return [adhoc_registry(wanted)]
+            return [adhoc_registry(wanted, insecure=insecure)]
         known = ", ".join(r.name for r in config.registries) or "none configured"
         raise UsageError(f"--registry {wanted!r} is neither a configured registry ({known}) "
                          "nor a URL")
@@ -113,7 +116,7 @@ def select_registries(config: Config, wanted: str | None) -> list[RegistryConfig
 
 
 async def _inventory(args: argparse.Namespace, config: Config) -> int:
-    registries = select_registries(config, args.registry)
+    registries = select_registries(config, args.registry, bool(args.insecure))
     read_only = True  # inventory only reads, whatever the mode
     show_progress = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     status = 0
@@ -165,7 +168,7 @@ def _run_app(config: Config, args: argparse.Namespace) -> int:
     from regtui.ui.app import run_app
 
     if args.registry:
-        chosen = select_registries(config, args.registry)
+        chosen = select_registries(config, args.registry, bool(args.insecure))
         known = [r for r in config.registries if r not in chosen]
         config = _with_registries(config, [*chosen, *known])
     return run_app(config, read_only=args.read_only)

@@ -76,9 +76,10 @@ class Session:
 
 
 def session_for(config: Config, wanted: str | None, read_only_flag: bool | None,
-                references: Sequence[str] = ()) -> tuple[Session, list[str]]:
+                references: Sequence[str] = (), *,
+                insecure: bool = False) -> tuple[Session, list[str]]:
     """Find the registry from `--registry` or the references' prefix; strip that prefix."""
-    registry = _match_registry(config, wanted, references)
+    registry = _match_registry(config, wanted, references, insecure)
     prefixes = {f"{registry.name}/", f"{registry.host}/", f"{registry.url}/"}
     stripped = []
     for reference in references:
@@ -91,13 +92,13 @@ def session_for(config: Config, wanted: str | None, read_only_flag: bool | None,
     return Session(config, registry, read_only), stripped
 
 
-def _match_registry(config: Config, wanted: str | None,
-                    references: Sequence[str]) -> RegistryConfig:
+def _match_registry(config: Config, wanted: str | None, references: Sequence[str],
+                    insecure: bool) -> RegistryConfig:
     if wanted:
         for registry in config.registries:
             if wanted in (registry.name, registry.url, registry.host):
                 return registry
-        return adhoc_registry(wanted)
+        return adhoc_registry(wanted, insecure=insecure)
     for registry in config.registries:
         if references and all(r.startswith((f"{registry.name}/", f"{registry.host}/"))
                               for r in references):
@@ -156,7 +157,8 @@ def _summary(results: Sequence[DeleteResult], out: TextIO) -> int:
 
 
 async def run_delete(args: argparse.Namespace, config: Config) -> int:
-    session, references = session_for(config, args.registry, args.read_only, args.references)
+    session, references = session_for(config, args.registry, args.read_only, args.references,
+                                       insecure=bool(args.insecure))
     ops = session.operations()
     try:
         targets = await _targets(ops, references, all_tags=args.all_tags)
@@ -190,7 +192,7 @@ async def run_retention(args: argparse.Namespace, config: Config) -> int:
         older_than=parse_duration(args.older_than) if args.older_than else None,
         keep_last=args.keep_last,
     )
-    session, _ = session_for(config, args.registry, args.read_only)
+    session, _ = session_for(config, args.registry, args.read_only, insecure=bool(args.insecure))
     ops = session.operations()
     try:
         if args.repository:
@@ -217,7 +219,7 @@ def _stderr_progress(done: int, total: int, line: str) -> None:
 
 
 async def run_gc(args: argparse.Namespace, config: Config) -> int:
-    session, _ = session_for(config, args.registry, args.read_only)
+    session, _ = session_for(config, args.registry, args.read_only, insecure=bool(args.insecure))
     ops = session.operations()
     try:
         runner = ops.gc_runner()
