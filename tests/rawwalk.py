@@ -118,5 +118,6 @@ def raw_inventory(url: str,
                     "platforms": platforms,
                     "created": created,
                     "artifact_kind": _kind(tag, doc),
+                    "blobs": blobs,
                 }
     return records

@@ -17,13 +17,15 @@ from typing import NoReturn
 
 from regtui import __version__
 from regtui.cli_ops import add_operation_parsers, run_delete, run_gc, run_retention
+from regtui.cli_storage import add_storage_parser, run_storage
 from regtui.config import Config, RegistryConfig, adhoc_registry, load_config
 from regtui.errors import RegtuiError, UsageError
 from regtui.services.export import FORMATS, write_records
 from regtui.services.inventory import InventoryService, open_registry
 
 PROG = "regtui"
-OPERATIONS = {"delete": run_delete, "retention": run_retention, "gc": run_gc}
+OPERATIONS = {"delete": run_delete, "retention": run_retention, "gc": run_gc,
+              "storage": run_storage}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="progress bar on stderr (auto: when stderr is a terminal)")
 
     add_operation_parsers(commands, lambda p: _add_global_options(p, suppress=True))
+    add_storage_parser(commands, lambda p: _add_global_options(p, suppress=True))
 
     demo = commands.add_parser("demo", help="start the demo lab and open the app on it")
     _add_global_options(demo, suppress=True)

@@ -120,7 +120,9 @@ def storage_root(gc: GcConfig) -> Path | None:
         text = Path(gc.config).read_text()
     except OSError:
         return None
-    match = re.search(r"^\s*rootdirectory:\s*['\"]?([^'\"\n#]+)", text, re.MULTILINE)
+    # YAML, or JSON (which is YAML too): `rootdirectory: /x` or `"rootdirectory": "/x"`.
+    match = re.search(r"""^\s*["']?rootdirectory["']?\s*:\s*["']?([^"'\n#,}]+)""", text,
+                      re.MULTILINE)
     return Path(match.group(1).strip()) if match else None
 
 

@@ -1,0 +1,95 @@
+"""`regtui storage`: the storage pane's numbers, headless, as JSON, CSV or a table."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from dataclasses import asdict
+from typing import Any, TextIO
+
+import humanize
+
+from regtui.config import Config
+from regtui.services.gc import storage_root
+from regtui.services.inventory import open_registry
+from regtui.services.storage import StorageReport, Usage, storage_report
+
+
+def add_storage_parser(commands: argparse._SubParsersAction[Any], add_globals: Any) -> None:
+    storage = commands.add_parser("storage", help="storage usage, each blob counted once")
+    add_globals(storage)
+    storage.add_argument("--format", choices=("json", "csv", "table"), default="table")
+    storage.add_argument("--tags", action="store_true",
+                         help="json: include per-tag reclaimable bytes")
+
+
+async def run_storage(args: argparse.Namespace, config: Config) -> int:
+    from regtui.cli import select_registries
+
+    status = 0
+    for registry in select_registries(config, args.registry, bool(args.insecure)):
+        inventory = open_registry(registry, config, read_only=True)
+        try:
+            root = storage_root(registry.gc) if registry.gc else None
+            report = await storage_report(inventory, storage_root=root)
+        finally:
+            await inventory.aclose()
+        {"json": _json, "csv": _csv, "table": _table}[args.format](report, sys.stdout, args.tags)
+        for problem in inventory.problems:
+            print(f"regtui: {problem.message}", file=sys.stderr)
+        status = max(status, 1 if inventory.problems else 0)
+    return status
+
+
+def usage_dict(usage: Usage) -> dict[str, Any]:
+    return {"name": usage.name, "stored_bytes": usage.stored_bytes,
+            "unique_bytes": usage.unique_bytes, "shared_bytes": usage.shared_bytes,
+            "tags": usage.tags, "repositories": usage.repositories}
+
+
+def report_dict(report: StorageReport, with_tags: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "registry": report.registry,
+        "stored_bytes": report.total.stored_bytes,
+        "untagged_bytes": report.untagged_bytes,
+        "repositories": [usage_dict(u) for u in report.repositories],
+        "namespaces": [usage_dict(u) for u in report.namespaces],
+    }
+    if with_tags:
+        data["tags"] = [asdict(t) for t in report.tags]
+    return data
+
+
+def _json(report: StorageReport, out: TextIO, with_tags: bool) -> None:
+    json.dump(report_dict(report, with_tags), out, indent=2)
+    out.write("\n")
+
+
+def _csv(report: StorageReport, out: TextIO, _: bool) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["registry", "scope", "name", "stored_bytes", "unique_bytes",
+                     "shared_bytes", "tags", "repositories"])
+    rows = [("registry", report.total), *(("namespace", u) for u in report.namespaces),
+            *(("repository", u) for u in report.repositories)]
+    for scope, usage in rows:
+        writer.writerow([report.registry, scope, usage.name, usage.stored_bytes,
+                         usage.unique_bytes, usage.shared_bytes, usage.tags,
+                         usage.repositories])
+
+
+def size(value: int) -> str:
+    return str(humanize.naturalsize(value, binary=True))
+
+
+def _table(report: StorageReport, out: TextIO, _: bool) -> None:
+    untagged = "unknown" if report.untagged_bytes is None else size(report.untagged_bytes)
+    out.write(f"{report.registry}: {size(report.total.stored_bytes)} stored in "
+              f"{report.total.repositories} repositories, {report.total.tags} tags; "
+              f"untagged: {untagged}\n")
+    out.write(f"{'REPOSITORY':<48} {'STORED':>10} {'UNIQUE':>10} {'SHARED':>10} {'TAGS':>6}\n")
+    for usage in report.top("stored_bytes", len(report.repositories)):
+        name = usage.name.translate({c: "?" for c in range(32)})[:48]
+        out.write(f"{name:<48} {size(usage.stored_bytes):>10} {size(usage.unique_bytes):>10} "
+                  f"{size(usage.shared_bytes):>10} {usage.tags:>6}\n")
