@@ -13,12 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-import humanize
-
 from regtui.config import Config, RegistryConfig, adhoc_registry
-from regtui.errors import ReadOnlyError, UsageError
+from regtui.errors import UsageError
 from regtui.registry.cache import is_digest
 from regtui.registry.models import ArtifactKind, TagRecord
+from regtui.render.plan import plan_lines
 from regtui.services.audit import AuditLog
 from regtui.services.gc import GcProgress, GcRun, storage_root
 from regtui.services.impact import DeletePlan, Target
@@ -126,27 +125,7 @@ def parse_target(reference: str) -> Target:
 
 def print_plan(plan: DeletePlan, out: TextIO) -> None:
     """The impact preview, as the operator reads it before saying yes."""
-    for impact in plan.impacts:
-        out.write(f"{impact.target}  {impact.digest}\n")
-        out.write(f"  how: {impact.strategy.value}\n")
-        if impact.siblings:
-            out.write(f"  survives (same digest): {', '.join(impact.siblings)}\n")
-        if impact.removed_with_manifest:
-            removed = ", ".join(impact.removed_with_manifest)
-            out.write(f"  also removed (same manifest): {removed}\n")
-        if impact.needed_by:
-            out.write(f"  kept because index tags list it: {', '.join(impact.needed_by)}\n")
-        if impact.orphaned_children:
-            out.write(f"  index children left untagged: {len(impact.orphaned_children)}\n")
-        if impact.orphaned_referrers:
-            out.write(f"  orphaned referrers: {', '.join(impact.orphaned_referrers)}\n")
-    for problem in plan.problems:
-        out.write(f"  problem: {problem}\n")
-    out.write(
-        f"{len(plan.impacts)} to delete on {plan.registry}; reclaimable by garbage-collect: "
-        f"{humanize.naturalsize(plan.reclaimable_bytes, binary=True)} "
-        f"({plan.reclaimable_bytes} bytes); with --delete-untagged: "
-        f"{humanize.naturalsize(plan.reclaimable_untagged_bytes, binary=True)}\n")
+    out.write("\n".join(plan_lines(plan, full_digest=True, limit=None)) + "\n")
 
 
 def _summary(results: Sequence[DeleteResult], out: TextIO) -> int:
@@ -242,27 +221,21 @@ async def run_gc(args: argparse.Namespace, config: Config) -> int:
     session, _ = session_for(config, args.registry, args.read_only, insecure=bool(args.insecure))
     ops = session.operations()
     try:
-        runner = ops.gc_runner()
+        ops.gc_runner()  # a registry without [registries.gc] is an error before anything else
         if args.delete_untagged:
             await _refuse_untagged_with_indexes(ops)
-        if session.read_only:
-            _audit_gc(ops, "gc --dry-run" if args.dry_run else "gc", "refused: read-only")
-            raise ReadOnlyError(f"read-only mode: garbage-collect on registry "
-                                f"{session.registry.name} was not started")
-        dry = await runner.run(dry_run=True, delete_untagged=args.delete_untagged,
-                               on_line=_print_gc_line)
+        dry = await ops.collect_garbage(dry_run=True, delete_untagged=args.delete_untagged,
+                                        on_line=_print_gc_line)
         _print_gc_result(dry)
-        _audit_gc(ops, "gc --dry-run", _gc_outcome(dry), dry.command)
         if dry.exit_code != 0:
             return 1
         if args.dry_run or not args.yes:
             if not args.dry_run:
                 print(f"{PROG}: dry run only; add --yes to collect", file=sys.stderr)
             return 0
-        real = await runner.run(dry_run=False, delete_untagged=args.delete_untagged,
-                                on_line=_print_gc_line)
+        real = await ops.collect_garbage(dry_run=False, delete_untagged=args.delete_untagged,
+                                         on_line=_print_gc_line)
         _print_gc_result(real)
-        _audit_gc(ops, "gc", _gc_outcome(real), real.command)
         return 0 if real.exit_code == 0 else 1
     finally:
         await ops.inventory.aclose()
@@ -276,18 +249,6 @@ async def _refuse_untagged_with_indexes(ops: OperationsService) -> None:
             f"--delete-untagged refused: {len(indexes)} multi-arch index tags (e.g. "
             f"{indexes[0].reference}) have untagged children that distribution 2.x would "
             "delete; run garbage-collect without it")
-
-
-def _audit_gc(ops: OperationsService, action: str, outcome: str, command: str = "") -> None:
-    ops.audit.record(registry=ops.registry.name, action=action, target=ops.registry.name,
-                     digest="", command=command or f"{PROG} {action}", outcome=outcome)
-
-
-def _gc_outcome(run: GcRun) -> str:
-    if run.exit_code != 0:
-        return f"failed: exit {run.exit_code}"
-    freed = f", {run.bytes_freed} bytes freed" if run.bytes_freed is not None else ""
-    return f"ok: {run.progress.get('eligible_blobs', 0)} blobs eligible{freed}"
 
 
 def _print_gc_line(line: str, progress: GcProgress) -> None:

@@ -9,6 +9,7 @@ subcommands both come through here.
 from __future__ import annotations
 
 import json
+import shlex
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from regtui.registry import mediatypes as mt
 from regtui.registry.models import TagRecord
 from regtui.registry.push import delete_manifest, push_blob, push_manifest
 from regtui.services.audit import AuditLog
-from regtui.services.gc import GcRunner
+from regtui.services.gc import GcProgress, GcRun, GcRunner, gc_command
 from regtui.services.impact import DeletePlan, Strategy, TagImpact, Target, plan_delete
 from regtui.services.inventory import InventoryService
 from regtui.services.retention import RetentionPolicy, select
@@ -131,6 +132,29 @@ class OperationsService:
         return GcRunner(self.registry.name, self.registry.gc, read_only=self.read_only,
                         history_path=self.audit.path.parent / "gc-history.jsonl")
 
+    async def collect_garbage(self, *, dry_run: bool, delete_untagged: bool = False,
+                              on_line: Callable[[str, GcProgress], None] | None = None) -> GcRun:
+        """Run garbage-collect (refused in read-only mode before spawning) and audit it."""
+        runner = self.gc_runner()
+        action = "gc --dry-run" if dry_run else "gc"
+        command = shlex.join(gc_command(runner.gc, dry_run=dry_run,
+                                        delete_untagged=delete_untagged))
+        try:
+            run = await runner.run(dry_run=dry_run, delete_untagged=delete_untagged,
+                                   on_line=on_line)
+        except ReadOnlyError:
+            self._audit_gc(action, command, "refused: read-only")
+            raise
+        except RegistryError as error:
+            self._audit_gc(action, command, f"failed: {error}")
+            raise
+        self._audit_gc(action, command, gc_outcome(run))
+        return run
+
+    def _audit_gc(self, action: str, command: str, outcome: str) -> None:
+        self.audit.record(registry=self.registry.name, action=action, target=self.registry.name,
+                          digest="", command=command, outcome=outcome)
+
     def _audit(self, action: str, impact: TagImpact, command: str, outcome: str) -> None:
         self.audit.record(registry=self.registry.name, action=action, target=str(impact.target),
                           digest=impact.digest, command=command or self.delete_command(impact),
@@ -217,6 +241,13 @@ class OperationsService:
         if lost:
             return f"failed: siblings no longer resolve to {impact.digest}: {', '.join(lost)}"
         return outcome
+
+
+def gc_outcome(run: GcRun) -> str:
+    if run.exit_code != 0:
+        return f"failed: exit {run.exit_code}"
+    freed = f", {run.bytes_freed} bytes freed" if run.bytes_freed is not None else ""
+    return f"ok: {run.progress.get('eligible_blobs', 0)} blobs eligible{freed}"
 
 
 def placeholder_manifest(empty_digest: str, reference: str) -> bytes:

@@ -1,0 +1,82 @@
+"""The delete confirmation: the impact preview, Cancel focused, typed name for big deletes.
+
+Everything shown comes from the plan, built from plain strings, so a hostile tag name can
+neither restyle the dialog nor hide what is about to happen.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static
+
+from regtui.render.plan import plan_lines
+from regtui.render.text import safe_text
+from regtui.services.impact import DeletePlan
+
+
+def confirmation_word(plan: DeletePlan) -> str:
+    """What the operator types for a big delete: the repository (or all of them)."""
+    return " ".join(plan.repositories)
+
+
+class DeleteConfirmScreen(ModalScreen[bool]):
+    """Answers True only after an explicit Delete; Escape, Cancel and Enter-by-habit refuse."""
+
+    DEFAULT_CSS = """
+    DeleteConfirmScreen { align: center middle; }
+    DeleteConfirmScreen > Vertical {
+        width: 90%; max-width: 110; height: auto; max-height: 90%;
+        border: thick $error; background: $surface; padding: 0 1;
+    }
+    DeleteConfirmScreen #confirm-title { text-style: bold; color: $error; }
+    DeleteConfirmScreen VerticalScroll { height: auto; max-height: 20; }
+    DeleteConfirmScreen #confirm-typed { margin-top: 1; }
+    DeleteConfirmScreen Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
+    DeleteConfirmScreen Button { margin-left: 2; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="confirm-cancel", tooltip="Delete nothing"),
+    ]
+
+    def __init__(self, plan: DeletePlan) -> None:
+        super().__init__()
+        self.plan = plan
+        self.word = confirmation_word(plan) if plan.needs_typed_confirmation else ""
+
+    def compose(self) -> ComposeResult:
+        count = len(self.plan.impacts)
+        with Vertical():
+            yield Static(Text(f"Delete {count} item{'s' if count != 1 else ''} on "
+                              f"{safe_text(self.plan.registry, 60)}?"), id="confirm-title")
+            with VerticalScroll():
+                yield Static(Text("\n".join(plan_lines(self.plan))), id="confirm-plan")
+            if self.word:
+                yield Static(Text(f"Type {safe_text(self.word, 200)!r} to confirm:"))
+                yield Input(placeholder=safe_text(self.word, 200), id="confirm-typed")
+            with Horizontal():
+                yield Button("Cancel", id="confirm-no", variant="primary")
+                yield Button("Delete", id="confirm-yes", variant="error",
+                             disabled=bool(self.word) or not self.plan.impacts)
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm-no", Button).focus()
+
+    @on(Input.Changed, "#confirm-typed")
+    def _typed(self, event: Input.Changed) -> None:
+        self.query_one("#confirm-yes", Button).disabled = event.value.strip() != self.word
+
+    @on(Button.Pressed, "#confirm-yes")
+    def _yes(self) -> None:
+        if not self.query_one("#confirm-yes", Button).disabled:
+            self.dismiss(True)
+
+    @on(Button.Pressed, "#confirm-no")
+    def action_cancel(self) -> None:
+        self.dismiss(False)

@@ -1,0 +1,183 @@
+"""Garbage collection: dry run first, output streamed live, then collect on confirmation.
+
+Read-only mode never gets here with a way to start anything: the screen shows why instead,
+and the runner itself refuses before spawning a process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+import humanize
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Footer, RichLog, Static
+
+from regtui.errors import RegtuiError
+from regtui.render.text import safe_text
+from regtui.services.gc import GcProgress, GcRun
+from regtui.services.operations import OperationsService
+
+UNTAGGED_WARNING = (
+    "--delete-untagged is not offered: on distribution 2.x it also deletes the untagged "
+    "children of multi-arch indexes. Run it by hand only on a registry without indexes.")
+
+
+def _size(value: int | None) -> str:
+    return "unknown" if value is None else str(humanize.naturalsize(value, binary=True))
+
+
+def run_summary(run: GcRun) -> str:
+    progress = run.progress
+    text = (f"{run.mode}: exit {run.exit_code}; {progress.get('blobs_marked', 0)} blobs marked, "
+            f"{progress.get('eligible_blobs', 0)} blobs and "
+            f"{progress.get('eligible_manifests', 0)} manifests eligible for deletion")
+    if run.bytes_before is not None:
+        text += f"; storage {_size(run.bytes_before)} -> {_size(run.bytes_after)}"
+        if run.bytes_freed:
+            text += f" ({_size(run.bytes_freed)} freed)"
+    return text
+
+
+class CollectConfirm(ModalScreen[bool]):
+    """A plain yes/no with No focused: collecting deletes blobs for good."""
+
+    DEFAULT_CSS = """
+    CollectConfirm { align: center middle; }
+    CollectConfirm > Static { width: 80; border: thick $error; background: $surface;
+        padding: 1 2; }
+    CollectConfirm Horizontal { width: 80; height: auto; align-horizontal: right; }
+    CollectConfirm Button { margin-left: 2; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "no", "Cancel", id="gc-no")]
+
+    def __init__(self, summary: str) -> None:
+        super().__init__()
+        self.summary = summary
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f"Collect garbage for real?\n\n{self.summary}\n\nBlobs deleted now "
+                          "cannot be recovered. Pushes during collection can break: put the "
+                          "registry in read-only maintenance mode first."))
+        with Horizontal():
+            yield Button("Cancel", id="gc-cancel", variant="primary")
+            yield Button("Collect", id="gc-collect", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#gc-cancel", Button).focus()
+
+    @on(Button.Pressed, "#gc-collect")
+    def _yes(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#gc-cancel")
+    def action_no(self) -> None:
+        self.dismiss(False)
+
+
+class GcScreen(Screen[None]):
+    """One registry's garbage collection, with its history."""
+
+    DEFAULT_CSS = """
+    GcScreen #gc-progress { height: 1; color: $accent; }
+    GcScreen #gc-note { color: $text-muted; }
+    GcScreen RichLog { height: 1fr; border: round $panel; }
+    GcScreen DataTable { height: 8; }
+    GcScreen Horizontal { height: auto; }
+    GcScreen Button { margin-right: 2; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back", id="gc-back"),
+    ]
+
+    def __init__(self, operations: OperationsService) -> None:
+        super().__init__()
+        self.operations = operations
+        self.last_dry_run: GcRun | None = None
+
+    def compose(self) -> ComposeResult:
+        name = safe_text(self.operations.registry.name, 60)
+        yield Static(Text(f"Garbage collection — {name}"), id="title")
+        yield Static(Text(self._note()), id="gc-note")
+        yield Static(id="gc-progress")
+        yield RichLog(id="gc-log", max_lines=5000, markup=False, highlight=False, wrap=False)
+        with Horizontal():
+            yield Button("Dry run", id="gc-dry", disabled=not self._can_run())
+            yield Button("Collect…", id="gc-real", variant="error", disabled=True)
+        yield DataTable(id="gc-history", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def _can_run(self) -> bool:
+        return not self.operations.read_only and self.operations.registry.gc is not None
+
+    def _note(self) -> str:
+        if self.operations.read_only:
+            return "Read-only mode: garbage collection cannot be started."
+        if self.operations.registry.gc is None:
+            return "No [registries.gc] section: regtui does not know how to run GC here."
+        return UNTAGGED_WARNING
+
+    def on_mount(self) -> None:
+        table = self.query_one("#gc-history", DataTable)
+        table.add_columns("time", "mode", "exit", "freed", "summary")
+        self._load_history()
+
+    def _load_history(self) -> None:
+        if self.operations.registry.gc is None:
+            return
+        table = self.query_one("#gc-history", DataTable)
+        table.clear()
+        for run in reversed(self.operations.gc_runner().history()[-50:]):
+            table.add_row(Text(run.time), Text(run.mode), Text(str(run.exit_code)),
+                          Text(_size(run.bytes_freed)), Text(safe_text(run_summary(run), 200)))
+
+    @on(Button.Pressed, "#gc-dry")
+    def _dry(self) -> None:
+        self.run_gc(dry_run=True)
+
+    @on(Button.Pressed, "#gc-real")
+    def _real(self) -> None:
+        summary = run_summary(self.last_dry_run) if self.last_dry_run else ""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_gc(dry_run=False)
+
+        self.app.push_screen(CollectConfirm(summary), answered)
+
+    @work(exclusive=True, group="gc", exit_on_error=False)
+    async def run_gc(self, *, dry_run: bool) -> None:
+        log = self.query_one("#gc-log", RichLog)
+        progress_line = self.query_one("#gc-progress", Static)
+        for button in self.query(Button):
+            button.disabled = True
+        log.write(Text(f"--- {'dry run' if dry_run else 'collect'} ---"))
+
+        def on_line(line: str, progress: GcProgress) -> None:
+            log.write(Text(safe_text(line, 500)))
+            progress_line.update(Text(progress.describe()))
+
+        try:
+            run = await self._run(dry_run, on_line)
+        finally:
+            self.query_one("#gc-dry", Button).disabled = not self._can_run()
+        if run is None:
+            return
+        log.write(Text(run_summary(run)))
+        if dry_run:
+            self.last_dry_run = run
+            self.query_one("#gc-real", Button).disabled = run.exit_code != 0
+        self._load_history()
+
+    async def _run(self, dry_run: bool,
+                   on_line: Callable[[str, GcProgress], None]) -> GcRun | None:
+        try:
+            return await self.operations.collect_garbage(dry_run=dry_run, on_line=on_line)
+        except RegtuiError as error:
+            self.notify(str(error), severity="error")
+            return None
