@@ -157,3 +157,54 @@ async def test_storage_screen_shows_the_same_totals_as_the_cli(lab: Lab, tmp_pat
         await pilot.press("s")
         assert screen.sort_key == "unique_bytes"
     await ops.inventory.aclose()
+
+
+@pytest.mark.lab
+async def test_retention_screen_dry_run_matches_the_cli_and_apply_deletes(
+        lab_factory: LabFactory, tmp_path: Path) -> None:
+    import re
+    import subprocess
+    import sys
+
+    import httpx
+
+    from regtui.ui.screens.retention import RetentionScreen
+
+    lab = lab_factory()
+    ops, _ = _ops(lab, tmp_path, read_only=False)
+    cli = subprocess.run(
+        [sys.executable, "-m", "regtui", "--config", str(tmp_path / "config.toml"), "retention",
+         "--keep-last", "2", "--match", r"^\d", "--protect", "^(latest|stable)$"],
+        capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stderr
+    expected = sorted(re.findall(r"^(\S+:\S+)  sha256:", cli.stdout, re.MULTILINE))
+    assert expected
+
+    screen = RetentionScreen(ops)
+    app = Host(screen)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        screen.query_one("#ret-keep", Input).value = "2"
+        screen.query_one("#ret-match", Input).value = r"^\d"
+        await pilot.click("#ret-dry")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = screen.query_one(DataTable)
+        listed = sorted(str(key.value) for key in table.rows)
+        assert listed == expected
+        await pilot.click("#ret-apply")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, DeleteConfirmScreen)
+        dialog.query_one("#confirm-typed", Input).value = dialog.word
+        await pilot.pause()
+        await pilot.click("#confirm-yes")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        summary = str(screen.query_one("#retention-summary", Static).render())
+        assert summary.startswith(f"{len(expected)} deleted, 0 not deleted")
+    await ops.inventory.aclose()
+    for reference in expected:
+        repo, _, tag = reference.rpartition(":")
+        status = httpx.head(f"{lab.url}/v2/{repo}/manifests/{tag}").status_code
+        assert status == 404, reference
