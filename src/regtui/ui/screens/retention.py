@@ -135,7 +135,9 @@ class RetentionScreen(Screen[None]):
         table = self.query_one(DataTable)
 
         async def confirm(p: DeletePlan) -> bool:
-            return bool(await self.app.push_screen(DeleteConfirmScreen(p), wait_for_dismiss=True))
+            dialog: Screen[bool] = DeleteConfirmScreen(p)
+            answer = await self.app.push_screen(dialog, None, True)
+            return bool(answer)
 
         def progress(done: int, total: int, line: str) -> None:
             bar.update(total=total, progress=done)
