@@ -494,3 +494,38 @@ def test_effective_read_only_precedence(
     config = Config(registries=(reg,), read_only=global_ro)
     assert config.effective_read_only(reg, flag) is expected
     assert config.effective_read_only(None, None) is global_ro
+
+
+def test_prometheus_thresholds_and_node_selector(tmp_path: Path) -> None:
+    from regtui.services.metrics import RANGES, MetricsService
+
+    path = tmp_path / "config.toml"
+    path.write_text('[[registries]]\nname = "r"\nurl = "http://127.0.0.1:5000"\n'
+                    '[registries.prometheus]\nurl = "http://127.0.0.1:9090"\n'
+                    'push_failure_warn = 0.02\npush_failure_critical = 0.1\n'
+                    'node_selector = \'mountpoint="/srv"\'\n')
+    config = load_config(path, env={})
+    service = MetricsService(config.registries[0])
+    assert (service.thresholds.warn, service.thresholds.critical) == (0.02, 0.1)
+    assert 'mountpoint="/srv"' in service.promql("storage", RANGES[0])
+
+
+def test_threshold_out_of_range_and_misordered(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    base = ('[[registries]]\nname = "r"\nurl = "http://127.0.0.1:5000"\n'
+            '[registries.prometheus]\nurl = "http://127.0.0.1:9090"\n')
+    path.write_text(base + "push_failure_warn = 5\n")
+    with pytest.raises(ConfigError, match="push_failure_warn: expected a ratio from 0 to 1"):
+        load_config(path, env={})
+    path.write_text(base + "push_failure_warn = 0.2\npush_failure_critical = 0.1\n")
+    with pytest.raises(ConfigError, match="must not exceed push_failure_critical"):
+        load_config(path, env={})
+
+
+def test_log_buffer_lines_is_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("log_buffer_lines = 5\n")
+    with pytest.raises(ConfigError, match="log_buffer_lines"):
+        load_config(path, env={})
+    path.write_text("log_buffer_lines = 50000\n")
+    assert load_config(path, env={}).log_buffer_lines == 50_000

@@ -108,6 +108,12 @@ class PrometheusConfig:
     """Skip TLS verification for Prometheus."""
     queries: Mapping[str, str] = field(default=_EMPTY)
     """Query id -> PromQL overriding the built-in queries."""
+    node_selector: str = ""
+    """node_exporter matchers for the storage volume, e.g. `mountpoint="/var/lib/registry"`."""
+    push_failure_warn: float = 0.01
+    """Push failure ratio shown as a warning (0.01 is 1 %)."""
+    push_failure_critical: float = 0.05
+    """Push failure ratio shown as critical."""
 
 
 @dataclass(frozen=True)
@@ -200,6 +206,8 @@ class Config:
     """Textual theme name."""
     keymap: Mapping[str, str] = field(default=_EMPTY)
     """Binding id -> comma-separated keys, applied with `App.set_keymap`."""
+    log_buffer_lines: int = 100_000
+    """Log lines kept in memory per source; older ones are re-read from the file."""
     cache_dir: Path = field(default_factory=default_cache_dir)
     """Where cached manifests live."""
     state_dir: Path = field(default_factory=default_state_dir)
@@ -437,7 +445,7 @@ def _prometheus(table: Mapping[str, Any], where: _Where) -> PrometheusConfig:
     _check_keys(table, _names(PrometheusConfig), where)
     insecure = _bool(table, "insecure", where, False)
     url = _required_string(table, "url", where)
-    return PrometheusConfig(
+    config = PrometheusConfig(
         url=normalize_url(url, where.child("url"), insecure=insecure, strict_http=False),
         selector=_string(table, "selector", where),
         bearer_token_env=_string(table, "bearer_token_env", where),
@@ -446,7 +454,23 @@ def _prometheus(table: Mapping[str, Any], where: _Where) -> PrometheusConfig:
         ca_file=_path(table, "ca_file", where),
         insecure=insecure,
         queries=_string_map(table, "queries", where),
+        node_selector=_string(table, "node_selector", where),
+        push_failure_warn=_ratio(table, "push_failure_warn", where, 0.01),
+        push_failure_critical=_ratio(table, "push_failure_critical", where, 0.05),
     )
+    if config.push_failure_warn > config.push_failure_critical:
+        raise where.child("push_failure_warn").error(
+            f"must not exceed push_failure_critical ({config.push_failure_critical})")
+    return config
+
+
+def _ratio(table: Mapping[str, Any], key: str, where: _Where, default: float) -> float:
+    if key not in table:
+        return default
+    value = float(_expect(table[key], (int, float), "a number", where.child(key)))
+    if not 0 <= value <= 1:
+        raise where.child(key).error(f"expected a ratio from 0 to 1 (0.01 is 1 %), got {value}")
+    return value
 
 
 def _log_source(table: Mapping[str, Any], where: _Where) -> LogSourceConfig:
@@ -554,6 +578,7 @@ _TOP_KEYS = (
     "refresh_interval",
     "theme",
     "keymap",
+    "log_buffer_lines",
     "cache_dir",
     "state_dir",
 )
@@ -608,6 +633,7 @@ def _build(
         refresh_interval=_env_interval(env, _positive(doc, "refresh_interval", where, 30.0)),
         theme=_env_string(env, "REGTUI_THEME", _string(doc, "theme", where, "textual-dark")),
         keymap=_string_map(doc, "keymap", where),
+        log_buffer_lines=_int(doc, "log_buffer_lines", where, 100_000, 1_000, 10_000_000),
         cache_dir=_dir(env, "REGTUI_CACHE_DIR", doc, "cache_dir", where, default_cache_dir),
         state_dir=_dir(env, "REGTUI_STATE_DIR", doc, "state_dir", where, default_state_dir),
         path=path,

@@ -93,10 +93,11 @@ NODE_STORAGE: Final = (
 
 HARBOR: Final[Mapping[str, str]] = MappingProxyType({
     **DISTRIBUTION,
-    # Quotas of -1 mean unlimited; the capacity is only the sum of the real limits.
+    # A quota of -1 is unlimited: then no capacity is known and no "days until full" shown.
     "storage": (
         'label_replace(sum(harbor_project_quota_usage_byte{${sel}}), "series", "used", "", "") '
-        'or label_replace(sum(harbor_project_quota_byte{${sel}} > 0), "series", "capacity", "", "")'
+        'or label_replace(sum(harbor_project_quota_byte{${sel}}) unless on () '
+        '(min(harbor_project_quota_byte{${sel}}) < 0), "series", "capacity", "", "")'
     ),
     "harbor_health": (
         'label_replace(min(harbor_up{${sel}}) by (component), "series", "up $1",'
@@ -119,6 +120,12 @@ PROFILES: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType({
 def profile_for(flavor: str) -> Mapping[str, str]:
     """Registries that run distribution underneath (most flavors) share its metric names."""
     return PROFILES.get(flavor, DISTRIBUTION)
+
+
+def unknown_overrides(overrides: Mapping[str, str]) -> list[str]:
+    """Override keys that name no chart (typos), so they are reported, not silently unused."""
+    known = {*CHARTS, NODE_SELECTOR_KEY}
+    return sorted(key for key in overrides if key not in known)
 
 
 def resolve_queries(flavor: str, overrides: Mapping[str, str]) -> dict[str, str]:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import requests
+import urllib3
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
@@ -33,6 +34,7 @@ from regtui.services.metric_profiles import (
     PUSH_MATCHERS,
     ChartSpec,
     resolve_queries,
+    unknown_overrides,
 )
 
 Clock = Callable[[], datetime]
@@ -213,10 +215,20 @@ class MetricsService:
         self.config: PrometheusConfig | None = registry.prometheus
         self.clock = clock
         self.timeout = timeout
-        self.thresholds = thresholds or Thresholds()
+        self.thresholds = thresholds or (Thresholds(
+            self.config.push_failure_warn, self.config.push_failure_critical)
+            if self.config else Thresholds())
         self._env = os.environ if env is None else env
-        overrides = self.config.queries if self.config else {}
+        overrides = dict(self.config.queries) if self.config else {}
+        if self.config and self.config.node_selector:
+            overrides[NODE_SELECTOR_KEY] = self.config.node_selector
+        unknown = unknown_overrides(overrides)
+        if unknown:
+            raise MetricsError(CONFIG, (
+                f"registry {registry.name!r}: [registries.prometheus.queries] {unknown[0]!r} "
+                f"is no chart (known: {', '.join([*CHARTS, NODE_SELECTOR_KEY])})"))
         self.queries = resolve_queries(registry.flavor, overrides)
+        self.queries_node_selector = overrides.get(NODE_SELECTOR_KEY, "")
         self._client: PrometheusConnect | None = None
 
     @property
@@ -244,7 +256,7 @@ class MetricsService:
         if self.config is None:
             return f"registry {self.name!r} has no [registries.prometheus] url in the config"
         if chart == "storage":
-            return (f"storage trend needs node_exporter: set [registries.prometheus.queries] "
+            return (f"storage trend needs node_exporter: set [registries.prometheus] "
                     f"{NODE_SELECTOR_KEY} = 'mountpoint=\"/var/lib/registry\"' for {self.name!r}")
         return f"flavor {self.registry.flavor!r} has no query for {chart!r}"
 
@@ -256,7 +268,7 @@ class MetricsService:
         return render_query(template, self._placeholders(trange), f"{self.where} query {chart!r}")
 
     def _placeholders(self, trange: TimeRange) -> dict[str, str]:
-        node = self.config.queries.get(NODE_SELECTOR_KEY, "") if self.config else ""
+        node = self.queries_node_selector
         return {
             "sel": selector_prefix(self.config.selector if self.config else ""),
             "push": PUSH_MATCHERS,
@@ -326,7 +338,7 @@ class MetricsService:
             auth=self._auth(),
             session=session,
             timeout=self.timeout,  # type: ignore[arg-type,unused-ignore]  # floats work
-            retry=Retry(total=0, raise_on_status=False),
+            retry=Retry(total=0, read=False, raise_on_status=False),
         )
 
     def _headers(self) -> dict[str, str] | None:
@@ -360,6 +372,8 @@ class MetricsService:
 
 def _verify(config: PrometheusConfig) -> bool | str:
     if config.insecure:
+        # Asked for in the config; urllib3's per-request warning would scribble on the TUI.
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         return False
     return str(config.ca_file) if config.ca_file else True
 
@@ -371,7 +385,8 @@ def classify(exc: BaseException, where: str, timeout: float) -> MetricsError:
     if isinstance(exc, requests.exceptions.Timeout):
         return MetricsError(TIMEOUT, f"{where}: no answer within {timeout:g}s (Prometheus slow?)")
     if isinstance(exc, requests.exceptions.SSLError):
-        return MetricsError(UNREACHABLE, f"{where}: TLS failed: {one_line(str(exc), 120)}")
+        return MetricsError(UNREACHABLE, f"{where}: TLS failed ({_tls_reason(str(exc))}); "
+                                         "set [registries.prometheus] ca_file, or insecure")
     if isinstance(exc, requests.exceptions.ConnectionError):
         return MetricsError(UNREACHABLE, f"{where}: unreachable ({_reason(exc)})")
     if isinstance(exc, PrometheusApiClientException):
@@ -382,6 +397,13 @@ def classify(exc: BaseException, where: str, timeout: float) -> MetricsError:
         return MetricsError(UNREACHABLE, f"{where}: request failed ({one_line(str(exc), 120)})")
     name = type(exc).__name__
     return MetricsError(MALFORMED, f"{where}: unexpected {name}: {one_line(str(exc))}")
+
+
+def _tls_reason(text: str) -> str:
+    """The words that matter out of urllib3's nested retry/SSL message."""
+    match = re.search(r"certificate verify failed[^'\"()]*", text) or re.search(
+        r"\[SSL[^\]]*\] ([^'\"()]+)", text)
+    return one_line(match.group(0), 100).rstrip(" .") if match else one_line(text, 100)
 
 
 def _reason(exc: BaseException) -> str:
