@@ -191,3 +191,15 @@ def test_tls_failure_is_one_line_and_ca_file_fixes_it(tls_registry: tuple[str, P
     result = regtui("inventory", "--config", str(config))
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""  # an empty registry, read without error
+
+
+@pytest.mark.parametrize(("extra", "needle"), [
+    ('flavor = "harbor"\n', "(harbor) has no garbage collection regtui can run"),
+    ("", "has no [registries.gc] section"),
+])
+def test_gc_is_not_offered_where_regtui_cannot_run_it(tmp_path: Path, extra: str,
+                                                       needle: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[[registries]]\nname = "r"\nurl = "http://127.0.0.1:{free_port()}"\n'
+                      + extra)
+    one_line_error(regtui("gc", "--config", str(config)), 2, needle)

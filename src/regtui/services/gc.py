@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from regtui.config import GcConfig
 from regtui.errors import ConfigError, ReadOnlyError, RegistryError
@@ -136,6 +136,22 @@ def blob_bytes(root: Path | None) -> int | None:
     return sum(p.stat().st_size for p in blobs.rglob("data") if p.is_file())
 
 
+class GarbageCollector(Protocol):
+    """How a registry collects garbage: a command (distribution) or, later, an API call
+    (Harbor's GC schedule, Nexus's cleanup tasks). The operations service only sees this."""
+
+    registry: str
+
+    def describe(self, *, dry_run: bool, delete_untagged: bool) -> str:
+        """The equivalent command line, for the audit log and the confirmation."""
+        ...
+
+    async def run(self, *, dry_run: bool, delete_untagged: bool = False,
+                  on_line: Callable[[str, GcProgress], None] | None = None) -> GcRun: ...
+
+    def history(self) -> list[GcRun]: ...
+
+
 class GcRunner:
     """Runs garbage-collect for one registry; refuses in read-only mode before spawning."""
 
@@ -145,6 +161,9 @@ class GcRunner:
         self.gc = gc
         self.read_only = read_only
         self.history_path = history_path
+
+    def describe(self, *, dry_run: bool, delete_untagged: bool) -> str:
+        return shlex.join(gc_command(self.gc, dry_run=dry_run, delete_untagged=delete_untagged))
 
     async def run(self, *, dry_run: bool, delete_untagged: bool = False,
                   on_line: Callable[[str, GcProgress], None] | None = None) -> GcRun:

@@ -9,7 +9,6 @@ subcommands both come through here.
 from __future__ import annotations
 
 import json
-import shlex
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -18,12 +17,12 @@ from datetime import UTC, datetime
 import httpx
 
 from regtui.config import RegistryConfig
-from regtui.errors import NotFoundError, ReadOnlyError, RegistryError
+from regtui.errors import NotFoundError, ReadOnlyError, RegistryError, UsageError
 from regtui.registry import mediatypes as mt
 from regtui.registry.models import TagRecord
 from regtui.registry.push import delete_manifest, push_blob, push_manifest
 from regtui.services.audit import AuditLog
-from regtui.services.gc import GcProgress, GcRun, GcRunner, gc_command
+from regtui.services.gc import GarbageCollector, GcProgress, GcRun, GcRunner
 from regtui.services.impact import DeletePlan, Strategy, TagImpact, Target, plan_delete
 from regtui.services.inventory import InventoryService
 from regtui.services.retention import RetentionPolicy, select
@@ -32,6 +31,8 @@ Confirm = Callable[[DeletePlan], Awaitable[bool]]
 Progress = Callable[[int, int, str], None]
 EMPTY_JSON = b"{}"
 TAG_DELETE_FLAVORS = frozenset({"distribution"})
+COMMAND_GC_FLAVORS = frozenset({"distribution"})
+"""Flavors whose GC is the offline `registry garbage-collect` command."""
 """Flavors where DELETE by tag removes only the tag (distribution 3) or is refused (2.x)."""
 
 
@@ -125,10 +126,14 @@ class OperationsService:
         self._records = None
         return results
 
-    def gc_runner(self) -> GcRunner:
+    def gc_runner(self) -> GarbageCollector:
+        """The registry's collector; registries without one say so instead of offering it."""
+        if self.registry.flavor not in COMMAND_GC_FLAVORS:
+            raise UsageError(f"registry {self.registry.name} ({self.registry.flavor}) has no "
+                             "garbage collection regtui can run")
         if self.registry.gc is None:
-            raise RegistryError(f"registry {self.registry.name} has no [registries.gc] "
-                                "section: regtui does not know how to run its garbage collection")
+            raise UsageError(f"registry {self.registry.name} has no [registries.gc] section: "
+                             "regtui does not know how to run its garbage collection")
         return GcRunner(self.registry.name, self.registry.gc, read_only=self.read_only,
                         history_path=self.audit.path.parent / "gc-history.jsonl")
 
@@ -137,8 +142,7 @@ class OperationsService:
         """Run garbage-collect (refused in read-only mode before spawning) and audit it."""
         runner = self.gc_runner()
         action = "gc --dry-run" if dry_run else "gc"
-        command = shlex.join(gc_command(runner.gc, dry_run=dry_run,
-                                        delete_untagged=delete_untagged))
+        command = runner.describe(dry_run=dry_run, delete_untagged=delete_untagged)
         try:
             run = await runner.run(dry_run=dry_run, delete_untagged=delete_untagged,
                                    on_line=on_line)

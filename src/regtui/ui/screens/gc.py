@@ -112,15 +112,20 @@ class GcScreen(Screen[None]):
         yield DataTable(id="gc-history", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
+    def _collector_problem(self) -> str:
+        try:
+            self.operations.gc_runner()
+        except RegtuiError as error:
+            return str(error)
+        return ""
+
     def _can_run(self) -> bool:
-        return not self.operations.read_only and self.operations.registry.gc is not None
+        return not self.operations.read_only and not self._collector_problem()
 
     def _note(self) -> str:
         if self.operations.read_only:
             return "Read-only mode: garbage collection cannot be started."
-        if self.operations.registry.gc is None:
-            return "No [registries.gc] section: regtui does not know how to run GC here."
-        return UNTAGGED_WARNING
+        return self._collector_problem() or UNTAGGED_WARNING
 
     def on_mount(self) -> None:
         table = self.query_one("#gc-history", DataTable)
@@ -128,7 +133,7 @@ class GcScreen(Screen[None]):
         self._load_history()
 
     def _load_history(self) -> None:
-        if self.operations.registry.gc is None:
+        if self._collector_problem():
             return
         table = self.query_one("#gc-history", DataTable)
         table.clear()
