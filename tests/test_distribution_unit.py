@@ -179,3 +179,41 @@ async def test_oversized_answer_is_refused_not_buffered() -> None:
 
     with pytest.raises(ProtocolError, match="larger than"):
         await backend(handler).tags("r")
+
+
+async def test_quay_style_next_page_paging_and_duplicates() -> None:
+    pages = {"": (["a", "b"], "/v2/_catalog?next_page=p2"), "p2": (["b", "c"],
+             "/v2/_catalog?next_page=p3"), "p3": (["d"], None)}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        names, link = pages[request.url.params.get("next_page", "")]
+        headers = {"Link": f'<{link}>; rel="next"'} if link else {}
+        return httpx.Response(200, json={"repositories": names}, headers=headers)
+
+    assert [n async for n in backend(handler).repositories()] == ["a", "b", "c", "d"]
+
+
+async def test_page_links_to_another_host_are_refused() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"repositories": ["a"]},
+                              headers={"Link": '<https://evil.example/v2/_catalog?last=a>; '
+                                               'rel="next"'})
+
+    with pytest.raises(ProtocolError, match="another origin"):
+        _ = [n async for n in backend(handler).repositories()]
+
+
+async def test_a_change_is_not_resent_after_a_read_error_or_a_502() -> None:
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.method)
+        if len(sent) == 1:
+            raise httpx.ReadTimeout("slow", request=request)
+        return httpx.Response(502)
+
+    client = backend(handler, read_only=False, sleeps=[]).client
+    with pytest.raises(httpx.ReadTimeout):
+        await client.delete("/v2/r/manifests/sha256:" + "a" * 64)
+    assert (await client.delete("/v2/r/manifests/sha256:" + "b" * 64)).status_code == 502
+    assert sent == ["DELETE", "DELETE"]

@@ -10,7 +10,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Collection
 from typing import Any, Final
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
@@ -108,22 +108,31 @@ class DistributionBackend:
         """Follow `Link` pages to the end; fall back to `n`/`last` only when the server caps `n`."""
         params: dict[str, str] | None = {"n": str(PAGE_SIZE)}
         url: str = path
-        seen_last: set[str] = set()
+        seen_pages: set[str] = set()
+        seen_items: set[str] = set()
         for _ in range(MAX_PAGES):
             response, body = await self._first_page_aware_fetch(url, params, what)
-            items = _list_field(body, key, what)
-            for item in items:
-                yield item
+            for item in _list_field(body, key, what):
+                if item not in seen_items:  # a name listed twice is one repository
+                    seen_items.add(item)
+                    yield item
             next_url = _next_link(response)
             if next_url is None:
                 return
-            last = parse_qs(urlsplit(next_url).query).get("last", [""])[0]
-            if last in seen_last:
-                raise ProtocolError(
-                    f"{what} on {self.name}: the registry's pages repeat at {last!r}")
-            seen_last.add(last)
+            self._check_same_origin(next_url, what)
+            if next_url in seen_pages:
+                raise ProtocolError(f"{what} on {self.name}: the registry's pages repeat "
+                                    f"({_short_url(next_url)})")
+            seen_pages.add(next_url)
             url, params = next_url, None
         raise ProtocolError(f"{what} on {self.name}: more than {MAX_PAGES} pages")
+
+    def _check_same_origin(self, link: str, what: str) -> None:
+        """Credentials go with every request: never follow a page link to another host."""
+        target, base = httpx.URL(link), httpx.URL(self.url)
+        if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
+            raise ProtocolError(f"{what} on {self.name}: refusing to follow a page link to "
+                                f"another origin ({_short_url(link)})")
 
     async def _first_page_aware_fetch(
         self, url: str, params: dict[str, str] | None, what: str
@@ -257,6 +266,10 @@ def _referrer(digest: str, media_type: str, artifact_type: str, size: int,
               tag: str | None = None) -> Referrer:
     kind = kind_of_type(artifact_type, media_type) or ArtifactKind.ARTIFACT
     return Referrer(digest, media_type, artifact_type, kind, size, tag)
+
+
+def _short_url(url: str) -> str:
+    return " ".join(url.split())[:120]
 
 
 def _describe(repository: str, reference: str) -> str:

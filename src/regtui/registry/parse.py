@@ -14,6 +14,7 @@ from typing import Any
 
 from regtui.errors import ProtocolError
 from regtui.registry import mediatypes as mt
+from regtui.registry.cache import is_digest
 from regtui.registry.models import Descriptor, HistoryEntry, ImageConfig, Manifest, Platform
 
 
@@ -60,8 +61,9 @@ def parse_descriptor(value: object, what: str) -> Descriptor:
     if not isinstance(value, dict):
         raise ProtocolError(f"{what}: descriptor is not an object")
     digest, size = value.get("digest"), value.get("size", 0)
-    if not isinstance(digest, str) or ":" not in digest:
-        raise ProtocolError(f"{what}: descriptor has no valid digest")
+    if not isinstance(digest, str) or not is_digest(digest):
+        shown = digest[:80] if isinstance(digest, str) else type(digest).__name__
+        raise ProtocolError(f"{what}: descriptor has no valid digest ({shown!r})")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ProtocolError(f"{what}: descriptor {digest} has an invalid size {size!r}")
     return Descriptor(
@@ -84,6 +86,13 @@ def _descriptors(value: object, what: str) -> tuple[Descriptor, ...]:
 
 def parse_manifest(data: bytes, *, digest: str, content_type: str, what: str) -> Manifest:
     """Parse any manifest kind; the body's own mediaType wins over the Content-Type header."""
+    try:
+        return _parse_manifest(data, digest, content_type, what)
+    except (TypeError, KeyError, AttributeError, ValueError, IndexError) as exc:
+        raise ProtocolError(f"{what}: malformed manifest ({type(exc).__name__}: {exc})") from exc
+
+
+def _parse_manifest(data: bytes, digest: str, content_type: str, what: str) -> Manifest:
     body = load_json_object(data, what)
     media_type = _str(body.get("mediaType")) or _guess_media_type(body, content_type)
     if body.get("schemaVersion") == 1 or media_type in mt.SCHEMA1_TYPES:
@@ -130,8 +139,8 @@ def _parse_schema1(body: dict[str, Any], data: bytes, digest: str, what: str) ->
 def schema1_config(manifest: Manifest) -> ImageConfig | None:
     """Schema1 carries its config as the first history entry's v1Compatibility JSON."""
     body = load_json_object(manifest.raw, "schema1 manifest")
-    history = body.get("history") or []
-    if not history or not isinstance(history[0], dict):
+    history = body.get("history")
+    if not isinstance(history, list) or not history or not isinstance(history[0], dict):
         return None
     v1 = history[0].get("v1Compatibility")
     if not isinstance(v1, str):
@@ -162,6 +171,13 @@ def parse_time(value: object) -> datetime | None:
 
 
 def parse_config(data: bytes, *, digest: str, what: str) -> ImageConfig:
+    try:
+        return _parse_config(data, digest, what)
+    except (TypeError, KeyError, AttributeError, ValueError, IndexError) as exc:
+        raise ProtocolError(f"{what}: malformed config ({type(exc).__name__}: {exc})") from exc
+
+
+def _parse_config(data: bytes, digest: str, what: str) -> ImageConfig:
     body = load_json_object(data, what)
     inner = body.get("config") or body.get("container_config") or {}
     if not isinstance(inner, dict):

@@ -23,7 +23,8 @@ from regtui.errors import ReadOnlyError, RegistryError
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
-IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+NOT_PROCESSED: Final = frozenset({429, 503})
+"""Answers that say the request was not carried out: safe to send a change again."""
 MAX_RETRY_DELAY: Final = 30.0
 TOKEN_REQUEST: Final = "regtui_token_request"
 CERTS_D: Final = Path("/etc/docker/certs.d")
@@ -91,7 +92,9 @@ class GuardedTransport(httpx.AsyncBaseTransport):
                 if attempt >= self._retries:
                     raise
             except (httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ReadError):
-                if attempt >= self._retries or request.method not in IDEMPOTENT_METHODS:
+                # A change that may have happened is never sent twice: a retried DELETE would
+                # answer 404 and hide that the first one worked.
+                if attempt >= self._retries or request.method not in SAFE_METHODS:
                     raise
             else:
                 self.requests_sent += 1
@@ -109,7 +112,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     def _should_retry(self, request: httpx.Request, response: httpx.Response, attempt: int) -> bool:
         if attempt >= self._retries or response.status_code not in RETRY_STATUSES:
             return False
-        return response.status_code == 429 or request.method in IDEMPOTENT_METHODS
+        return request.method in SAFE_METHODS or response.status_code in NOT_PROCESSED
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Final, TypeVar
 
 from regtui.config import Config, RegistryConfig
-from regtui.errors import NotFoundError, RegistryError
+from regtui.errors import NotFoundError, ProtocolError, RegistryError
 from regtui.registry.backend import Capabilities, ManifestHead
 from regtui.registry.distribution import DistributionBackend
 from regtui.registry.factory import open_backend
@@ -28,10 +28,12 @@ from regtui.registry.models import (
     RepositorySummary,
     TagRecord,
 )
+from regtui.render.text import safe_text
 
 T = TypeVar("T")
 R = TypeVar("R")
 MAX_INDEX_DEPTH: Final = 4
+MAX_CHILDREN: Final = 4096
 REPOSITORY_WINDOW: Final = 4
 
 
@@ -65,7 +67,16 @@ async def bounded_map(items: Iterable[T], func: Callable[[T], Awaitable[R]],
             index, item = queue.pop()
             results[index] = await func(item)
 
-    await asyncio.gather(*(worker() for _ in range(max(1, min(limit, len(queue))))))
+    # A TaskGroup cancels the other workers as soon as one fails; callers get that failure.
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(max(1, min(limit, len(queue)))):
+                group.create_task(worker())
+    except ExceptionGroup as failed:
+        first: BaseException = failed
+        while isinstance(first, ExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
     return [results[i] for i in range(len(results))]
 
 
@@ -81,7 +92,7 @@ class InventoryService:
         self.read_only = read_only
         self.concurrency = concurrency
         self.problems: list[Problem] = []
-        self._resolved: dict[str, asyncio.Task[Resolved]] = {}
+        self._resolved: dict[tuple[str, str], asyncio.Task[Resolved]] = {}
 
     @property
     def capabilities(self) -> Capabilities:
@@ -105,13 +116,28 @@ class InventoryService:
                           tags: frozenset[str]) -> TagRecord | None:
         try:
             head = await self.backend.head_manifest(repository, tag)
-            resolved = await self.resolve(repository, head.digest)
         except NotFoundError:
             return None  # deleted between the tag list and now: it is simply gone
-        except RegistryError as exc:
-            self.problems.append(Problem(repository, tag, str(exc)))
+        except Exception as exc:  # one bad tag must not end the walk
+            self._problem(repository, tag, exc)
+            return None
+        try:
+            resolved = await self.resolve(repository, head.digest)
+        except Exception as exc:  # reported as a problem, never a traceback
+            self._problem(repository, tag, exc)
             return None
         return self._record(repository, tag, head, resolved)
+
+    def _problem(self, repository: str, tag: str | None, exc: BaseException) -> None:
+        """Record what could not be read; anything that is not ours is still one line."""
+        message = str(exc) if isinstance(exc, RegistryError) else (
+            f"{repository}{':' + tag if tag else ''} on {self.name}: unexpected "
+            f"{type(exc).__name__}: {exc}")
+        self.problems.append(Problem(repository, tag, safe_text(" ".join(message.split()), 500)))
+
+    def problem_repositories(self) -> set[str]:
+        """Repositories not fully read: planning must not trust their tag lists."""
+        return {p.repository for p in self.problems}
 
     def _record(self, repository: str, tag: str, head: ManifestHead,
                 resolved: Resolved) -> TagRecord:
@@ -132,12 +158,17 @@ class InventoryService:
             children=tuple(d.digest for d in manifest.manifests),
         )
 
-    async def resolve(self, repository: str, digest: str) -> Resolved:
-        """Resolve a digest once per service, sharing the work between concurrent callers."""
-        task = self._resolved.get(digest)
+    async def resolve(self, repository: str, digest: str, depth: int = 0) -> Resolved:
+        """Resolve a digest once per repository, sharing the work between concurrent callers.
+
+        Keyed by repository too: a manifest that is complete in one repository may have
+        dangling children in another.
+        """
+        key = (repository, digest)
+        task = self._resolved.get(key)
         if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
-            task = asyncio.ensure_future(self._resolve(repository, digest, 0))
-            self._resolved[digest] = task
+            task = asyncio.ensure_future(self._resolve(repository, digest, depth))
+            self._resolved[key] = task
         return await asyncio.shield(task)
 
     async def _resolve(self, repository: str, digest: str, depth: int) -> Resolved:
@@ -154,13 +185,20 @@ class InventoryService:
                         config.created if config else None)
 
     async def _resolve_index(self, repository: str, index: Manifest, depth: int) -> Resolved:
+        if len(index.manifests) > MAX_CHILDREN:
+            raise ProtocolError(f"index {repository}@{index.digest} on {self.name} lists "
+                                f"{len(index.manifests)} manifests (more than {MAX_CHILDREN})")
+
         async def child(descriptor_digest: str) -> Resolved | None:
             try:
-                return await self._resolve(repository, descriptor_digest, depth + 1)
+                return await self.resolve(repository, descriptor_digest, depth + 1)
             except NotFoundError:
                 return None  # a dangling child still counts by its descriptor below
 
-        children = await asyncio.gather(*(child(d.digest) for d in index.manifests))
+        distinct = list(dict.fromkeys(d.digest for d in index.manifests))
+        found = dict(zip(distinct, await bounded_map(distinct, child, self.concurrency),
+                         strict=True))
+        children = [found[d.digest] for d in index.manifests]
         reachable = [(index.digest, index.size)]
         platforms: list[str] = []
         created: list[datetime] = []
@@ -212,8 +250,8 @@ class InventoryService:
     async def _safe_records(self, repository: str) -> list[TagRecord]:
         try:
             return await self.tag_records(repository)
-        except RegistryError as exc:
-            self.problems.append(Problem(repository, None, str(exc)))
+        except Exception as exc:  # reported as a problem, never a traceback
+            self._problem(repository, None, exc)
             return []
 
     async def aclose(self) -> None:
