@@ -197,3 +197,17 @@ def test_deleting_a_repository_frees_its_unique_bytes(lab_factory: LabFactory, t
     collected = cli("gc", "--yes")
     assert collected.returncode == 0, collected.stdout + collected.stderr
     assert before - _disk_bytes(lab) == predicted["unique_bytes"]
+
+
+def test_a_tag_whose_manifest_lives_in_another_repository_frees_nothing() -> None:
+    from regtui.registry.models import ArtifactKind, TagRecord
+
+    digest, layer = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    reach = ((digest, 500), (layer, 9000))
+    records = [TagRecord("r", repo, "v7", digest, "", 9500, (), None, ArtifactKind.IMAGE,
+                         reachable=reach) for repo in ("staging/web", "prod/web")]
+    report = build_report("r", records)
+    assert {t.reclaimable_bytes for t in report.tags} == {0}
+    plan = plan_delete("r", [Target("prod/web", "v7")], records, {digest: dict(reach)},
+                       can_delete_tag=False, untagged_reach={})
+    assert plan.reclaimable_bytes == 0

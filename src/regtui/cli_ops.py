@@ -16,8 +16,9 @@ from typing import Any, TextIO
 from regtui.config import Config, RegistryConfig, adhoc_registry
 from regtui.errors import UsageError
 from regtui.registry.cache import is_digest
-from regtui.registry.models import ArtifactKind, TagRecord
+from regtui.registry.models import TagRecord
 from regtui.render.plan import plan_lines
+from regtui.render.text import safe_text
 from regtui.services.audit import AuditLog
 from regtui.services.gc import GcProgress, GcRun, storage_root
 from regtui.services.impact import DeletePlan, Target
@@ -131,7 +132,7 @@ def print_plan(plan: DeletePlan, out: TextIO) -> None:
 def _summary(results: Sequence[DeleteResult], out: TextIO) -> int:
     failed = [r for r in results if not r.ok]
     for result in results:
-        out.write(f"{result.target}: {result.outcome}\n")
+        out.write(f"{safe_text(str(result.target), 300)}: {safe_text(result.outcome, 1000)}\n")
     out.write(f"{len(results) - len(failed)} deleted, {len(failed)} not deleted\n")
     return 1 if failed else 0
 
@@ -194,9 +195,7 @@ async def run_retention(args: argparse.Namespace, config: Config) -> int:
     session, _ = session_for(config, args.registry, args.read_only, insecure=bool(args.insecure))
     ops = session.operations()
     try:
-        if args.repository:
-            ops._records = [r async for r in ops.inventory.walk(args.repository)]
-        chosen, plan = await ops.retention_plan(policy)
+        chosen, plan = await ops.retention_plan(policy, repositories=args.repository)
         print_plan(plan, sys.stdout)
         if not args.apply:
             print(f"{PROG}: dry run: {len(chosen)} tags would be deleted; add --apply",
@@ -212,7 +211,7 @@ async def run_retention(args: argparse.Namespace, config: Config) -> int:
 
 def _stderr_progress(done: int, total: int, line: str) -> None:
     if sys.stderr.isatty():
-        sys.stderr.write(f"\r[{done}/{total}] {line[:100]}\x1b[K")
+        sys.stderr.write(f"\r[{done}/{total}] {safe_text(line, 100)}\x1b[K")
         if done == total:
             sys.stderr.write("\n")
 
@@ -222,8 +221,6 @@ async def run_gc(args: argparse.Namespace, config: Config) -> int:
     ops = session.operations()
     try:
         ops.gc_runner()  # a registry without [registries.gc] is an error before anything else
-        if args.delete_untagged:
-            await _refuse_untagged_with_indexes(ops)
         dry = await ops.collect_garbage(dry_run=True, delete_untagged=args.delete_untagged,
                                         on_line=_print_gc_line)
         _print_gc_result(dry)
@@ -241,18 +238,8 @@ async def run_gc(args: argparse.Namespace, config: Config) -> int:
         await ops.inventory.aclose()
 
 
-async def _refuse_untagged_with_indexes(ops: OperationsService) -> None:
-    """distribution 2.x's --delete-untagged deletes the (untagged) children of indexes."""
-    indexes = [r for r in await ops.records() if r.artifact_kind is ArtifactKind.INDEX]
-    if indexes:
-        raise UsageError(
-            f"--delete-untagged refused: {len(indexes)} multi-arch index tags (e.g. "
-            f"{indexes[0].reference}) have untagged children that distribution 2.x would "
-            "delete; run garbage-collect without it")
-
-
 def _print_gc_line(line: str, progress: GcProgress) -> None:
-    print(line, flush=True)
+    print(safe_text(line, 4000), flush=True)
 
 
 def _print_gc_result(run: GcRun) -> None:

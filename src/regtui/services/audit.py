@@ -46,6 +46,15 @@ class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = path
 
+    def check_writable(self) -> None:
+        """Fail before a change rather than make one that cannot be audited."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise ConfigError(f"cannot write the audit log {self.path}: {exc.strerror}; "
+                              "nothing was changed") from exc
+
     def record(self, *, registry: str, action: str, target: str, digest: str, command: str,
                outcome: str, detail: str = "") -> AuditEntry:
         entry = AuditEntry(

@@ -67,6 +67,9 @@ class DeletePlan:
     reclaimable_untagged_bytes: int
     """Freed by `garbage-collect --delete-untagged` (also drops untagged index children)."""
     problems: tuple[str, ...] = field(default=())
+    reclaimable_is_upper_bound: bool = True
+    """True when untagged revisions could not be seen (no readable storage layout): they may
+    keep some of these bytes, so the figure is "up to"."""
 
     @property
     def needs_typed_confirmation(self) -> bool:
@@ -79,8 +82,16 @@ class DeletePlan:
 
 
 def plan_delete(registry: str, targets: Sequence[Target], all_records: Sequence[TagRecord],
-                reach: Reach, *, can_delete_tag: bool) -> DeletePlan:
-    """Decide a strategy per target and compute what a GC could reclaim afterwards."""
+                reach: Reach, *, can_delete_tag: bool,
+                unsafe_repositories: frozenset[str] = frozenset(),
+                children_of: Mapping[str, tuple[str, ...]] | None = None,
+                untagged_reach: Mapping[str, int] | None = None) -> DeletePlan:
+    """Decide a strategy per target and compute what a GC could reclaim afterwards.
+
+    `unsafe_repositories` were not fully read: a tag missing from the inventory could share
+    a digest, so nothing there is deleted by digest. `untagged_reach` is what untagged
+    revisions reference (from the storage layout); None when it could not be read.
+    """
     doomed_tags = {(t.repository, t.tag) for t in targets if t.tag}
     doomed_digests = {(t.repository, t.digest) for t in targets if t.digest and not t.tag}
     survivors = [r for r in all_records
@@ -89,46 +100,56 @@ def plan_delete(registry: str, targets: Sequence[Target], all_records: Sequence[
     by_repo = group_by_repository(all_records)
     impacts: list[TagImpact] = []
     problems: list[str] = []
+    children = children_of or {}
     for target in targets:
-        impact = _impact(target, by_repo.get(target.repository, []), survivors,
-                         can_delete_tag=can_delete_tag)
+        if target.repository in unsafe_repositories and target.tag is None:
+            problems.append(f"{target}: {target.repository} could not be fully read, so a "
+                            "tag sharing this manifest may be unknown; not deleted by digest")
+            continue
+        impact = _impact(target, by_repo.get(target.repository, []), survivors, children,
+                         can_delete_tag=can_delete_tag,
+                         unsafe=target.repository in unsafe_repositories)
         if impact is None:
             problems.append(f"{target}: no such tag or manifest in the inventory")
         else:
             impacts.append(impact)
-    plain, untagged = reclaimable(impacts, survivors, reach)
-    return DeletePlan(registry, tuple(impacts), plain, untagged, tuple(problems))
+    plain, untagged = reclaimable(impacts, survivors, reach, untagged_reach or {})
+    return DeletePlan(registry, tuple(impacts), plain, untagged, tuple(problems),
+                      reclaimable_is_upper_bound=untagged_reach is None)
 
 
 def _impact(target: Target, records: Sequence[TagRecord], survivors: Sequence[TagRecord],
-            *, can_delete_tag: bool) -> TagImpact | None:
+            children_of: Mapping[str, tuple[str, ...]], *, can_delete_tag: bool,
+            unsafe: bool) -> TagImpact | None:
     digest = target.digest or next((r.digest for r in records if r.tag == target.tag), None)
     if digest is None:
         return None
     here = [r for r in survivors if r.repository == target.repository]
     siblings = tuple(sorted(r.tag for r in here if r.digest == digest))
-    needed_by = tuple(sorted(r.tag for r in here if digest in r.children))
-    if target.tag is not None and (siblings or needed_by):
+    # Any depth: an index of indexes still needs its grandchildren.
+    needed_by = tuple(sorted(r.tag for r in here
+                             if r.digest != digest and digest in dict(r.reachable)))
+    if target.tag is not None and (siblings or needed_by or unsafe):
         strategy = Strategy.BY_TAG if can_delete_tag else Strategy.PLACEHOLDER
         return TagImpact(target, digest, strategy, False, siblings, needed_by=needed_by)
     if target.tag is None and needed_by:
         # Deleting a child of a surviving index by digest would break that index's pulls.
         return TagImpact(target, digest, Strategy.BY_DIGEST, False, needed_by=needed_by)
     removed = tuple(sorted(r.tag for r in records if r.digest == digest and r.tag != target.tag))
-    surviving_reach = {c for r in here for c in r.children} | {r.digest for r in here}
+    surviving_reach = {d for r in here for d, _ in r.reachable}
     index = next((r for r in records if r.digest == digest
                   and r.artifact_kind is ArtifactKind.INDEX), None)
+    children = index.children if index else children_of.get(digest, ())
     return TagImpact(
         target, digest, Strategy.BY_DIGEST, True, removed_with_manifest=removed,
-        orphaned_children=tuple(c for c in index.children if c not in surviving_reach)
-        if index else (),
+        orphaned_children=tuple(c for c in children if c not in surviving_reach),
         orphaned_referrers=tuple(sorted(r.tag for r in here if r.subject_digest == digest
                                         and r.artifact_kind.is_supplement)),
     )
 
 
 def reclaimable(impacts: Sequence[TagImpact], survivors: Sequence[TagRecord],
-                reach: Reach) -> tuple[int, int]:
+                reach: Reach, untagged_reach: Mapping[str, int]) -> tuple[int, int]:
     """(plain GC, GC with --delete-untagged): bytes that no remaining manifest references.
 
     A plain `garbage-collect` marks every manifest revision still linked in a repository, so a
@@ -136,18 +157,20 @@ def reclaimable(impacts: Sequence[TagImpact], survivors: Sequence[TagRecord],
     deleted index leaves its children. `--delete-untagged` marks only what tags reach.
     """
     tagged_kept: set[str] = {d for r in survivors for d, _ in r.reachable}
-    deleted = {i.digest for i in impacts if i.manifest_deleted}
-    untagged_kept: set[str] = set()
+    # Revision links are per repository: deleting a manifest in one leaves it in another.
+    deleted = {(i.target.repository, i.digest) for i in impacts if i.manifest_deleted}
+    untagged_kept: set[str] = set(untagged_reach)
     for impact in impacts:
-        if not impact.manifest_deleted and impact.digest not in deleted:
+        repository = impact.target.repository
+        if not impact.manifest_deleted and (repository, impact.digest) not in deleted:
             untagged_kept.update(reach.get(impact.digest, {}))
         for child in impact.orphaned_children:
-            if child not in deleted:
+            if (repository, child) not in deleted:
                 untagged_kept.update(reach.get(child, {}))
     sizes: dict[str, int] = {}
     for impact in impacts:
         sizes.update(reach.get(impact.digest, {}))
-    candidates_plain = {d for digest in deleted for d in reach.get(digest, {})}
+    candidates_plain = {d for _, digest in deleted for d in reach.get(digest, {})}
     plain = candidates_plain - tagged_kept - untagged_kept
     with_untagged = set(sizes) - tagged_kept
     return sum(sizes[d] for d in plain), sum(sizes[d] for d in with_untagged)

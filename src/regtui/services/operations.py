@@ -1,7 +1,7 @@
 """The operations service: the only code that changes a registry.
 
 Every change goes the same way: check read-only mode (first lock; the transport is the second),
-build the plan, ask for confirmation (the UI's dialog or `--yes`), re-check the digest right
+build the plan, ask for confirmation (the UI's dialog or `--yes`), re-check the registry right
 before sending, act, and append one audit line with the outcome. The TUI and the headless
 subcommands both come through here.
 """
@@ -11,29 +11,33 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+from urllib.parse import quote
 
 import httpx
 
 from regtui.config import RegistryConfig
 from regtui.errors import NotFoundError, ReadOnlyError, RegistryError, UsageError
 from regtui.registry import mediatypes as mt
-from regtui.registry.models import TagRecord
+from regtui.registry.models import ArtifactKind, TagRecord
 from regtui.registry.push import delete_manifest, push_blob, push_manifest
 from regtui.services.audit import AuditLog
-from regtui.services.gc import GarbageCollector, GcProgress, GcRun, GcRunner
+from regtui.services.gc import GarbageCollector, GcProgress, GcRun, GcRunner, storage_root
 from regtui.services.impact import DeletePlan, Strategy, TagImpact, Target, plan_delete
-from regtui.services.inventory import InventoryService
+from regtui.services.inventory import InventoryService, bounded_map
 from regtui.services.retention import RetentionPolicy, select
+from regtui.services.storage import untagged_revisions
 
 Confirm = Callable[[DeletePlan], Awaitable[bool]]
 Progress = Callable[[int, int, str], None]
-EMPTY_JSON = b"{}"
-TAG_DELETE_FLAVORS = frozenset({"distribution"})
-COMMAND_GC_FLAVORS = frozenset({"distribution"})
-"""Flavors whose GC is the offline `registry garbage-collect` command."""
+EMPTY_JSON: Final = b"{}"
+TAG_DELETE_FLAVORS: Final = frozenset({"distribution"})
 """Flavors where DELETE by tag removes only the tag (distribution 3) or is refused (2.x)."""
+COMMAND_GC_FLAVORS: Final = frozenset({"distribution"})
+"""Flavors whose GC is the offline `registry garbage-collect` command."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,27 +69,46 @@ class OperationsService:
     async def records(self, *, refresh: bool = False) -> list[TagRecord]:
         """The whole registry's tags: reclaimable bytes depend on every other repository."""
         if self._records is None or refresh:
+            self.inventory.problems.clear()
             self._records = [record async for record in self.inventory.walk()]
         return self._records
+
+    def use_records(self, records: list[TagRecord]) -> None:
+        """Plan against records read elsewhere (the TUI's), when they cover the registry."""
+        self._records = records
+
+    def storage_root(self) -> Path | None:
+        root = storage_root(self.registry.gc) if self.registry.gc else None
+        return root if root is not None and (root / "docker").is_dir() else None
 
     async def plan(self, targets: Sequence[Target]) -> DeletePlan:
         records = await self.records()
         reach: dict[str, dict[str, int]] = {}
+        children_of: dict[str, tuple[str, ...]] = {}
         for target in targets:
-            await self._add_reach(target, records, reach)
+            await self._add_reach(target, records, reach, children_of)
         can_tag = self.inventory.capabilities.can_delete_tag or (
             self.registry.flavor in TAG_DELETE_FLAVORS and self._tag_delete_works is not False)
-        return plan_delete(self.registry.name, targets, records, reach, can_delete_tag=can_tag)
+        return plan_delete(
+            self.registry.name, targets, records, reach, can_delete_tag=can_tag,
+            unsafe_repositories=frozenset(self.inventory.problem_repositories()),
+            children_of=children_of,
+            untagged_reach=await self._untagged_reach(records, targets))
 
     async def _add_reach(self, target: Target, records: Sequence[TagRecord],
-                         reach: dict[str, dict[str, int]]) -> None:
+                         reach: dict[str, dict[str, int]],
+                         children_of: dict[str, tuple[str, ...]]) -> None:
         digest = target.digest or next((r.digest for r in records
                                         if r.repository == target.repository
                                         and r.tag == target.tag), None)
         if digest is None:
             return
-        resolved = await self.inventory.resolve(target.repository, digest)
+        try:
+            resolved = await self.inventory.resolve(target.repository, digest)
+        except NotFoundError:
+            return
         reach[digest] = dict(resolved.reachable)
+        children_of[digest] = tuple(d.digest for d in resolved.manifest.manifests)
         for child in resolved.manifest.manifests:
             try:
                 reach[child.digest] = dict(
@@ -93,10 +116,34 @@ class OperationsService:
             except NotFoundError:
                 reach[child.digest] = {child.digest: child.size}
 
-    async def retention_plan(self, policy: RetentionPolicy,
-                             now: datetime | None = None) -> tuple[list[TagRecord], DeletePlan]:
+    async def _untagged_reach(self, records: Sequence[TagRecord],
+                              targets: Sequence[Target]) -> dict[str, int] | None:
+        """What untagged revisions that stay keep alive; None without a storage layout."""
+        root = self.storage_root()
+        if root is None:
+            return None
+        tagged = {(r.repository, d) for r in records for d, _ in r.reachable}
+        doomed = {(t.repository, t.digest) for t in targets if t.digest}
+        kept: dict[str, int] = {}
+        names = await self.inventory.repository_names()
+        for repository, digests in untagged_revisions(root, names).items():
+            for digest in sorted(digests):
+                if (repository, digest) in tagged or (repository, digest) in doomed:
+                    continue
+                try:
+                    kept.update((await self.inventory.resolve(repository, digest)).reachable)
+                except RegistryError:
+                    continue
+        return kept
+
+    async def retention_plan(self, policy: RetentionPolicy, now: datetime | None = None,
+                             repositories: Sequence[str] | None = None,
+                             ) -> tuple[list[TagRecord], DeletePlan]:
+        """Select in `repositories` (all when None); bytes are judged against the registry."""
         records = await self.records()
-        chosen = select(records, policy, now or datetime.now(UTC))
+        scope = set(repositories) if repositories else None
+        chosen = select([r for r in records if scope is None or r.repository in scope],
+                        policy, now or datetime.now(UTC))
         plan = await self.plan([Target(r.repository, r.tag) for r in chosen])
         return chosen, plan
 
@@ -106,6 +153,7 @@ class OperationsService:
                      assume_yes: bool = False, command: str = "",
                      progress: Progress | None = None) -> list[DeleteResult]:
         """Carry out a plan; continues past individual failures and reports each one."""
+        self.audit.check_writable()  # an unauditable change is not made at all
         if self.read_only:
             for impact in plan.impacts:
                 self._audit("delete", impact, command, "refused: read-only")
@@ -115,10 +163,11 @@ class OperationsService:
             for impact in plan.impacts:
                 self._audit("delete", impact, command, "cancelled")
             return [DeleteResult(i.target, i.digest, "cancelled") for i in plan.impacts]
+        run = _Run(doomed_tags={(i.target.repository, i.target.tag or "")
+                                for i in plan.impacts if i.target.tag})
         results: list[DeleteResult] = []
-        deleted: set[tuple[str, str]] = set()
         for position, impact in enumerate(plan.impacts, start=1):
-            outcome = await self._execute(impact, deleted)
+            outcome = await self._execute(impact, run)
             self._audit("delete", impact, command, outcome)
             results.append(DeleteResult(impact.target, impact.digest, outcome))
             if progress is not None:
@@ -141,6 +190,9 @@ class OperationsService:
                               on_line: Callable[[str, GcProgress], None] | None = None) -> GcRun:
         """Run garbage-collect (refused in read-only mode before spawning) and audit it."""
         runner = self.gc_runner()
+        self.audit.check_writable()
+        if delete_untagged:
+            await self._refuse_untagged_with_indexes()
         action = "gc --dry-run" if dry_run else "gc"
         command = runner.describe(dry_run=dry_run, delete_untagged=delete_untagged)
         try:
@@ -155,6 +207,19 @@ class OperationsService:
         self._audit_gc(action, command, gc_outcome(run))
         return run
 
+    async def _refuse_untagged_with_indexes(self) -> None:
+        """distribution 2.x's --delete-untagged deletes the (untagged) children of indexes."""
+        records = await self.records()
+        if self.inventory.problems:
+            raise UsageError("--delete-untagged refused: some repositories could not be read, "
+                             "so indexes there cannot be ruled out")
+        indexes = [r for r in records if r.artifact_kind is ArtifactKind.INDEX]
+        if indexes:
+            raise UsageError(
+                f"--delete-untagged refused: {len(indexes)} multi-arch index tags (e.g. "
+                f"{indexes[0].reference}) have untagged children that distribution 2.x would "
+                "delete; run garbage-collect without it")
+
     def _audit_gc(self, action: str, command: str, outcome: str) -> None:
         self.audit.record(registry=self.registry.name, action=action, target=self.registry.name,
                           digest="", command=command, outcome=outcome)
@@ -167,15 +232,19 @@ class OperationsService:
     def delete_command(self, impact: TagImpact) -> str:
         return f"regtui delete {self.registry.name}/{impact.target} --yes"
 
-    async def _execute(self, impact: TagImpact, deleted: set[tuple[str, str]]) -> str:
+    # -- carrying out one impact --------------------------------------------------------------
+
+    async def _execute(self, impact: TagImpact, run: _Run) -> str:
         target = impact.target
         try:
+            if impact.manifest_deleted and (target.repository, impact.digest) in run.deleted:
+                return await self._confirm_gone(impact)
             if target.tag is not None:
                 head = await self.inventory.backend.head_manifest(target.repository, target.tag)
                 if head.digest != impact.digest:
                     return f"aborted: the tag moved to {head.digest} since the preview"
             if impact.strategy is Strategy.BY_DIGEST:
-                return await self._delete_digest(impact, deleted)
+                return await self._delete_digest(impact, run)
             if impact.strategy is Strategy.BY_TAG and await self._delete_tag(impact):
                 return await self._verify_siblings(impact, "ok: tag deleted")
             await self._placeholder_delete(impact)
@@ -185,23 +254,68 @@ class OperationsService:
         except RegistryError as exc:
             return f"failed: {exc}"
 
-    async def _delete_digest(self, impact: TagImpact, deleted: set[tuple[str, str]]) -> str:
+    async def _confirm_gone(self, impact: TagImpact) -> str:
+        """A tag sharing a manifest already deleted in this run went with it: check that."""
+        if impact.target.tag is None:
+            return "ok: removed with its manifest"
+        try:
+            head = await self.inventory.backend.head_manifest(impact.target.repository,
+                                                              impact.target.tag)
+        except NotFoundError:
+            return "ok: removed with its manifest"
+        return f"failed: still resolves to {head.digest} after its manifest was deleted"
+
+    async def _delete_digest(self, impact: TagImpact, run: _Run) -> str:
         key = (impact.target.repository, impact.digest)
         if not impact.manifest_deleted:
             return ("refused: the manifest is a child of surviving index tags "
                     f"{', '.join(impact.needed_by)}")
-        if key in deleted:
-            return "ok: removed with its manifest"
+        blocker = await self._still_needed(impact, run)
+        if blocker:
+            return f"aborted: {blocker}; nothing was deleted"
         backend = self.inventory.backend
         await delete_manifest(backend.client, backend.url, impact.target.repository,
                               impact.digest)
-        deleted.add(key)
+        run.deleted.add(key)
         return "ok: manifest deleted"
 
-    async def _delete_tag(self, impact: TagImpact) -> bool:
-        """OCI 1.1 tag delete; False when the registry refuses it (distribution 2.x: 400)."""
+    async def _still_needed(self, impact: TagImpact, run: _Run) -> str:
+        """Right before a delete by digest: does any tag outside the plan need it now?
+
+        The plan may be old (a TUI session, a slow review); CI may have pointed another tag at
+        the manifest, or pushed an index listing it, since. Read the repository's tags again.
+        """
+        repository = impact.target.repository
+        if repository not in run.snapshots:
+            run.snapshots[repository] = await self._current_tags(repository)
+        for tag, digest in run.snapshots[repository].items():
+            if (repository, tag) in run.doomed_tags:
+                continue
+            if digest == impact.digest:
+                return f"tag {tag} now points at this manifest"
+            resolved = await self.inventory.resolve(repository, digest)
+            if impact.digest in dict(resolved.reachable):
+                return f"tag {tag} is an index that lists this manifest"
+        return ""
+
+    async def _current_tags(self, repository: str) -> dict[str, str]:
         backend = self.inventory.backend
-        path = f"/v2/{impact.target.repository}/manifests/{impact.target.tag}"
+        tags = await backend.tags(repository)
+
+        async def head(tag: str) -> tuple[str, str | None]:
+            try:
+                return tag, (await backend.head_manifest(repository, tag)).digest
+            except NotFoundError:
+                return tag, None
+
+        found = await bounded_map(tags, head, self.inventory.concurrency)
+        return {tag: digest for tag, digest in found if digest is not None}
+
+    async def _delete_tag(self, impact: TagImpact) -> bool:
+        """OCI 1.1 tag delete; False when the registry refuses the form (distribution 2.x)."""
+        backend = self.inventory.backend
+        path = (f"/v2/{quote(impact.target.repository, safe='/')}/manifests/"
+                f"{quote(impact.target.tag or '', safe='')}")
         try:
             response = await backend.client.delete(path)
         except httpx.HTTPError as exc:
@@ -209,17 +323,26 @@ class OperationsService:
         if response.status_code == 202:
             self._tag_delete_works = True
             return True
-        if response.status_code in (400, 405, 501):
+        if response.status_code == 400:
             self._tag_delete_works = False
             return False
+        if response.status_code in (405, 501):
+            # Deletes are switched off (storage.delete.enabled: false): write nothing at all.
+            raise RegistryError(f"registry {self.registry.name} refuses deletes "
+                                f"(HTTP {response.status_code}); enable storage.delete")
         raise RegistryError(f"deleting tag {impact.target} on {self.registry.name}: "
                             f"HTTP {response.status_code}")
 
     async def _placeholder_delete(self, impact: TagImpact) -> None:
-        """Point only this tag at a unique placeholder, then delete the placeholder by digest."""
+        """Point only this tag at a unique placeholder, then delete the placeholder by digest.
+
+        If the placeholder cannot be deleted, the tag is put back on its original manifest, so
+        a failure never leaves a production tag pointing at regtui's placeholder.
+        """
         backend = self.inventory.backend
         repo, tag = impact.target.repository, impact.target.tag
         assert tag is not None
+        original = await backend.manifest(repo, impact.digest)
         empty = await push_blob(backend.client, backend.url, repo, EMPTY_JSON)
         body = placeholder_manifest(empty, f"{repo}:{tag}")
         placeholder = await push_manifest(backend.client, backend.url, repo, tag, body,
@@ -228,7 +351,24 @@ class OperationsService:
         if head.digest != placeholder:
             raise RegistryError(f"{impact.target}: the tag changed while being moved to the "
                                 f"placeholder (now {head.digest}); nothing was deleted")
-        await delete_manifest(backend.client, backend.url, repo, placeholder)
+        try:
+            await delete_manifest(backend.client, backend.url, repo, placeholder)
+        except RegistryError as failure:
+            await self._restore(impact, original.raw, original.media_type, failure)
+
+    async def _restore(self, impact: TagImpact, raw: bytes, media_type: str,
+                       failure: RegistryError) -> None:
+        backend = self.inventory.backend
+        repo, tag = impact.target.repository, impact.target.tag or ""
+        try:
+            await push_manifest(backend.client, backend.url, repo, tag, raw, media_type)
+        except RegistryError as error:
+            raise RegistryError(
+                f"{impact.target}: deleting the placeholder failed ({failure}) and restoring "
+                f"the tag failed too ({error}); re-push {repo}@{impact.digest} as {tag}"
+            ) from error
+        raise RegistryError(f"{impact.target}: deleting the placeholder failed ({failure}); "
+                            f"the tag was restored to {impact.digest}") from failure
 
     async def _verify_siblings(self, impact: TagImpact, outcome: str) -> str:
         """After the change, every sibling must still resolve to the digest it had."""
@@ -245,6 +385,15 @@ class OperationsService:
         if lost:
             return f"failed: siblings no longer resolve to {impact.digest}: {', '.join(lost)}"
         return outcome
+
+
+@dataclass
+class _Run:
+    """State of one delete run: what was deleted, and fresh tag lists per repository."""
+
+    doomed_tags: set[tuple[str, str]]
+    deleted: set[tuple[str, str]] = field(default_factory=set)
+    snapshots: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def gc_outcome(run: GcRun) -> str:

@@ -136,11 +136,13 @@ class StorageAccumulator:
 
     def _tag_reclaims(self) -> Iterable[TagReclaim]:
         """Per tag, the same answer the delete planner gives, in one pass over the registry."""
-        manifest_refs: dict[str, set[str]] = defaultdict(set)
-        for records in self._tags.values():
+        # Keyed by (repository, manifest): the same manifest linked in another repository
+        # keeps its blobs when this one goes.
+        manifest_refs: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        for repository, records in self._tags.items():
             for record in {r.digest: r for r in records}.values():
                 for digest, _ in record.reachable:
-                    manifest_refs[digest].add(record.digest)
+                    manifest_refs[digest].add((repository, record.digest))
         for repository, records in self._tags.items():
             by_digest: dict[str, list[TagRecord]] = defaultdict(list)
             children = {c for r in records for c in r.children}
@@ -151,13 +153,14 @@ class StorageAccumulator:
                 yield TagReclaim(repository, record.tag, record.digest,
                                  0 if kept else self._freed(record, manifest_refs))
 
-    def _freed(self, record: TagRecord, manifest_refs: dict[str, set[str]]) -> int:
+    def _freed(self, record: TagRecord,
+               manifest_refs: dict[str, set[tuple[str, str]]]) -> int:
+        only_this = {(record.repository, record.digest)}
         if record.artifact_kind is ArtifactKind.INDEX:
             # A plain garbage-collect keeps an index's children: only the index itself goes.
-            refs = manifest_refs[record.digest]
-            return self._sizes[record.digest] if refs == {record.digest} else 0
+            return self._sizes[record.digest] if manifest_refs[record.digest] == only_this else 0
         return sum(size for digest, size in record.reachable
-                   if manifest_refs[digest] == {record.digest})
+                   if manifest_refs[digest] == only_this)
 
 
 def build_report(registry: str, records: Sequence[TagRecord],
