@@ -529,3 +529,16 @@ def test_log_buffer_lines_is_bounded(tmp_path: Path) -> None:
         load_config(path, env={})
     path.write_text("log_buffer_lines = 50000\n")
     assert load_config(path, env={}).log_buffer_lines == 50_000
+
+
+def test_env_read_only_beats_a_registry_that_says_writable(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[[registries]]\nname = "r"\nurl = "http://127.0.0.1:5000"\n'
+                    "read_only = false\n")
+    config = load_config(path, env={"REGTUI_READ_ONLY": "1"})
+    registry = config.registries[0]
+    assert config.effective_read_only(registry, None) is True
+    assert config.effective_read_only(registry, False) is False, "--write still wins"
+    assert load_config(path, env={}).effective_read_only(registry, None) is False
+    assert load_config(path, env={"REGTUI_READ_ONLY": "0"}).effective_read_only(
+        registry, None) is False

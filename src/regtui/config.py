@@ -206,6 +206,8 @@ class Config:
     """Textual theme name."""
     keymap: Mapping[str, str] = field(default=_EMPTY)
     """Binding id -> comma-separated keys, applied with `App.set_keymap`."""
+    read_only_env: bool | None = None
+    """`REGTUI_READ_ONLY` when set: beats every read_only in the file."""
     log_buffer_lines: int = 100_000
     """Log lines kept in memory per source; older ones are re-read from the file."""
     cache_dir: Path = field(default_factory=default_cache_dir)
@@ -225,9 +227,15 @@ class Config:
         raise ConfigError(f"no registry named {name_or_url!r}{where} (known: {known})")
 
     def effective_read_only(self, registry: RegistryConfig | None, flag: bool | None) -> bool:
-        """Command-line flag > the registry's setting > the global setting."""
+        """Command-line flag > `REGTUI_READ_ONLY` > the registry's setting > the global one.
+
+        The environment beats the file: an on-call shell with REGTUI_READ_ONLY=1 stays
+        read-only whatever a registry entry says; only `--write` lowers it.
+        """
         if flag is not None:
             return flag
+        if self.read_only_env is not None:
+            return self.read_only_env
         if registry is not None and registry.read_only is not None:
             return registry.read_only
         return self.read_only
@@ -630,6 +638,8 @@ def _build(
     return Config(
         registries=_registries(doc, where, env),
         read_only=_env_bool(env, "REGTUI_READ_ONLY", _bool(doc, "read_only", where, False)),
+        read_only_env=(_env_bool(env, "REGTUI_READ_ONLY", False)
+                       if env.get("REGTUI_READ_ONLY", "").strip() else None),
         refresh_interval=_env_interval(env, _positive(doc, "refresh_interval", where, 30.0)),
         theme=_env_string(env, "REGTUI_THEME", _string(doc, "theme", where, "textual-dark")),
         keymap=_string_map(doc, "keymap", where),
