@@ -203,3 +203,41 @@ def test_gc_is_not_offered_where_regtui_cannot_run_it(tmp_path: Path, extra: str
     config.write_text(f'[[registries]]\nname = "r"\nurl = "http://127.0.0.1:{free_port()}"\n'
                       + extra)
     one_line_error(regtui("gc", "--config", str(config)), 2, needle)
+
+
+def test_hostile_error_bodies_reach_the_terminal_defanged(tmp_path: Path) -> None:
+    """A registry whose errors carry OSC 52 / ANSI / BEL: the message shows them, inert."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    evil = '{"errors":[{"code":"DENIED","message":"\\u001b]52;c;ZXZpbA==\\u0007 \\u001b[31mred"}]}'
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = evil.encode() if self.path != "/v2/" else b"{}"
+            self.send_response(500 if self.path != "/v2/" else 200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = regtui("inventory", "--registry", f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+    line = one_line_error(result, 1, "HTTP 500", "DENIED")
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "␛]52;c;ZXZpbA==␇" in line
+
+
+def test_inventory_into_a_closed_pipe_is_quiet(lab: Lab) -> None:
+    shell = subprocess.run(
+        f"{sys.executable} -m regtui inventory --registry {lab.url} | head -1",
+        shell=True, capture_output=True, text=True, timeout=300)
+    assert shell.stdout.count("\n") == 1
+    assert "Traceback" not in shell.stderr and "BrokenPipe" not in shell.stderr

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 import humanize
 
 from regtui.config import Config
+from regtui.render.text import safe_text
 from regtui.services.gc import storage_root
 from regtui.services.inventory import open_registry
 from regtui.services.storage import StorageReport, Usage, storage_report
@@ -74,7 +75,8 @@ def _csv(report: StorageReport, out: TextIO, _: bool) -> None:
     rows = [("registry", report.total), *(("namespace", u) for u in report.namespaces),
             *(("repository", u) for u in report.repositories)]
     for scope, usage in rows:
-        writer.writerow([report.registry, scope, usage.name, usage.stored_bytes,
+        writer.writerow([safe_text(report.registry, 200), scope, safe_text(usage.name, 1000),
+                         usage.stored_bytes,
                          usage.unique_bytes, usage.shared_bytes, usage.tags,
                          usage.repositories])
 
@@ -90,6 +92,6 @@ def _table(report: StorageReport, out: TextIO, _: bool) -> None:
               f"untagged: {untagged}\n")
     out.write(f"{'REPOSITORY':<48} {'STORED':>10} {'UNIQUE':>10} {'SHARED':>10} {'TAGS':>6}\n")
     for usage in report.top("stored_bytes", len(report.repositories)):
-        name = usage.name.translate({c: "?" for c in range(32)})[:48]
+        name = safe_text(usage.name, 48)
         out.write(f"{name:<48} {size(usage.stored_bytes):>10} {size(usage.unique_bytes):>10} "
                   f"{size(usage.shared_bytes):>10} {usage.tags:>6}\n")

@@ -13,8 +13,10 @@ class RegtuiError(Exception):
     exit_code = 1
 
     def __str__(self) -> str:
-        text = super().__str__()
-        return " ".join(text.split())
+        from regtui.render.text import safe_text  # pure; imported late to avoid a cycle
+
+        # Messages quote what registries answer: one line, control characters made visible.
+        return safe_text(" ".join(super().__str__().split()), 1000)
 
 
 class UsageError(RegtuiError):

@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 from typing import Any, Final, TextIO
 
 from regtui.registry.models import TagRecord
+from regtui.render.text import safe_text
 
 FORMATS: Final = ("jsonl", "json", "csv", "table")
 FIELDS: Final = (
     "registry", "repository", "tag", "digest", "media_type", "size_bytes", "platforms",
     "created", "artifact_kind", "subject_digest",
 )
-_CONTROL: Final = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+CELL_LIMIT: Final = 1000
 
 
 def record_dict(record: TagRecord) -> dict[str, Any]:
@@ -62,7 +63,10 @@ async def _csv(records: AsyncIterator[TagRecord], out: TextIO) -> int:
     async for record in records:
         row = record_dict(record)
         row["platforms"] = " ".join(row["platforms"])
-        writer.writerow(row)
+        # Valid names and tags never hold control characters; a hostile registry's would
+        # reach whatever terminal shows the file.
+        writer.writerow({k: safe_text(v, CELL_LIMIT) if isinstance(v, str) else v
+                         for k, v in row.items()})
         count += 1
     return count
 
@@ -87,4 +91,4 @@ def _cell(value: object) -> str:
     text = str(value)
     if isinstance(value, str) and value.startswith("sha256:"):
         text = value[:19]
-    return text.translate(_CONTROL)
+    return safe_text(text, CELL_LIMIT)
