@@ -162,3 +162,15 @@ def test_an_index_of_indexes_protects_its_grandchildren() -> None:
                        can_delete_tag=False)
     assert plan.impacts[0].strategy is Strategy.PLACEHOLDER
     assert plan.impacts[0].needed_by == ("all",)
+
+
+@pytest.mark.parametrize("target", [
+    Target("team-b/db/../../app", "1"), Target("app", "../../x"), Target("App", "1"),
+    Target("app", digest="sha256:../x"),
+])
+def test_names_that_are_not_names_are_never_planned(target: Target) -> None:
+    record = TagRecord("r", target.repository, target.tag or "t", "sha256:" + "a" * 64, "", 1,
+                       (), None, ArtifactKind.IMAGE, reachable=(("sha256:" + "a" * 64, 1),))
+    plan = plan_delete("r", [target], [record], {}, can_delete_tag=False)
+    assert plan.impacts == ()
+    assert "not a valid repository name" in plan.problems[0]

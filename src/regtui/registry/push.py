@@ -8,6 +8,8 @@ Every function takes a client that already carries any auth, and the registry ba
 from __future__ import annotations
 
 import hashlib
+import re
+from typing import Final
 
 import httpx
 
@@ -19,6 +21,30 @@ OCTET_STREAM = "application/octet-stream"
 def sha256_digest(data: bytes) -> str:
     """The digest a registry computes for these bytes; compared with what it answers."""
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+NAME_RE: Final = re.compile(
+    r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$")
+"""The distribution spec's repository name grammar."""
+REFERENCE_RE: Final = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|[a-z0-9]+:[a-f0-9]{32,})$")
+"""A tag, or a digest."""
+
+
+def check_name(repo: str) -> str:
+    """Refuse what is not a repository name: `a/../b` would be normalised to another path."""
+    if not NAME_RE.match(repo) or len(repo) > 255:
+        raise ProtocolError(f"refusing to write to {repo[:100]!r}: not a valid repository name")
+    return repo
+
+
+def _name(repo: str) -> str:
+    return check_name(repo)
+
+
+def _ref(reference: str) -> str:
+    if not REFERENCE_RE.match(reference):
+        raise ProtocolError(f"refusing to use {reference[:100]!r}: not a valid tag or digest")
+    return reference
 
 
 def _url(base: str, path: str) -> str:
@@ -47,7 +73,7 @@ async def _send(client: httpx.AsyncClient, request: httpx.Request, what: str) ->
 
 async def blob_exists(client: httpx.AsyncClient, base: str, repo: str, digest: str) -> bool:
     """HEAD the blob, so pushing the same layer twice costs one small request."""
-    request = client.build_request("HEAD", _url(base, f"/v2/{repo}/blobs/{digest}"))
+    request = client.build_request("HEAD", _url(base, f"/v2/{_name(repo)}/blobs/{_ref(digest)}"))
     response = await _send(client, request, f"checking blob {repo}@{digest}")
     if response.status_code == 200:
         return True
@@ -69,7 +95,8 @@ async def _start_upload(
 ) -> str | None:
     """POST an upload (or a mount); None means the mount made the blob exist already."""
     params = {"mount": digest, "from": mount_from} if mount_from else {}
-    request = client.build_request("POST", _url(base, f"/v2/{repo}/blobs/uploads/"), params=params)
+    url = _url(base, f"/v2/{_name(repo)}/blobs/uploads/")
+    request = client.build_request("POST", url, params=params)
     response = await _send(client, request, f"starting upload of {repo}@{digest}")
     if response.status_code == 201 and mount_from:
         return None
@@ -129,7 +156,7 @@ async def push_manifest(
     digest = sha256_digest(body)
     request = client.build_request(
         "PUT",
-        _url(base, f"/v2/{repo}/manifests/{reference}"),
+        _url(base, f"/v2/{_name(repo)}/manifests/{_ref(reference)}"),
         content=body,
         headers={"Content-Type": media_type},
     )
@@ -149,8 +176,10 @@ async def push_manifest(
 async def delete_manifest(client: httpx.AsyncClient, base: str, repo: str, digest: str) -> None:
     """DELETE a manifest by digest; every tag pointing at it goes with it on distribution."""
     if not digest.startswith("sha256:"):
-        raise RegistryError(f"refusing to delete {repo}@{digest}: a digest is required, not a tag")
-    request = client.build_request("DELETE", _url(base, f"/v2/{repo}/manifests/{digest}"))
+        raise RegistryError(
+            f"refusing to delete {repo}@{digest}: a digest is required, not a tag")
+    url = _url(base, f"/v2/{_name(repo)}/manifests/{_ref(digest)}")
+    request = client.build_request("DELETE", url)
     what = f"deleting manifest {repo}@{digest}"
     response = await _send(client, request, what)
     if response.status_code == 405:

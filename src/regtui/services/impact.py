@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from regtui.registry.models import ArtifactKind, TagRecord
+from regtui.registry.push import NAME_RE, REFERENCE_RE
 
 Reach = Mapping[str, Mapping[str, int]]
 """manifest digest -> every (digest, size) reachable from it, itself included."""
@@ -102,6 +103,9 @@ def plan_delete(registry: str, targets: Sequence[Target], all_records: Sequence[
     problems: list[str] = []
     children = children_of or {}
     for target in targets:
+        if not valid_target(target):
+            problems.append(f"{target}: not a valid repository name, tag or digest")
+            continue
         if target.repository in unsafe_repositories and target.tag is None:
             problems.append(f"{target}: {target.repository} could not be fully read, so a "
                             "tag sharing this manifest may be unknown; not deleted by digest")
@@ -116,6 +120,13 @@ def plan_delete(registry: str, targets: Sequence[Target], all_records: Sequence[
     plain, untagged = reclaimable(impacts, survivors, reach, untagged_reach or {})
     return DeletePlan(registry, tuple(impacts), plain, untagged, tuple(problems),
                       reclaimable_is_upper_bound=untagged_reach is None)
+
+
+def valid_target(target: Target) -> bool:
+    """Names from a registry are untrusted: `a/../b` must never become a path elsewhere."""
+    name_ok = NAME_RE.match(target.repository) is not None
+    ref_ok = all(REFERENCE_RE.match(ref) for ref in (target.tag, target.digest) if ref)
+    return name_ok and ref_ok and bool(target.tag or target.digest)
 
 
 def _impact(target: Target, records: Sequence[TagRecord], survivors: Sequence[TagRecord],
