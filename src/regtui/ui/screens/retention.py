@@ -22,7 +22,7 @@ from regtui.render.text import safe_text
 from regtui.services.impact import DeletePlan
 from regtui.services.operations import OperationsService
 from regtui.services.retention import RetentionPolicy, compile_pattern, parse_duration
-from regtui.ui.screens.confirm import DeleteConfirmScreen
+from regtui.ui.operations import ask
 
 
 def policy_from(match: str, protect: str, older_than: str, keep_last: str) -> RetentionPolicy:
@@ -135,9 +135,7 @@ class RetentionScreen(Screen[None]):
         table = self.query_one(DataTable)
 
         async def confirm(p: DeletePlan) -> bool:
-            dialog: Screen[bool] = DeleteConfirmScreen(p)
-            answer = await self.app.push_screen(dialog, None, True)
-            return bool(answer)
+            return await ask(self.app, p)
 
         def progress(done: int, total: int, line: str) -> None:
             bar.update(total=total, progress=done)
