@@ -1,0 +1,31 @@
+"""Sizes, ages and digests as an operator reads them, against an injected clock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import humanize
+
+from regtui.render.sorting import date_key
+
+UNKNOWN = "-"
+
+
+def size(value: int | None) -> str:
+    """`12.3 MiB`; unknown sizes show as `-`."""
+    if value is None or value < 0:
+        return UNKNOWN
+    return str(humanize.naturalsize(value, binary=True))
+
+
+def age(value: datetime | None, now: datetime) -> str:
+    """`3 days ago` measured from `now`, so snapshots with a fixed clock stay stable."""
+    if value is None:
+        return UNKNOWN
+    return str(humanize.naturaltime(date_key(now) - date_key(value)))
+
+
+def short_digest(digest: str, length: int = 12) -> str:
+    """`sha256:0123abcd...` -> `0123abcd4567`: enough to tell images apart in a table."""
+    _, _, hexpart = digest.partition(":")
+    return (hexpart or digest)[:length]

@@ -1,0 +1,174 @@
+"""The repositories pane as pure data: flat or folded by namespace, filtered and sorted."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from regtui.registry.models import RepositorySummary
+from regtui.render import formats
+from regtui.render.columns import Column
+from regtui.render.filter import TextFilter
+from regtui.render.sorting import date_key, version_key
+from regtui.render.text import safe_text
+
+REPO_COLUMNS = (
+    Column("name", "REPOSITORY", 16, priority=0, flex=True),
+    Column("tags", "TAGS", 6, priority=1, align="right"),
+    Column("size", "SIZE", 10, priority=2, align="right"),
+    Column("pushed", "LAST PUSH", 14, priority=3),
+)
+
+NAMESPACE_PREFIX = "ns:"
+
+
+class RepoSort(enum.StrEnum):
+    NAME = "name"
+    TAGS = "tags"
+    SIZE = "size"
+    DATE = "date"
+
+
+@dataclass(slots=True, eq=False)
+class RepoRow:
+    """A repository, or (in tree mode) a namespace with the totals of what is under it."""
+
+    key: str
+    name: str
+    depth: int = 0
+    namespace: bool = False
+    folded: bool = False
+    tag_count: int | None = None
+    size_bytes: int | None = None
+    last_push: datetime | None = None
+
+    @property
+    def repository(self) -> str | None:
+        return None if self.namespace else self.key
+
+
+def _leaf(name: str, summary: RepositorySummary | None, depth: int = 0) -> RepoRow:
+    row = RepoRow(name, name, depth)
+    if summary is not None:
+        row.tag_count, row.size_bytes = summary.tag_count, summary.size_bytes
+        row.last_push = summary.last_push
+    return row
+
+
+def _sort_key(sort: RepoSort) -> object:
+    keys = {
+        RepoSort.NAME: lambda r: version_key(r.name),
+        RepoSort.TAGS: lambda r: (r.tag_count or 0, r.name),
+        RepoSort.SIZE: lambda r: (r.size_bytes or 0, r.name),
+        RepoSort.DATE: lambda r: (date_key(r.last_push), r.name),
+    }
+    return keys[sort]
+
+
+def flat_rows(
+    names: Sequence[str],
+    summaries: Mapping[str, RepositorySummary],
+    text_filter: TextFilter,
+    sort: RepoSort = RepoSort.NAME,
+    reverse: bool = False,
+) -> list[RepoRow]:
+    """Every repository that passes the filter, one row each."""
+    kept = text_filter.apply(names, str.lower)
+    rows = [_leaf(name, summaries.get(name)) for name in kept]
+    rows.sort(key=_sort_key(sort), reverse=reverse)  # type: ignore[arg-type]
+    return rows
+
+
+def tree_rows(
+    names: Sequence[str],
+    summaries: Mapping[str, RepositorySummary],
+    text_filter: TextFilter,
+    collapsed: set[str],
+    sort: RepoSort = RepoSort.NAME,
+    reverse: bool = False,
+) -> list[RepoRow]:
+    """Repositories under foldable namespace rows; a filter shows matches with their parents."""
+    kept = text_filter.apply(names, str.lower)
+    root = _Node("")
+    for name in kept:
+        root.insert(name.split("/"), name)
+    fold = set() if not text_filter.is_empty else collapsed
+    return root.flatten(summaries, fold, sort, reverse, depth=0)
+
+
+class _Node:
+    """A namespace while building the tree: child namespaces and repositories directly in it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.children: dict[str, _Node] = {}
+        self.repos: list[str] = []
+
+    def insert(self, parts: list[str], name: str) -> None:
+        if len(parts) == 1:
+            self.repos.append(name)
+            return
+        child_path = f"{self.path}/{parts[0]}" if self.path else parts[0]
+        child = self.children.setdefault(parts[0], _Node(child_path))
+        child.insert(parts[1:], name)
+
+    def all_repos(self) -> list[str]:
+        """Every repository at or below this namespace."""
+        names = list(self.repos)
+        for child in self.children.values():
+            names.extend(child.all_repos())
+        return names
+
+    def flatten(
+        self,
+        summaries: Mapping[str, RepositorySummary],
+        collapsed: set[str],
+        sort: RepoSort,
+        reverse: bool,
+        depth: int,
+    ) -> list[RepoRow]:
+        pairs: list[tuple[RepoRow, list[RepoRow]]] = []
+        for name in self.repos:
+            pairs.append((_leaf(name, summaries.get(name), depth), []))
+        for child in self.children.values():
+            below = child.flatten(summaries, collapsed, sort, reverse, depth + 1)
+            leaves = [_leaf(name, summaries.get(name)) for name in child.all_repos()]
+            pairs.append((_namespace_row(child.path, depth, leaves, collapsed), below))
+        key = _sort_key(sort)
+        pairs.sort(key=lambda pair: key(pair[0]), reverse=reverse)  # type: ignore[operator]
+        out: list[RepoRow] = []
+        for row, below in pairs:
+            out.append(row)
+            if not row.folded:
+                out.extend(below)
+        return out
+
+
+def _namespace_row(path: str, depth: int, leaves: list[RepoRow], collapsed: set[str]) -> RepoRow:
+    """A namespace row carrying the totals of the repositories beneath it."""
+    row = RepoRow(NAMESPACE_PREFIX + path, path.rsplit("/", 1)[-1] + "/", depth, namespace=True)
+    row.folded = path in collapsed
+    row.tag_count = sum(r.tag_count or 0 for r in leaves)
+    row.size_bytes = sum(r.size_bytes or 0 for r in leaves)
+    dates = [r.last_push for r in leaves if r.last_push is not None]
+    row.last_push = max(dates, key=date_key) if dates else None
+    return row
+
+
+def repo_cells(row: RepoRow, now: datetime) -> tuple[str, ...]:
+    """Display strings in `REPO_COLUMNS` order; `…` while a repository is still loading."""
+    indent = "  " * row.depth
+    marker = ("▸ " if row.folded else "▾ ") if row.namespace else ""
+    loading = row.tag_count is None
+    return (
+        f"{indent}{marker}{safe_text(row.name if row.namespace else _leaf_name(row), 200)}",
+        "…" if loading else str(row.tag_count),
+        "…" if loading else formats.size(row.size_bytes),
+        "…" if loading else formats.age(row.last_push, now),
+    )
+
+
+def _leaf_name(row: RepoRow) -> str:
+    return row.name.rsplit("/", 1)[-1] if row.depth else row.name
