@@ -1,0 +1,373 @@
+"""The regtui dashboard app: owns the store, the services, the workers and the one error line.
+
+Data flows one way: workers call the services and post messages; the handlers here update
+the store and tell the screens, which re-render from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any, ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import ModalScreen, Screen
+from textual.worker import Worker, WorkerState
+
+from regtui.config import Config, RegistryConfig
+from regtui.errors import RegistryError, RegtuiError, UsageError
+from regtui.registry.models import RegistryInfo, RepositorySummary, TagRecord
+from regtui.render.text import safe_text
+from regtui.services.inventory import open_registry, summarize
+from regtui.ui.data import Clock, RegistryService, ServiceFactory, Store, utc_now
+from regtui.ui.screens.base import BaseScreen
+from regtui.ui.screens.fleet import FleetScreen
+from regtui.ui.screens.help import BindingGroups, HelpScreen
+from regtui.ui.screens.registry import RegistryScreen
+from regtui.ui.screens.tag import TagScreen
+from regtui.ui.themes import load_themes, theme_dirs
+from regtui.ui.widgets.bars import CommandBar, FilterBar
+from regtui.ui.widgets.vtable import VirtualTable
+
+REPOSITORY_WINDOW = 4
+"""Repositories resolved at once per registry; each service bounds its own requests too."""
+
+
+@dataclass
+class Pinged(Message):
+    registry: str
+    info: RegistryInfo
+
+
+@dataclass
+class NamesLoaded(Message):
+    registry: str
+    names: list[str]
+
+
+@dataclass
+class RepoLoaded(Message):
+    registry: str
+    summary: RepositorySummary
+
+
+@dataclass
+class RepoFailed(Message):
+    registry: str
+    repository: str
+    error: RegistryError
+
+
+@dataclass
+class RefreshDone(Message):
+    registry: str
+    at: datetime
+
+
+class RegtuiApp(App[int]):
+    """Fleet -> registry -> tag detail, keyboard first, never blocking on the network."""
+
+    CSS_PATH = "regtui.tcss"
+    TITLE = "regtui"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "Help", id="help", tooltip="List every key binding"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Leave regtui"),
+        Binding("ctrl+p", "command_palette", "Palette", id="palette", priority=True, show=False,
+                tooltip="Commands for this screen and global ones"),
+    ]
+
+    error_text: reactive[str] = reactive("")
+
+    def __init__(self, config: Config, *, factory: ServiceFactory | None = None,
+                 read_only: bool | None = None, clock: Clock = utc_now) -> None:
+        super().__init__()
+        self.config = config
+        self.read_only_flag = read_only
+        self.read_only = config.effective_read_only(None, read_only)
+        self.factory: ServiceFactory = factory or self._open_registry
+        self.clock = clock
+        self.store = Store(config.registries)
+        self._services: dict[str, RegistryService] = {}
+        self._error_source = ""
+        self._ticking = False
+        self._failures: dict[str, int] = {}
+        self._retry_at: dict[str, float] = {}
+
+    def _open_registry(self, registry: RegistryConfig) -> RegistryService:
+        read_only = self.config.effective_read_only(registry, self.read_only_flag)
+        return open_registry(registry, self.config, read_only=read_only)
+
+    def get_default_screen(self) -> Screen[Any]:
+        return FleetScreen()
+
+    def on_mount(self) -> None:
+        self._apply_themes()
+        self._apply_keymap()
+        self.set_interval(self.config.refresh_interval, self._tick, name="refresh-interval")
+
+    async def on_unmount(self) -> None:
+        for service in self._services.values():
+            await service.aclose()
+
+    # -- configuration ----------------------------------------------------------------------
+
+    def _apply_themes(self) -> None:
+        themes, problems = load_themes(theme_dirs())
+        for theme in themes:
+            self.register_theme(theme)
+        if self.config.theme not in self.available_themes:
+            problems.append(f"unknown theme {self.config.theme!r}; using textual-dark")
+        else:
+            self.theme = self.config.theme
+        if problems:
+            self.notify("\n".join(problems), title="Theme problems", severity="warning",
+                        markup=False, timeout=10)
+
+    def _apply_keymap(self) -> None:
+        keymap = dict(self.config.keymap)
+        known = {b.id for _, group in self.binding_groups() for b in group
+                 if isinstance(b, Binding) and b.id}
+        unknown = sorted(set(keymap) - known)
+        if unknown:
+            where = f" in {self.config.path}" if self.config.path else ""
+            self.notify(f"[keymap]{where}: unknown binding id(s) {', '.join(unknown)}; "
+                        f"known: {', '.join(sorted(known))}", severity="warning", markup=False)
+        self.set_keymap({k: v for k, v in keymap.items() if k in known})
+
+    def binding_groups(self) -> BindingGroups:
+        """Every binding by context: what `?` lists and what `[keymap]` may remap."""
+        return [*self._own_binding_groups(), *_other_binding_groups()]
+
+    def _own_binding_groups(self) -> BindingGroups:
+        return [
+            ("Global", self.BINDINGS),
+            ("Every screen", BaseScreen.BINDINGS),
+            ("Repositories and tags", RegistryScreen.BINDINGS),
+            ("Tag detail", TagScreen.BINDINGS),
+            ("Tables", VirtualTable.BINDINGS),
+            ("Filter bar", FilterBar.BINDINGS),
+            ("Command mode", CommandBar.BINDINGS),
+            ("Help", HelpScreen.BINDINGS),
+        ]
+
+    # -- services and workers ---------------------------------------------------------------
+
+    def service(self, registry: str) -> RegistryService:
+        """The registry's service, opened on first use."""
+        if registry not in self._services:
+            self._services[registry] = self.factory(self.store[registry].config)
+        return self._services[registry]
+
+    def _worker_running(self, name: str) -> bool:
+        return any(w.name == name and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
+                   for w in self.workers)
+
+    def refresh_registry(self, registry: str, first: str | None = None) -> None:
+        """Reload a registry in the background unless a reload of it is still running."""
+        name = f"refresh:{registry}"
+        if self._worker_running(name):
+            return
+        if self._ticking and time.monotonic() < self._retry_at.get(registry, 0.0):
+            return  # backing off after failures; `r` still refreshes at once
+        self.store[registry].status.loading = True
+        self.run_worker(self._refresh(registry, first), name=name, group="refresh",
+                        exit_on_error=False)
+
+    async def _refresh(self, registry: str, first: str | None) -> None:
+        service = self.service(registry)
+        self.post_message(Pinged(registry, await service.ping()))
+        names = await service.repository_names()
+        self.post_message(NamesLoaded(registry, names))
+        window = asyncio.Semaphore(REPOSITORY_WINDOW)
+        order = sorted(names, key=lambda name: name != first)
+        await asyncio.gather(*(self._load_repo(service, registry, repo, window) for repo in order))
+        self.post_message(RefreshDone(registry, self.clock()))
+
+    async def _load_repo(self, service: RegistryService, registry: str, repository: str,
+                         window: asyncio.Semaphore) -> None:
+        async with window:
+            try:
+                records = await service.tag_records(repository)
+            except RegistryError as error:
+                self.post_message(RepoFailed(registry, repository, error))
+                return
+        self.post_message(RepoLoaded(registry, summarize(registry, repository, records)))
+
+    def load_repository(self, registry: str, repository: str) -> None:
+        """Load one repository now (the operator is looking at it), ahead of the full walk."""
+        name = f"repo:{registry}/{repository}"
+        if not self._worker_running(name):
+            window = asyncio.Semaphore(1)
+            self.run_worker(self._load_repo(self.service(registry), registry, repository, window),
+                            name=name, group="repo", exit_on_error=False)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.worker_changed(event.worker, event.state)
+
+    def worker_changed(self, worker: Worker[object], state: WorkerState) -> None:
+        """The one place worker failures become the error line (screens forward theirs)."""
+        if state is WorkerState.ERROR and worker.error is not None:
+            self.report_error(worker.error, source=worker.name)
+        if not worker.name.startswith("refresh:") or state not in (
+                WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        registry = worker.name.removeprefix("refresh:")
+        status = self.store[registry].status
+        status.loading = False
+        self._back_off(registry, failed=state is WorkerState.ERROR)
+        if state is WorkerState.ERROR:
+            status.error = _message(worker.error)
+            if status.reachable is None or not status.fetched_at:
+                status.reachable = False
+        self._changed(registry, None)
+
+    def _back_off(self, registry: str, *, failed: bool) -> None:
+        """After n failures in a row, periodic refreshes wait (2^n - 1) intervals (max 31)."""
+        failures = self._failures.get(registry, 0) + 1 if failed else 0
+        self._failures[registry] = failures
+        delay = self.config.refresh_interval * (2 ** min(failures, 5) - 1)
+        self._retry_at[registry] = time.monotonic() + delay
+
+    def report_error(self, error: BaseException | None, source: str = "") -> None:
+        """Show a failure on the error line; the app keeps running and keeps its data."""
+        self.error_text = safe_text(f"{self.clock():%H:%M:%S} {_message(error)}", 400)
+        self._error_source = source
+
+    # -- message handlers: the only code that changes the store -----------------------------
+
+    def on_pinged(self, message: Pinged) -> None:
+        status = self.store[message.registry].status
+        status.reachable, status.api_version = True, message.info.api_version
+        self._changed(message.registry, None)
+
+    def on_names_loaded(self, message: NamesLoaded) -> None:
+        self.store[message.registry].set_names(message.names)
+        self._changed(message.registry, None)
+
+    def on_repo_loaded(self, message: RepoLoaded) -> None:
+        self.store[message.registry].set_summary(message.summary)
+        self._changed(message.registry, message.summary.name)
+
+    def on_repo_failed(self, message: RepoFailed) -> None:
+        self.store[message.registry].repo_errors[message.repository] = str(message.error)
+        self.report_error(message.error, source=f"repo:{message.registry}")
+        self._changed(message.registry, message.repository)
+
+    def on_refresh_done(self, message: RefreshDone) -> None:
+        status = self.store[message.registry].status
+        status.fetched_at, status.error, status.reachable = message.at, "", True
+        if self._error_source == f"refresh:{message.registry}":
+            self.error_text = ""
+        self._changed(message.registry, None)
+
+    def _changed(self, registry: str, repository: str | None) -> None:
+        with self.batch_update():
+            for screen in self.screen_stack:
+                if isinstance(screen, BaseScreen) and screen.ready:
+                    screen.data_changed(registry, repository)
+
+    # -- periodic refresh -------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        """Refresh what is on screen, unless a modal (help, palette, confirm) is open."""
+        if isinstance(self.screen, ModalScreen):
+            return
+        if isinstance(self.screen, BaseScreen):
+            self._ticking = True
+            try:
+                self.screen.refresh_data()
+            finally:
+                self._ticking = False
+
+    # -- navigation -------------------------------------------------------------------------
+
+    def open_registry(self, registry: str, repository: str | None = None) -> None:
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.push_screen(RegistryScreen(registry, repository))
+
+    def open_tag(self, registry: str, record: TagRecord) -> None:
+        self.push_screen(TagScreen(registry, record, self.store[registry].config.host))
+
+    def jump_targets(self) -> list[str]:
+        return ["fleet", "quit", *self.store.registries, *self.store.repository_targets()]
+
+    def jump(self, target: str) -> None:
+        """Command mode: `fleet`, `quit`, `<registry>`, `<registry>/<repo>` or `<repo>`."""
+        if target in ("q", "quit"):
+            self.exit(0)
+        elif target in ("fleet", "home"):
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
+        elif target in self.store.registries:
+            self.open_registry(target)
+        elif (found := self._find_repository(target)) is not None:
+            self.open_registry(*found)
+        else:
+            known = ", ".join(self.store.registries) or "none configured"
+            self.report_error(UsageError(
+                f"no registry or repository named {target!r} (registries: {known})"))
+
+    def _find_repository(self, target: str) -> tuple[str, str] | None:
+        registry, _, repository = target.partition("/")
+        if registry in self.store.registries and repository:
+            return registry, repository
+        for name, data in self.store.registries.items():
+            if target in data.names:
+                return name, target
+        return None
+
+    # -- actions and commands ---------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.binding_groups()))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Help", "List every key binding", self.action_help)
+        yield SystemCommand("Fleet", "Back to the list of registries", lambda: self.jump("fleet"))
+        if isinstance(screen, BaseScreen):
+            yield SystemCommand("Refresh", "Reload the data on this screen", screen.refresh_data)
+        for name, data in self.store.registries.items():
+            yield SystemCommand(f"Registry {name}", f"Open {data.config.url}",
+                                partial(self.open_registry, name))
+
+
+def _other_binding_groups() -> BindingGroups:
+    """Bindings of the screens other parts of regtui add (logs, metrics, operations)."""
+    from regtui.ui.screens.audit import AuditScreen
+    from regtui.ui.screens.gc import GcScreen
+    from regtui.ui.screens.logs import LogsScreen
+    from regtui.ui.screens.metrics import MetricsScreen
+    from regtui.ui.screens.retention import RetentionScreen
+    from regtui.ui.screens.storage import StorageScreen
+
+    screens: list[tuple[str, type[Screen[Any]]]] = [
+        ("Logs", LogsScreen), ("Metrics", MetricsScreen), ("Storage", StorageScreen),
+        ("Garbage collection", GcScreen), ("Retention", RetentionScreen), ("Audit", AuditScreen),
+    ]
+    return [(title, screen.BINDINGS) for title, screen in screens if screen.BINDINGS]
+
+
+def _message(error: BaseException | None) -> str:
+    """One line for the operator: regtui errors as written, anything else with its type."""
+    if isinstance(error, RegtuiError):
+        return str(error)
+    return f"{type(error).__name__}: {error}" if error is not None else "unknown error"
+
+
+def run_app(config: Config, *, read_only: bool | None, factory: ServiceFactory | None = None
+            ) -> int:
+    """`regtui` with no subcommand: run the dashboard until the operator quits."""
+    app = RegtuiApp(config, factory=factory, read_only=read_only)
+    result = app.run()
+    return app.return_code if app.return_code is not None else int(result or 0)

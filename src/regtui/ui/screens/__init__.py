@@ -1,0 +1,1 @@
+"""The dashboard's screens: fleet, registry (repositories + tags), tag detail, help."""

@@ -1,0 +1,167 @@
+"""What every dashboard screen shares: title, `/` filter, `:` command mode, error line, footer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+from textual.worker import Worker
+
+from regtui.render.filter import FilterError, TextFilter, parse_filter
+from regtui.render.text import safe_text
+from regtui.ui.commands import ContextCommand, ContextCommands
+from regtui.ui.widgets.bars import BarClosed, CommandBar, ErrorLine, FilterBar
+from regtui.ui.widgets.vtable import VirtualTable
+
+if TYPE_CHECKING:
+    from regtui.ui.app import RegtuiApp
+
+
+class BaseScreen(Screen[None]):
+    """A data screen: subclasses compose the body and say which table a filter applies to."""
+
+    COMMANDS = Screen.COMMANDS | {ContextCommands}
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "open_filter", "Filter", id="filter",
+                tooltip="Filter the focused table: text, ~regex, ! to invert"),
+        Binding("colon", "open_command", "Jump", id="command",
+                tooltip="Command mode: jump to a registry or registry/repository"),
+        Binding("escape", "back", "Back", id="back",
+                tooltip="Clear the filter, else go back to the previous screen"),
+        Binding("r", "refresh", "Refresh", id="refresh", tooltip="Reload the data shown now"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filters: dict[str, TextFilter] = {}
+        self.ready = False
+        self._filter_target: str | None = None
+
+    @property
+    def rapp(self) -> RegtuiApp:
+        from regtui.ui.app import RegtuiApp
+
+        assert isinstance(self.app, RegtuiApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title")
+        yield from self.compose_body()
+        yield FilterBar()
+        yield CommandBar()
+        yield ErrorLine(id="error-line")
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        self.ready = True  # composed: data_changed may now touch the widgets
+        self.watch(self.app, "error_text", self._show_error)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Screen workers' state changes do not bubble: hand them to the app's one handler."""
+        self.rapp.worker_changed(event.worker, event.state)
+
+    def _show_error(self, message: str) -> None:
+        self.query_one(ErrorLine).show_error(message)
+
+    def set_title(self, text: str) -> None:
+        """The top line; built from plain strings so names cannot inject markup."""
+        self.query_one("#title", Static).update(Text(safe_text(text, 400)))
+
+    # -- hooks for subclasses ---------------------------------------------------------------
+
+    def refresh_data(self) -> None:
+        """Start reloading what this screen shows (never blocks)."""
+
+    def data_changed(self, registry: str, repository: str | None) -> None:
+        """The store changed for `registry` (and `repository`, if given)."""
+
+    def apply_filter(self, table_id: str, text_filter: TextFilter) -> None:
+        """Show only the rows of `table_id` that pass `text_filter`."""
+
+    def context_commands(self) -> list[ContextCommand]:
+        return [
+            ContextCommand("Refresh", "Reload the data on this screen", self.action_refresh),
+            ContextCommand("Filter", "Filter the focused table", self.action_open_filter),
+        ]
+
+    # -- filter and command bars ------------------------------------------------------------
+
+    def _focused_table(self) -> VirtualTable | None:
+        focused = self.focused
+        if isinstance(focused, VirtualTable):
+            return focused
+        tables = list(self.query(VirtualTable))
+        return tables[0] if tables else None
+
+    def action_open_filter(self) -> None:
+        table = self._focused_table()
+        if table is None or table.id is None:
+            return
+        self._filter_target = table.id
+        bar = self.query_one(FilterBar)
+        bar.value = self.filters.get(table.id, TextFilter()).query
+        bar.add_class("-visible")
+        bar.focus()
+
+    def action_open_command(self) -> None:
+        bar = self.query_one(CommandBar)
+        bar.set_targets(self.rapp.jump_targets())
+        bar.add_class("-visible")
+        bar.focus()
+
+    @on(Input.Changed, "#filter-bar")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if self._filter_target is None:
+            return
+        try:
+            text_filter = parse_filter(event.value)
+        except FilterError as error:
+            self.rapp.report_error(error)
+            return
+        self.filters[self._filter_target] = text_filter
+        self.apply_filter(self._filter_target, text_filter)
+
+    @on(Input.Submitted, "#filter-bar")
+    def _filter_submitted(self) -> None:
+        self._close_bar(self.query_one(FilterBar))
+
+    @on(Input.Submitted, "#command-bar")
+    def _command_submitted(self, event: Input.Submitted) -> None:
+        bar = self.query_one(CommandBar)
+        self._close_bar(bar)
+        target = event.value.strip().lstrip(":")
+        bar.value = ""
+        if target:
+            self.rapp.jump(target)
+
+    @on(BarClosed)
+    def _bar_closed(self, event: BarClosed) -> None:
+        self._close_bar(event.bar)
+
+    def _close_bar(self, bar: Input) -> None:
+        bar.remove_class("-visible")
+        target = self.query_one(f"#{self._filter_target}") if self._filter_target else None
+        (target or self._focused_table() or self).focus()
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        table = self._focused_table()
+        if table is not None and table.id and not self.filters.get(table.id, TextFilter()).is_empty:
+            self.filters[table.id] = TextFilter()
+            self.apply_filter(table.id, TextFilter())
+            return
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+    def action_refresh(self) -> None:
+        self.refresh_data()

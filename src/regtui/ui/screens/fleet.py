@@ -1,0 +1,82 @@
+"""The fleet view: every configured registry, its health, size and the age of its data."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import BindingType
+
+from regtui.render.filter import TextFilter
+from regtui.render.fleet import FLEET_COLUMNS, RegistryStatus, fleet_cells, status_word
+from regtui.ui.commands import ContextCommand
+from regtui.ui.screens.base import BaseScreen
+from regtui.ui.widgets.vtable import VirtualTable
+
+
+class FleetScreen(BaseScreen):
+    """The first screen: Enter opens a registry."""
+
+    BINDINGS: ClassVar[list[BindingType]] = []
+
+    def compose_body(self) -> ComposeResult:
+        table = VirtualTable(FLEET_COLUMNS, self._cells, style_of=_row_style, id="fleet",
+                             empty="no registries configured: add [[registries]] to the config")
+        table.border_title = Text("Registries")
+        yield table
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.show()
+        self.query_one("#fleet").focus()
+        for status in self.rapp.store.statuses():
+            if status.fetched_at is None and not status.loading:
+                self.rapp.refresh_registry(status.name)
+
+    def _cells(self, status: RegistryStatus) -> tuple[str, ...]:
+        return fleet_cells(status, self.rapp.clock())
+
+    def show(self) -> None:
+        """Re-render every registry row in place (cursor stays on the same registry)."""
+        statuses = self.rapp.store.statuses()
+        table = self.query_one("#fleet", VirtualTable)
+        rows = self.filters.get("fleet", TextFilter()).apply(statuses, _search)
+        table.set_rows(rows)
+        table.invalidate()
+        mode = "read-only" if self.rapp.read_only_flag else "read-write allowed"
+        self.set_title(f"regtui · {len(statuses)} registries · {mode}")
+
+    def refresh_data(self) -> None:
+        for status in self.rapp.store.statuses():
+            self.rapp.refresh_registry(status.name)
+
+    def data_changed(self, registry: str, repository: str | None) -> None:
+        if repository is None or self.is_current:
+            self.show()
+
+    def apply_filter(self, table_id: str, text_filter: TextFilter) -> None:
+        self.show()
+
+    @on(VirtualTable.Selected, "#fleet")
+    def _open(self, event: VirtualTable.Selected) -> None:
+        self.rapp.open_registry(event.row.name)
+
+    def context_commands(self) -> list[ContextCommand]:
+        commands = super().context_commands()
+        for status in self.rapp.store.statuses():
+            name = status.name
+            commands.append(ContextCommand(f"Open registry {name}", status.url,
+                                           partial(self.rapp.open_registry, name)))
+        return commands
+
+
+def _search(status: RegistryStatus) -> str:
+    return f"{status.name} {status.url} {status.flavor}".lower()
+
+
+def _row_style(status: RegistryStatus) -> str:
+    word = status_word(status)
+    return {"down": "vtable--error", "stale": "vtable--warning", "…": "vtable--muted"}.get(word, "")

@@ -1,0 +1,303 @@
+"""One registry: the repositories pane (flat or folded by namespace) beside its tags pane."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+
+from regtui.render.filter import TextFilter
+from regtui.render.repos import (
+    REPO_COLUMNS,
+    RepoRow,
+    RepoSort,
+    flat_rows,
+    repo_cells,
+    tree_rows,
+)
+from regtui.render.tags import TAG_COLUMNS, TagRow, TagSort, TagTable, tag_cells
+from regtui.render.text import safe_text
+from regtui.ui.commands import ContextCommand
+from regtui.ui.data import RegistryData
+from regtui.ui.screens.base import BaseScreen
+from regtui.ui.widgets.vtable import VirtualTable
+
+_SORT_KEYS = {"name": ("N", "name"), "size": ("S", "size"), "date": ("A", "age"),
+              "tags": ("T", "tag count")}
+
+
+class RegistryScreen(BaseScreen):
+    """Repositories on the left, the selected repository's tags on the right."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("N", "sort('name')", "Sort name", id="sort.name",
+                tooltip="Sort the focused table by name (version-aware); again to reverse"),
+        Binding("S", "sort('size')", "Sort size", id="sort.size",
+                tooltip="Sort the focused table by size; again to reverse"),
+        Binding("A", "sort('date')", "Sort age", id="sort.date",
+                tooltip="Sort the focused table by date (newest first); again to reverse"),
+        Binding("T", "sort('tags')", "Sort tags", id="sort.tags", show=False,
+                tooltip="Sort repositories by tag count; again to reverse"),
+        Binding("t", "toggle_tree", "Tree", id="repos.tree",
+                tooltip="Fold repositories by namespace, or list them flat"),
+        Binding("space", "toggle_fold", "Fold", id="fold",
+                tooltip="Fold/unfold a namespace, or an image's signatures and attestations"),
+        Binding("M", "metrics", "Metrics", id="registry.metrics",
+                tooltip="Prometheus charts of this registry (when [registries.prometheus] is set)"),
+        Binding("L", "logs", "Logs", id="registry.logs",
+                tooltip="This registry's logs, filtered to the selected repository"),
+    ]
+
+    def __init__(self, registry: str, repository: str | None = None) -> None:
+        super().__init__()
+        self.registry = registry
+        self.repository = repository
+        self.tree_mode = True
+        self.collapsed: set[str] = set()
+        self.expanded: set[str] = set()
+        self.repo_sort, self.repo_reverse = RepoSort.NAME, False
+        self.tag_sort, self.tag_reverse = TagSort.DATE, True
+
+    @property
+    def data(self) -> RegistryData:
+        return self.rapp.store[self.registry]
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="panes"):
+            yield VirtualTable(REPO_COLUMNS, self._repo_cells, style_of=_repo_style,
+                               id="repos", empty="no repositories (yet)")
+            yield VirtualTable(TAG_COLUMNS, self._tag_cells, style_of=_tag_style,
+                               id="tags", empty="select a repository")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#repos").focus()
+        self.show_repos(keep=self.repository)
+        if self.repository is not None:
+            self.focus_repository(self.repository)
+        if self.data.status.fetched_at is None:
+            self.rapp.refresh_registry(self.registry)
+
+    # -- rendering ---------------------------------------------------------------------------
+
+    def _repo_cells(self, row: RepoRow) -> tuple[str, ...]:
+        return repo_cells(row, self.rapp.clock())
+
+    def _tag_cells(self, row: TagRow) -> tuple[str, ...]:
+        return tag_cells(row, self.rapp.clock(), row.key in self.expanded)
+
+    def show_repos(self, keep: str | None = None) -> None:
+        """Rebuild the repositories pane from the store, keeping the cursor on its repository."""
+        data, text_filter = self.data, self.filters.get("repos", TextFilter())
+        if self.tree_mode:
+            rows = tree_rows(data.names, data.summaries, text_filter, self.collapsed,
+                             self.repo_sort, self.repo_reverse)
+        else:
+            rows = flat_rows(data.names, data.summaries, text_filter, self.repo_sort,
+                             self.repo_reverse)
+        table = self.query_one("#repos", VirtualTable)
+        if keep is None and not table.rows:
+            keep = self.repository  # first load: land on the repository asked for
+        table.set_rows(rows, keep=keep)
+        table.invalidate()
+        table.border_title = Text(f"Repositories {len(data.names):,}")
+        table.border_subtitle = Text(_subtitle(self.repo_sort, self.repo_reverse, text_filter))
+        self._show_title()
+
+    def show_tags(self) -> None:
+        """Show the current repository's tags: all sorted, then filtered, folded supplements."""
+        table = self.query_one("#tags", VirtualTable)
+        tag_table = self.data.tables.get(self.repository or "")
+        text_filter = self.filters.get("tags", TextFilter())
+        if tag_table is None:
+            table.set_rows([])
+            table.empty_text = self._tags_placeholder()
+            table.border_title = Text(safe_text(self.repository or "Tags", 80))
+            return
+        rows = tag_table.visible(text_filter, self.tag_sort, self.tag_reverse, self.expanded)
+        table.set_rows(rows)
+        table.empty_text = "no tag matches the filter" if tag_table.rows else "no tags"
+        shown = f"{len(rows):,}/" if not text_filter.is_empty else ""
+        name = safe_text(self.repository or "", 80)
+        table.border_title = Text(f"{name} · {shown}{tag_table.total:,} tags")
+        table.border_subtitle = Text(_subtitle(self.tag_sort, self.tag_reverse, text_filter))
+
+    def _tags_placeholder(self) -> str:
+        if self.repository is None:
+            return "select a repository"
+        error = self.data.repo_errors.get(self.repository)
+        return safe_text(f"cannot read tags: {error}", 300) if error else "loading tags…"
+
+    def _show_title(self) -> None:
+        status = self.data.status
+        api = f"{status.flavor} {status.api_version}".strip()
+        age = "loading…"
+        if status.fetched_at is not None:
+            from regtui.render.formats import age as age_of
+
+            age = f"data {age_of(status.fetched_at, self.rapp.clock())}"
+        stale = " · STALE" if status.error and status.fetched_at else ""
+        self.set_title(f"{status.name} · {status.url} · {api} · {age}{stale}")
+
+    # -- data flow ---------------------------------------------------------------------------
+
+    def refresh_data(self) -> None:
+        self.rapp.refresh_registry(self.registry, first=self.repository)
+
+    def data_changed(self, registry: str, repository: str | None) -> None:
+        if registry != self.registry:
+            return
+        self.show_repos()
+        if repository is None or repository == self.repository:
+            self.show_tags()
+
+    def apply_filter(self, table_id: str, text_filter: TextFilter) -> None:
+        if table_id == "repos":
+            self.show_repos()
+        else:
+            self.show_tags()
+
+    def select_repository(self, repository: str) -> None:
+        """Point the tags pane at `repository`, loading it first if needed."""
+        self.repository = repository
+        self.expanded.clear()
+        self.show_tags()
+        if repository not in self.data.tables:
+            self.rapp.load_repository(self.registry, repository)
+
+    @on(VirtualTable.CursorMoved, "#repos")
+    def _repo_highlighted(self, event: VirtualTable.CursorMoved) -> None:
+        row = event.row
+        if isinstance(row, RepoRow) and row.repository and row.repository != self.repository:
+            self.select_repository(row.repository)
+
+    @on(VirtualTable.Selected, "#repos")
+    def _repo_selected(self, event: VirtualTable.Selected) -> None:
+        row = event.row
+        if isinstance(row, RepoRow) and row.namespace:
+            self._toggle_namespace(row)
+        else:
+            self.query_one("#tags").focus()
+
+    @on(VirtualTable.Selected, "#tags")
+    def _tag_selected(self, event: VirtualTable.Selected) -> None:
+        row = event.row
+        if isinstance(row, TagRow):
+            self.rapp.open_tag(self.registry, row.record)
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def _tags_focused(self) -> bool:
+        return self.focused is self.query_one("#tags")
+
+    def action_sort(self, column: str) -> None:
+        if self._tags_focused():
+            if column not in TagSort.__members__.values():
+                return
+            sort = TagSort(column)
+            default_reverse = sort is not TagSort.NAME
+            self.tag_reverse = (not self.tag_reverse) if sort is self.tag_sort else default_reverse
+            self.tag_sort = sort
+            self.show_tags()
+        else:
+            repo_sort = RepoSort(column)
+            self.repo_reverse = (not self.repo_reverse) if repo_sort is self.repo_sort else (
+                repo_sort is not RepoSort.NAME)
+            self.repo_sort = repo_sort
+            self.show_repos()
+
+    def action_toggle_tree(self) -> None:
+        self.tree_mode = not self.tree_mode
+        self.show_repos()
+
+    def action_toggle_fold(self) -> None:
+        table = self._focused_table()
+        row = table.current if table is not None else None
+        if isinstance(row, RepoRow) and row.namespace:
+            self._toggle_namespace(row)
+        elif isinstance(row, TagRow) and row.depth == 0 and row.children:
+            self.expanded ^= {row.key}
+            self.show_tags()
+            self.query_one("#tags", VirtualTable).invalidate()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer metrics and logs only where the config says where to find them."""
+        if action == "metrics":
+            return self.data.config.prometheus is not None
+        if action == "logs":
+            return bool(self.data.config.logs)
+        return True
+
+    def action_metrics(self) -> None:
+        from regtui.services.metrics import MetricsService
+        from regtui.ui.screens.metrics import MetricsScreen
+
+        if self.data.config.prometheus is not None:
+            service = MetricsService(self.data.config)
+            self.app.push_screen(MetricsScreen(service, interval=self.rapp.config.refresh_interval))
+
+    def action_logs(self) -> None:
+        from regtui.ui.screens.logs import LogsScreen
+
+        if self.data.config.logs:
+            self.app.push_screen(LogsScreen(self.data.config.logs,
+                                            repository_filter=self.repository),
+                                 callback=self._logs_closed)
+
+    def _logs_closed(self, repository: str | None) -> None:
+        """Enter on a log line names a repository: show it here."""
+        if repository:
+            self.focus_repository(repository)
+
+    def _toggle_namespace(self, row: RepoRow) -> None:
+        path = row.key.removeprefix("ns:")
+        self.collapsed ^= {path}
+        self.show_repos(keep=row.key)
+
+    def context_commands(self) -> list[ContextCommand]:
+        commands = super().context_commands()
+        for key, (letter, label) in _SORT_KEYS.items():
+            commands.append(ContextCommand(
+                f"Sort by {label}", f"Sort the focused table by {label} (key {letter})",
+                partial(self.action_sort, key)))
+        if self.data.config.prometheus is not None:
+            commands.append(ContextCommand("Metrics", "Prometheus charts of this registry",
+                                           self.action_metrics))
+        if self.data.config.logs:
+            commands.append(ContextCommand("Logs", "This registry's logs", self.action_logs))
+        commands.append(ContextCommand("Toggle namespace tree",
+                                       "Fold repositories by namespace or list them flat",
+                                       self.action_toggle_tree))
+        for name in self.data.names[:500]:
+            commands.append(ContextCommand(f"Open repository {name}", f"in {self.registry}",
+                                           partial(self.rapp.jump, f"{self.registry}/{name}")))
+        return commands
+
+    def focus_repository(self, repository: str) -> None:
+        """Used by command mode: put the cursor on `repository` and show its tags."""
+        self.collapsed = {p for p in self.collapsed if not repository.startswith(p + "/")}
+        self.show_repos(keep=repository)
+        self.select_repository(repository)
+        self.query_one("#tags").focus()
+
+
+def _subtitle(sort: object, reverse: bool, text_filter: TextFilter) -> str:
+    arrow = "↓" if reverse else "↑"
+    shown = f" · filter {safe_text(text_filter.query, 40)}" if not text_filter.is_empty else ""
+    return f"sort {sort} {arrow}{shown}"
+
+
+def _repo_style(row: RepoRow) -> str:
+    return "vtable--muted" if row.namespace else ""
+
+
+def _tag_style(row: TagRow) -> str:
+    return "vtable--muted" if row.depth else ""
+
+
+__all__ = ["RegistryScreen", "TagTable"]

@@ -1,0 +1,31 @@
+"""Keep a DataTable in step with new rows by key: update, add, remove; never clear and refill."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowDoesNotExist
+
+
+def sync_rows(table: DataTable[Text], rows: Sequence[tuple[str, Sequence[str]]]) -> None:
+    """Make `table` show `rows` ((key, cells) in order) touching only what changed.
+
+    Cells are `Text` built from plain strings: a `str` cell would be parsed as markup.
+    """
+    wanted = {key for key, _ in rows}
+    with table.app.batch_update():
+        for row_key in [key for key in table.rows if key.value not in wanted]:
+            table.remove_row(row_key)
+        columns = list(table.columns)
+        for key, cells in rows:
+            texts = [Text(cell) for cell in cells]
+            try:
+                table.get_row(key)
+            except RowDoesNotExist:
+                table.add_row(*texts, key=key)
+                continue
+            for column, text in zip(columns, texts, strict=False):
+                if table.get_cell(key, column) != text:
+                    table.update_cell(key, column, text)
