@@ -194,7 +194,7 @@ def test_tls_failure_is_one_line_and_ca_file_fixes_it(tls_registry: tuple[str, P
 
 
 @pytest.mark.parametrize(("extra", "needle"), [
-    ('flavor = "harbor"\n', "(harbor) has no garbage collection regtui can run"),
+    ('flavor = "dockerhub"\n', "(dockerhub) has no garbage collection regtui can run"),
     ("", "has no [registries.gc] section"),
 ])
 def test_gc_is_not_offered_where_regtui_cannot_run_it(tmp_path: Path, extra: str,

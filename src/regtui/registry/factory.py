@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Final
 
 from regtui.config import Config, RegistryConfig
-from regtui.registry.auth import RegistryAuth
+from regtui.registry.auth import RegistryAuth, resolve_credentials
 from regtui.registry.backend import Capabilities
 from regtui.registry.cache import ContentCache
 from regtui.registry.distribution import DistributionBackend
+from regtui.registry.harbor import HARBOR_CAPABILITIES, HarborBackend
 from regtui.registry.transport import build_client
 
 # Flavors without a backend of their own yet read through their `/v2/` distribution API.
@@ -18,6 +19,7 @@ FLAVOR_CAPABILITIES: Final[dict[str, Capabilities]] = {
     "distribution": DISTRIBUTION_CAPABILITIES,
     "dockerhub": Capabilities(has_catalog=False, can_delete_manifest=False),
     "ghcr": Capabilities(has_catalog=False, can_delete_manifest=False),
+    "harbor": HARBOR_CAPABILITIES,
 }
 
 
@@ -37,11 +39,16 @@ def open_backend(registry: RegistryConfig, config: Config, *, read_only: bool,
         ca_file=registry.ca_file,
         insecure=registry.insecure,
     )
+    store = cache if cache is not None else ContentCache(config.cache_dir)
+    if registry.flavor == "harbor":  # its management API wants Basic credentials up front
+        return HarborBackend(name=registry.name, url=registry.url, client=client, cache=store,
+                             concurrency=registry.concurrency,
+                             credentials=lambda: resolve_credentials(registry))
     return DistributionBackend(
         name=registry.name,
         url=registry.url,
         client=client,
-        cache=cache if cache is not None else ContentCache(config.cache_dir),
+        cache=store,
         concurrency=registry.concurrency,
         capabilities=FLAVOR_CAPABILITIES.get(registry.flavor, OCI_CAPABILITIES),
     )

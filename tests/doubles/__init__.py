@@ -1,0 +1,1 @@
+"""Test doubles of systems that cannot run here (Harbor), held to their published API specs."""

@@ -1,0 +1,708 @@
+"""A loopback Harbor double: Harbor's `/api/v2.0` over a real distribution registry.
+
+No Harbor can run here, so this serves the few management endpoints regtui uses from an
+in-memory model built by reading the real lab registry, and forwards `/v2/` to that registry,
+so every manifest and blob is real. Every JSON answer is checked against the response schema
+of its operation in Harbor's own swagger file before it is sent: a violation is recorded in
+`violations`, the client gets a 500, and the fixture fails the test.
+
+What it does the way Harbor does: projects own repositories named `project/repo`; nested
+names must be URL-encoded twice in paths; lists page with `page`/`page_size`, `X-Total-Count`
+and `Link`; unknown projects and repositories answer 404 with an `Errors` body; anonymous
+callers see no private project; deleting a tag removes only the tag (the artifact stays,
+untagged, until a GC with `delete_untagged`); GC jobs go Pending -> Running -> Success,
+one step per status poll, with a growing log.
+`/v2` answers a Bearer challenge pointing at `/service/token` (Basic works too, as in
+Harbor). What it does not: robots, RBAC, real scanning (scan
+results are given to the constructor), GC freeing real storage (it only drops artifacts
+from its model and hides their manifests).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Final
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import httpx
+
+from regtui.registry import mediatypes as mt
+from tests.doubles.schema import SchemaViolation, SwaggerResponses, harbor_responses
+
+API: Final = "/api/v2.0"
+TOP_PROJECT: Final = "lab"
+"""Harbor has no top-level repositories: the lab's `app` appears as `lab/app`."""
+USERNAME: Final = "admin"
+PASSWORD: Final = "Harbor12345"
+VERSION: Final = "v2.15.2-080b0220"
+SCAN_MIME: Final = "application/vnd.security.vulnerability.report; version=1.1"
+STAMP: Final = "2024-03-01T12:00:00.000Z"
+FORWARD_HEADERS: Final = ("content-type", "docker-content-digest", "content-length",
+                          "docker-distribution-api-version", "etag", "location", "link")
+
+Json = Any
+Corrupter = Callable[[Json], Json]
+
+
+def harbor_name(upstream: str) -> str:
+    return upstream if "/" in upstream else f"{TOP_PROJECT}/{upstream}"
+
+
+@dataclass
+class Artifact:
+    id: int
+    digest: str
+    manifest_media_type: str
+    config_media_type: str
+    size: int
+    blobs: dict[str, int]
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Repo:
+    id: int
+    project_id: int
+    name: str
+    upstream: str
+    artifacts: dict[str, Artifact] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)
+    """Digests a GC dropped: their manifests answer 404 from now on."""
+
+
+@dataclass
+class Project:
+    id: int
+    name: str
+    repos: dict[str, Repo] = field(default_factory=dict)
+    public: bool = False
+
+
+@dataclass
+class GcExecution:
+    id: int
+    dry_run: bool
+    delete_untagged: bool
+    created: str
+    status: str = "Pending"
+    updated: str = ""
+    log: list[str] = field(default_factory=list)
+
+
+class HarborDouble:
+    """Start with `with HarborDouble(lab.url) as harbor:`; `harbor.url` is the Harbor URL."""
+
+    def __init__(self, upstream: str, *, hard_limits: dict[str, int] | None = None,
+                 scans: dict[str, dict[str, int]] | None = None,
+                 schemas: SwaggerResponses | None = None, version: str = VERSION) -> None:
+        self.upstream = upstream
+        self.version = version
+        self.hard_limits = dict(hard_limits or {})
+        self.scans = dict(scans or {})
+        self.schemas = schemas or harbor_responses()
+        self.projects: dict[str, Project] = {}
+        self.deleted: set[tuple[str, str]] = set()
+        self.requests: list[tuple[str, str]] = []
+        self.violations: list[str] = []
+        self.corrupt: dict[str, Corrupter] = {}
+        """Operation template -> function applied to the body before validation (drift tests)."""
+        self.gc_runs: list[GcExecution] = []
+        self.tokens: dict[str, bool] = {}
+        """Bearer tokens handed out by `/service/token` -> whether they carry admin rights."""
+        self.lock = threading.RLock()
+        self._ids = iter(range(1, 1 << 30))
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def __enter__(self) -> HarborDouble:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._load()
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server.daemon_threads = True
+        server.double = self  # type: ignore[attr-defined]
+        self._server = server
+        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        self._thread = threading.Thread(target=server.serve_forever, name="harbor-double",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    # -- the model, read from the real registry --------------------------------------------------
+
+    def _load(self) -> None:
+        with httpx.Client(base_url=self.upstream, timeout=30.0) as client:
+            for upstream in _catalog(client):
+                self._load_repo(client, upstream)
+
+    def _load_repo(self, client: httpx.Client, upstream: str) -> None:
+        name = harbor_name(upstream)
+        project_name = name.split("/", 1)[0]
+        project = self.projects.get(project_name)
+        if project is None:
+            project = self.projects[project_name] = Project(next(self._ids), project_name)
+        repo = project.repos[name] = Repo(next(self._ids), project.id, name, upstream)
+        tags = client.get(f"/v2/{upstream}/tags/list").json().get("tags") or []
+        for tag in sorted(tags):
+            artifact = self._artifact(client, repo, tag)
+            artifact.tags.append(tag)
+
+    def _artifact(self, client: httpx.Client, repo: Repo, reference: str) -> Artifact:
+        response = client.get(f"/v2/{repo.upstream}/manifests/{reference}",
+                              headers={"Accept": mt.MANIFEST_ACCEPT})
+        response.raise_for_status()
+        digest = response.headers["docker-content-digest"]
+        if digest in repo.artifacts:
+            return repo.artifacts[digest]
+        body = response.json()
+        blobs = {digest: len(response.content)}
+        config_type = ""
+        if "manifests" in body:
+            for child in body["manifests"]:
+                blobs.update(self._artifact(client, repo, child["digest"]).blobs)
+        else:
+            config = body.get("config") or {}
+            config_type = str(config.get("mediaType", ""))
+            for descriptor in [config, *body.get("layers", [])]:
+                if descriptor:
+                    blobs[descriptor["digest"]] = descriptor["size"]
+        media = response.headers.get("content-type", "").split(";")[0]
+        artifact = Artifact(next(self._ids), digest, media, config_type,
+                            sum(blobs.values()), blobs)
+        repo.artifacts[digest] = artifact
+        return artifact
+
+    def used_bytes(self, project: Project) -> int:
+        """Harbor counts each blob once per project, manifests included."""
+        blobs: dict[str, int] = {}
+        for repo in project.repos.values():
+            for artifact in repo.artifacts.values():
+                blobs.update(artifact.blobs)
+        return sum(blobs.values())
+
+    def find_repo(self, name: str) -> Repo | None:
+        project = self.projects.get(name.split("/", 1)[0])
+        return project.repos.get(name) if project else None
+
+    def visible_tags(self, repo: Repo, artifact: Artifact) -> list[str]:
+        return [t for t in artifact.tags if (repo.name, t) not in self.deleted]
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def count(self, method: str | None = None, prefix: str = "") -> int:
+        """Requests seen, optionally of one method and under one path prefix."""
+        with self.lock:
+            return sum(1 for m, p in self.requests
+                       if (method is None or m == method) and p.startswith(prefix))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes one request; the state lives on the double."""
+
+    protocol_version = "HTTP/1.1"
+    server: ThreadingHTTPServer
+
+    @property
+    def double(self) -> HarborDouble:
+        double: HarborDouble = self.server.double  # type: ignore[attr-defined]
+        return double
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_HEAD(self) -> None:
+        self._dispatch("HEAD")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def _dispatch(self, method: str) -> None:
+        url = urlsplit(self.path)
+        with self.double.lock:
+            self.double.requests.append((method, url.path))
+        self._body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        self._query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        if url.path == "/service/token":
+            self._token()
+        elif url.path.startswith(API + "/"):
+            self._api(method, url.path[len(API):])
+        elif url.path.startswith("/v2/"):
+            self._registry(method, url.path, url.query)
+        else:
+            self._send(404, b"404 page not found\n", "text/plain")
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json",
+              headers: dict[str, str] | None = None, method: str = "GET") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if method != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, method: str, template: str, status: int, body: Json,
+              headers: dict[str, str] | None = None) -> None:
+        """Validate against the spec, then send; a violation is recorded and answered 500."""
+        corrupter = self.double.corrupt.get(template)
+        if corrupter is not None:
+            body = corrupter(body)
+        try:
+            self.double.schemas.validate(method, template, status, body)
+        except SchemaViolation as exc:
+            with self.double.lock:
+                self.double.violations.append(str(exc))
+            self._send(500, f"harbor double: {exc}\n".encode(), "text/plain")
+            return
+        payload = b"" if body is None else json.dumps(body).encode()
+        self._send(status, payload, headers=headers)
+
+    def _error(self, method: str, template: str, status: int, code: str, message: str) -> None:
+        self._json(method, template, status, {"errors": [{"code": code, "message": message}]})
+
+    def _auth(self) -> str:
+        """`ok`, `none` (anonymous) or `bad` (credentials given and wrong)."""
+        header = self.headers.get("authorization", "")
+        if not header:
+            return "none"
+        if not header.startswith("Basic "):
+            return "bad"
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return "bad"
+        return "ok" if (user, password) == (USERNAME, PASSWORD) else "bad"
+
+    def _page(self, method: str, template: str, items: list[Json], path: str) -> None:
+        """Harbor paging: `page` from 1, `page_size` at most 100, total in `X-Total-Count`."""
+        try:
+            page = int(self._query.get("page", "1"))
+            size = int(self._query.get("page_size", "10"))
+        except ValueError:
+            self._error(method, template, 400, "BAD_REQUEST", "page and page_size are numbers")
+            return
+        if page < 1 or not 0 < size <= 100:
+            self._error(method, template, 400, "BAD_REQUEST", "invalid page or page_size")
+            return
+        chunk = items[(page - 1) * size: page * size]
+        headers = {"X-Total-Count": str(len(items))}
+        if page * size < len(items):
+            headers["Link"] = f'<{API}{path}?page={page + 1}&page_size={size}>; rel="next"'
+        self._json(method, template, 200, chunk, headers)
+
+    # -- /api/v2.0 ----------------------------------------------------------------------------
+
+    def _api(self, method: str, path: str) -> None:
+        # Go decodes the path once before routing; Harbor decodes repository names once more.
+        segments = [unquote(s) for s in unquote(path).strip("/").split("/")]
+        route = _match(method, segments)
+        if route is None:
+            self._send(404, b'{"errors":[{"code":"NOT_FOUND","message":"no route"}]}')
+            return
+        template, handler, args = route
+        auth = self._auth()
+        open_route = template == "/systeminfo" or (template == "/projects" and auth == "none")
+        if auth == "bad" or (auth == "none" and not open_route):
+            self._error(method, template, 401, "UNAUTHORIZED", "unauthorized")
+            return
+        with self.double.lock:
+            handler(self, method, template, auth, *args)
+
+    def systeminfo(self, method: str, template: str, auth: str) -> None:
+        info: dict[str, Json] = {"harbor_version": self.double.version, "auth_mode": "db_auth",
+                                 "registry_url": self.double.url.split("//", 1)[1],
+                                 "external_url": self.double.url, "read_only": False,
+                                 "current_time": _now()}
+        if auth == "none":
+            info = {"auth_mode": "db_auth", "harbor_version": self.double.version}
+        self._json(method, template, 200, info)
+
+    def projects(self, method: str, template: str, auth: str) -> None:
+        rows = [_project_json(self.double, p) for p in self.double.projects.values()
+                if auth == "ok" or p.public]
+        self._page(method, template, rows, "/projects")
+
+    def repositories(self, method: str, template: str, auth: str, project: str) -> None:
+        found = self.double.projects.get(project)
+        if found is None:
+            self._error(method, template, 404, "NOT_FOUND", f"project {project} not found")
+            return
+        rows = [_repo_json(r) for r in found.repos.values()]
+        self._page(method, template, rows, f"/projects/{project}/repositories")
+
+    def _repo_or_404(self, method: str, template: str, project: str, name: str) -> Repo | None:
+        if project not in self.double.projects:
+            self._error(method, template, 404, "NOT_FOUND", f"project {project} not found")
+            return None
+        repo = self.double.find_repo(f"{project}/{name}")
+        if repo is None:
+            self._error(method, template, 404, "NOT_FOUND",
+                        f"repository {project}/{name} not found")
+        return repo
+
+    def artifacts(self, method: str, template: str, auth: str, project: str, name: str) -> None:
+        repo = self._repo_or_404(method, template, project, name)
+        if repo is not None:
+            rows = [self._artifact_json(repo, a) for a in repo.artifacts.values()]
+            self._page(method, template, rows, f"/projects/{project}/repositories/{name}")
+
+    def _find_artifact(self, repo: Repo, reference: str) -> Artifact | None:
+        if reference in repo.artifacts:
+            return repo.artifacts[reference]
+        return next((a for a in repo.artifacts.values()
+                     if reference in self.double.visible_tags(repo, a)), None)
+
+    def artifact(self, method: str, template: str, auth: str, project: str, name: str,
+                 reference: str) -> None:
+        repo = self._repo_or_404(method, template, project, name)
+        if repo is None:
+            return
+        found = self._find_artifact(repo, reference)
+        if found is None:
+            self._error(method, template, 404, "NOT_FOUND", f"artifact {reference} not found")
+            return
+        self._json(method, template, 200, self._artifact_json(repo, found))
+
+    def delete_tag(self, method: str, template: str, auth: str, project: str, name: str,
+                   reference: str, tag: str) -> None:
+        repo = self._repo_or_404(method, template, project, name)
+        if repo is None:
+            return
+        found = self._find_artifact(repo, reference)
+        if found is None or tag not in self.double.visible_tags(repo, found):
+            self._error(method, template, 404, "NOT_FOUND", f"tag {tag} not found")
+            return
+        self.double.deleted.add((repo.name, tag))
+        self._json(method, template, 200, None)
+
+    def _artifact_json(self, repo: Repo, artifact: Artifact) -> Json:
+        data = _artifact_base(repo, artifact)
+        if self._query.get("with_tag", "true") == "true":
+            data["tags"] = [_tag_json(repo, artifact, t)
+                            for t in self.double.visible_tags(repo, artifact)]
+        scan = self.double.scans.get(artifact.digest)
+        if self._query.get("with_scan_overview") == "true" and scan is not None:
+            data["scan_overview"] = {SCAN_MIME: _scan_json(scan)}
+        return data
+
+    def quotas(self, method: str, template: str, auth: str) -> None:
+        rows = [_quota_json(self.double, p) for p in self.double.projects.values()]
+        self._page(method, template, rows, "/quotas")
+
+    def gc_start(self, method: str, template: str, auth: str) -> None:
+        try:
+            request = json.loads(self._body)
+            kind = request["schedule"]["type"]
+            params = request.get("parameters") or {}
+        except (ValueError, KeyError, TypeError):
+            self._error(method, template, 400, "BAD_REQUEST", "invalid schedule")
+            return
+        if kind != "Manual":
+            self._error(method, template, 400, "BAD_REQUEST", "the double only runs Manual")
+            return
+        run = GcExecution(self.double.next_id(), params.get("dry_run") is True,
+                          params.get("delete_untagged") is True, _now())
+        self.double.gc_runs.append(run)
+        self._json(method, template, 201, None, {"Location": f"{API}/system/gc/{run.id}"})
+
+    def _gc_run(self, method: str, template: str, job: str) -> GcExecution | None:
+        run = next((r for r in self.double.gc_runs if str(r.id) == job), None)
+        if run is None:
+            self._error(method, template, 404, "NOT_FOUND", f"gc {job} not found")
+        return run
+
+    def gc_history(self, method: str, template: str, auth: str) -> None:
+        rows = [_gc_json(r) for r in reversed(self.double.gc_runs)]
+        self._page(method, template, rows, "/system/gc")
+
+    def gc_status(self, method: str, template: str, auth: str, job: str) -> None:
+        run = self._gc_run(method, template, job)
+        if run is not None:
+            _advance(self.double, run)
+            self._json(method, template, 200, _gc_json(run))
+
+    def gc_log(self, method: str, template: str, auth: str, job: str) -> None:
+        run = self._gc_run(method, template, job)
+        if run is None:
+            return
+        if not run.log:
+            self._error(method, template, 404, "NOT_FOUND", f"garbage collection {job} log "
+                        "is not found")
+            return
+        text = "".join(line + "\n" for line in run.log)
+        self.double.schemas.validate(method, template, 200, text)
+        self._send(200, text.encode(), "text/plain")
+
+    # -- /v2 ----------------------------------------------------------------------------------
+
+    def _token(self) -> None:
+        """Harbor's token service: a bearer token for `/v2`, for the admin only here."""
+        auth = self._auth()
+        if auth == "bad":
+            self._send(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"invalid '
+                       b'credentials"}]}')
+            return
+        token = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        with self.double.lock:
+            self.double.tokens[token] = auth == "ok"
+        body = {"token": token, "access_token": token, "expires_in": 1800, "issued_at": _now()}
+        self._send(200, json.dumps(body).encode())
+
+    def _registry_auth(self) -> bool:
+        """Bearer tokens from `/service/token`, or Basic credentials, like Harbor's core."""
+        header = self.headers.get("authorization", "")
+        if header.startswith("Bearer "):
+            with self.double.lock:
+                return self.double.tokens.get(header[7:], False)
+        return self._auth() == "ok"
+
+    def _registry(self, method: str, path: str, query: str) -> None:
+        if not self._registry_auth():
+            realm = f'Bearer realm="{self.double.url}/service/token",service="harbor-registry"'
+            self._send(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication '
+                       b'required"}]}', headers={"WWW-Authenticate": realm,
+                                                 "Docker-Distribution-API-Version":
+                                                 "registry/2.0"}, method=method)
+            return
+        name, kind, rest = _v2_parts(path)
+        if path == "/v2/_catalog":
+            with self.double.lock:
+                names = sorted(r for p in self.double.projects.values() for r in p.repos)
+            self._send(200, json.dumps({"repositories": names}).encode())
+            return
+        with self.double.lock:
+            repo = self.double.find_repo(name) if name else None
+            if name and repo is None:
+                self._send(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"repository '
+                           b'name not known to registry"}]}', method=method)
+                return
+            if repo is not None and kind == "tags/list":
+                self._tags_list(repo)
+                return
+            if repo is not None and kind == "manifests" and self._hidden(repo, rest):
+                self._send(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest '
+                           b'unknown"}]}', method=method)
+                return
+        upstream = path if repo is None else f"/v2/{repo.upstream}/{kind}/{rest}".rstrip("/")
+        status = self._forward(method, upstream + (f"?{query}" if query else ""))
+        if repo is not None and method == "DELETE" and kind == "manifests" and status == 202:
+            with self.double.lock:  # Harbor deletes the artifact with every tag on it
+                repo.artifacts.pop(rest, None)
+                repo.removed.add(rest)
+
+    def _hidden(self, repo: Repo, reference: str) -> bool:
+        return (repo.name, reference) in self.double.deleted or reference in repo.removed
+
+    def _tags_list(self, repo: Repo) -> None:
+        tags = sorted(t for a in repo.artifacts.values()
+                      for t in self.double.visible_tags(repo, a))
+        self._send(200, json.dumps({"name": repo.name, "tags": tags}).encode())
+
+    def _forward(self, method: str, path: str) -> int:
+        accept = self.headers.get("accept", "*/*")
+        with httpx.Client(base_url=self.double.upstream, timeout=30.0) as client:
+            answer = client.request(method, path, headers={"Accept": accept})
+        headers = {k: v for k, v in answer.headers.items()
+                   if k.lower() in FORWARD_HEADERS and k.lower() not in ("content-length",
+                                                                        "content-type")}
+        if method == "HEAD":
+            self._head(answer, headers)
+        else:
+            self._send(answer.status_code, answer.content,
+                       answer.headers.get("content-type", "application/octet-stream"), headers)
+        return answer.status_code
+
+    def _head(self, answer: httpx.Response, headers: dict[str, str]) -> None:
+        """A HEAD answer carries the length of the body a GET would have sent."""
+        self.send_response(answer.status_code)
+        self.send_header("Content-Type", answer.headers.get("content-type", ""))
+        self.send_header("Content-Length", answer.headers.get("content-length", "0"))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+
+
+def _catalog(client: httpx.Client) -> list[str]:
+    """Every repository of the real registry, following its `Link` pages."""
+    names: list[str] = []
+    url: str | None = "/v2/_catalog?n=1000"
+    while url:
+        response = client.get(url)
+        response.raise_for_status()
+        names.extend(response.json().get("repositories") or [])
+        url = response.links.get("next", {}).get("url")
+    return names
+
+
+def _v2_parts(path: str) -> tuple[str, str, str]:
+    """(`repository`, `manifests|blobs|tags/list|...`, reference) of a `/v2/` path."""
+    inner = path[len("/v2/"):]
+    for kind in ("/manifests/", "/blobs/", "/referrers/"):
+        if kind in inner:
+            name, _, rest = inner.rpartition(kind)
+            return unquote(name), kind.strip("/"), unquote(rest)
+    if inner.endswith("/tags/list"):
+        return unquote(inner[: -len("/tags/list")]), "tags/list", ""
+    return "", "", ""
+
+
+ROUTES: Final[list[tuple[str, str, str]]] = [
+    ("GET", "/systeminfo", "systeminfo"),
+    ("GET", "/projects", "projects"),
+    ("GET", "/projects/{project_name}/repositories", "repositories"),
+    ("GET", "/projects/{project_name}/repositories/{repository_name}/artifacts", "artifacts"),
+    ("GET", "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}",
+     "artifact"),
+    ("DELETE", "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}"
+     "/tags/{tag_name}", "delete_tag"),
+    ("GET", "/quotas", "quotas"),
+    ("POST", "/system/gc/schedule", "gc_start"),
+    ("GET", "/system/gc", "gc_history"),
+    ("GET", "/system/gc/{gc_id}", "gc_status"),
+    ("GET", "/system/gc/{gc_id}/log", "gc_log"),
+]
+
+
+def _match(method: str, segments: list[str]
+           ) -> tuple[str, Callable[..., None], list[str]] | None:
+    for route_method, template, handler in ROUTES:
+        parts = template.strip("/").split("/")
+        if route_method != method or len(parts) != len(segments):
+            continue
+        args = [s for p, s in zip(parts, segments, strict=True) if p.startswith("{")]
+        if all(p == s or p.startswith("{") for p, s in zip(parts, segments, strict=True)):
+            return template, getattr(_Handler, handler), args
+    return None
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _project_json(double: HarborDouble, project: Project) -> Json:
+    return {"project_id": project.id, "owner_id": 1, "name": project.name,
+            "creation_time": STAMP, "update_time": STAMP, "deleted": False,
+            "owner_name": USERNAME, "togglable": True, "current_user_role_ids": [1],
+            "repo_count": len(project.repos),
+            "metadata": {"public": "true" if project.public else "false"}}
+
+
+def _repo_json(repo: Repo) -> Json:
+    return {"id": repo.id, "project_id": repo.project_id, "name": repo.name,
+            "artifact_count": len(repo.artifacts), "pull_count": 0,
+            "creation_time": STAMP, "update_time": STAMP}
+
+
+def _artifact_base(repo: Repo, artifact: Artifact) -> Json:
+    is_image = artifact.config_media_type in mt.IMAGE_CONFIG_TYPES or bool(
+        artifact.manifest_media_type in mt.INDEX_TYPES)
+    return {"id": artifact.id, "type": "IMAGE" if is_image else "UNKNOWN",
+            "media_type": artifact.config_media_type or artifact.manifest_media_type,
+            "manifest_media_type": artifact.manifest_media_type,
+            "project_id": repo.project_id, "repository_id": repo.id,
+            "repository_name": repo.name, "digest": artifact.digest, "size": artifact.size,
+            "push_time": STAMP, "pull_time": STAMP, "extra_attrs": {}, "annotations": {},
+            "addition_links": {}}
+
+
+def _tag_json(repo: Repo, artifact: Artifact, tag: str) -> Json:
+    return {"id": abs(hash((repo.name, tag))) % (1 << 31), "repository_id": repo.id,
+            "artifact_id": artifact.id, "name": tag, "push_time": STAMP, "pull_time": STAMP,
+            "immutable": False}
+
+
+def _scan_json(counts: dict[str, int]) -> Json:
+    order = ("Critical", "High", "Medium", "Low")
+    worst = next((s for s in order if counts.get(s)), "None")
+    severities = {k: v for k, v in counts.items() if k != "fixable"}
+    return {"report_id": "5f62c830-f996-11e9-957f-0242c0a89008", "scan_status": "Success",
+            "severity": worst, "duration": 3, "start_time": STAMP, "end_time": STAMP,
+            "complete_percent": 100,
+            "summary": {"total": sum(severities.values()), "fixable": counts.get("fixable", 0),
+                        "summary": severities},
+            "scanner": {"name": "Trivy", "vendor": "Aqua Security", "version": "v0.50.0"}}
+
+
+def _quota_json(double: HarborDouble, project: Project) -> Json:
+    hard = double.hard_limits.get(project.name, -1)
+    return {"id": project.id, "ref": {"id": project.id, "name": project.name,
+                                      "owner_name": USERNAME},
+            "hard": {"storage": hard}, "used": {"storage": double.used_bytes(project)},
+            "creation_time": STAMP, "update_time": STAMP}
+
+
+def _gc_json(run: GcExecution) -> Json:
+    params = {"delete_untagged": run.delete_untagged, "dry_run": run.dry_run,
+              "redis_url_reg": "redis://redis:6379/1", "time_window": 2}
+    return {"id": run.id, "job_name": "GARBAGE_COLLECTION", "job_kind": "MANUAL",
+            "job_parameters": json.dumps(params), "schedule": {"type": "Manual"},
+            "job_status": run.status, "deleted": False, "creation_time": run.created,
+            "update_time": run.updated or run.created}
+
+
+def _log(run: GcExecution, message: str, line: int) -> None:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    run.log.append(f"{stamp} [INFO] [/jobservice/job/impl/gc/garbage_collection.go:{line}]: "
+                   f"{message}")
+
+
+def _untagged(double: HarborDouble) -> Iterator[tuple[Repo, Artifact]]:
+    for project in double.projects.values():
+        for repo in project.repos.values():
+            for artifact in list(repo.artifacts.values()):
+                if not double.visible_tags(repo, artifact):
+                    yield repo, artifact
+
+
+def _advance(double: HarborDouble, run: GcExecution) -> None:
+    """One step per status poll: Pending -> Running -> Success, the log growing each time."""
+    if run.status == "Pending":
+        run.status = "Running"
+        _log(run, "start to run gc in job.", 180)
+        _log(run, f"Garbage Collection parameters: [delete_untagged: {run.delete_untagged}, "
+                  f"dry_run: {run.dry_run}, time_window: 2]", 186)
+    elif run.status == "Running":
+        doomed = list(_untagged(double)) if run.delete_untagged else []
+        for repo, artifact in doomed:
+            _log(run, f"delete the manifest with registry v2 API: {repo.name}, "
+                      f"{artifact.manifest_media_type}, {artifact.digest}", 420)
+            if not run.dry_run:
+                del repo.artifacts[artifact.digest]
+                repo.removed.add(artifact.digest)
+        _log(run, f"{len(doomed)} artifacts eligible for deletion", 300)
+        _log(run, "success to run gc in job.", 260)
+        run.status = "Success"
+    run.updated = _now()
