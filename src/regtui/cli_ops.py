@@ -16,16 +16,14 @@ from typing import Any, TextIO
 from regtui.config import Config, RegistryConfig, adhoc_registry
 from regtui.errors import UsageError
 from regtui.registry.cache import is_digest
-from regtui.registry.models import TagRecord
 from regtui.render.plan import plan_lines
 from regtui.render.text import safe_text
 from regtui.services.audit import AuditLog
-from regtui.services.gc import GcProgress, GcRun, storage_root
+from regtui.services.gc import GcProgress, GcRun
 from regtui.services.impact import DeletePlan, Target
 from regtui.services.inventory import open_registry
 from regtui.services.operations import DeleteResult, OperationsService
 from regtui.services.retention import RetentionPolicy, compile_pattern, parse_duration
-from regtui.services.storage import untagged_revisions
 
 PROG = "regtui"
 
@@ -161,28 +159,7 @@ async def _targets(ops: OperationsService, references: Sequence[str], *,
                    all_tags: bool) -> list[Target]:
     if not all_tags:
         return [parse_target(r) for r in references]
-    records = await ops.records()
-    wanted = set(references)
-    missing = wanted - {r.repository for r in records}
-    if missing:
-        raise UsageError(f"no tags found in {', '.join(sorted(missing))} on "
-                         f"{ops.registry.name}")
-    tags = [Target(r.repository, r.tag) for r in records if r.repository in wanted]
-    return tags + repository_leftovers(ops, records, wanted)
-
-
-def repository_leftovers(ops: OperationsService, records: Sequence[TagRecord],
-                         repositories: set[str]) -> list[Target]:
-    """Deleting a repository also deletes what plain GC would otherwise keep: the children of
-    its indexes and, when the storage layout is readable, its untagged revisions."""
-    tagged = {(r.repository, r.digest) for r in records}
-    leftovers = {(r.repository, child) for r in records if r.repository in repositories
-                 for child in r.children}
-    root = storage_root(ops.registry.gc) if ops.registry.gc else None
-    if root is not None:
-        for repository, digests in untagged_revisions(root, sorted(repositories)).items():
-            leftovers.update((repository, digest) for digest in digests)
-    return [Target(repo, digest=digest) for repo, digest in sorted(leftovers - tagged)]
+    return await ops.repository_targets(references)
 
 
 async def run_retention(args: argparse.Namespace, config: Config) -> int:

@@ -138,6 +138,26 @@ class OperationsService:
                     continue
         return kept
 
+    async def repository_targets(self, repositories: Sequence[str]) -> list[Target]:
+        """Everything deleting whole repositories means: every tag, then what plain GC would
+        otherwise keep (index children, and untagged revisions when the layout is readable)."""
+        records = await self.records()
+        wanted = set(repositories)
+        missing = wanted - {r.repository for r in records}
+        if missing:
+            raise UsageError(f"no tags found in {', '.join(sorted(missing))} on "
+                             f"{self.registry.name}")
+        tags = [Target(r.repository, r.tag) for r in records if r.repository in wanted]
+        tagged = {(r.repository, r.digest) for r in records}
+        leftovers = {(r.repository, child) for r in records if r.repository in wanted
+                     for child in r.children}
+        root = self.storage_root()
+        if root is not None:
+            for repository, digests in untagged_revisions(root, sorted(wanted)).items():
+                leftovers.update((repository, digest) for digest in digests)
+        return tags + [Target(repo, digest=digest)
+                       for repo, digest in sorted(leftovers - tagged)]
+
     async def retention_plan(self, policy: RetentionPolicy, now: datetime | None = None,
                              repositories: Sequence[str] | None = None,
                              ) -> tuple[list[TagRecord], DeletePlan]:

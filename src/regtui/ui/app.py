@@ -26,7 +26,10 @@ from regtui.errors import RegistryError, RegtuiError, UsageError
 from regtui.registry.models import RegistryInfo, RepositorySummary, TagRecord
 from regtui.render.text import safe_text
 from regtui.services.inventory import open_registry, summarize
+from regtui.services.operations import OperationsService
 from regtui.ui.data import Clock, RegistryService, ServiceFactory, Store, utc_now
+from regtui.ui.operations import audit_log, open_operations
+from regtui.ui.screens.audit import AuditScreen
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.screens.fleet import FleetScreen
 from regtui.ui.screens.help import BindingGroups, HelpScreen
@@ -82,6 +85,8 @@ class RegtuiApp(App[int]):
         Binding("q", "quit", "Quit", id="quit", tooltip="Leave regtui"),
         Binding("ctrl+p", "command_palette", "Palette", id="palette", priority=True, show=False,
                 tooltip="Commands for this screen and global ones"),
+        Binding("ctrl+a", "audit", "Audit log", id="audit", show=False,
+                tooltip="Every change attempted, with its outcome"),
     ]
 
     error_text: reactive[str] = reactive("")
@@ -96,6 +101,7 @@ class RegtuiApp(App[int]):
         self.clock = clock
         self.store = Store(config.registries)
         self._services: dict[str, RegistryService] = {}
+        self._operations: dict[str, OperationsService] = {}
         self._error_source = ""
         self._ticking = False
         self._failures: dict[str, int] = {}
@@ -165,6 +171,27 @@ class RegtuiApp(App[int]):
         if registry not in self._services:
             self._services[registry] = self.factory(self.store[registry].config)
         return self._services[registry]
+
+    def registry_read_only(self, registry: str) -> bool:
+        """Flag > REGTUI_READ_ONLY > the registry's setting > the global one."""
+        return self.config.effective_read_only(self.store[registry].config, self.read_only_flag)
+
+    def operations(self, registry: str) -> OperationsService:
+        """The one way the dashboard changes a registry (raises for a non-live service)."""
+        if registry not in self._operations:
+            self._operations[registry] = open_operations(
+                self.config, self.store[registry].config, self.service(registry),
+                read_only=self.registry_read_only(registry))
+        return self._operations[registry]
+
+    def complete_records(self, registry: str) -> list[TagRecord] | None:
+        """Every tag of the registry, when the last full refresh read all of it; else None."""
+        data = self.store[registry]
+        if data.status.fetched_at is None or data.repo_errors:
+            return None
+        if set(data.names) - set(data.summaries):
+            return None
+        return [record for summary in data.summaries.values() for record in summary.tags]
 
     def _worker_running(self, name: str) -> bool:
         return any(w.name == name and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
@@ -327,6 +354,10 @@ class RegtuiApp(App[int]):
 
     # -- actions and commands ---------------------------------------------------------------
 
+    def action_audit(self) -> None:
+        if not isinstance(self.screen, AuditScreen):
+            self.push_screen(AuditScreen(audit_log(self.config)))
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.binding_groups()))
@@ -334,6 +365,8 @@ class RegtuiApp(App[int]):
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Help", "List every key binding", self.action_help)
+        yield SystemCommand("Audit log", "Every change attempted, with its outcome",
+                            self.action_audit)
         yield SystemCommand("Fleet", "Back to the list of registries", lambda: self.jump("fleet"))
         if isinstance(screen, BaseScreen):
             yield SystemCommand("Refresh", "Reload the data on this screen", screen.refresh_data)

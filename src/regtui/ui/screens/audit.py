@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from regtui.render.text import safe_text
 from regtui.services.audit import AuditLog
+from regtui.ui.widgets.badge import ReadOnlyBadge
 
 COLUMNS = ("time", "user", "registry", "action", "target", "outcome", "command")
 
@@ -31,6 +32,7 @@ class AuditScreen(Screen[None]):
         self.audit = audit
 
     def compose(self) -> ComposeResult:
+        yield ReadOnlyBadge()
         yield Static(Text("Audit log"), id="title")
         yield Static(Text(safe_text(str(self.audit.path), 300)), id="audit-path")
         yield DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)

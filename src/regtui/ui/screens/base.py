@@ -15,6 +15,7 @@ from textual.worker import Worker
 from regtui.render.filter import FilterError, TextFilter, parse_filter
 from regtui.render.text import safe_text
 from regtui.ui.commands import ContextCommand, ContextCommands
+from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.bars import BarClosed, CommandBar, ErrorLine, FilterBar
 from regtui.ui.widgets.vtable import VirtualTable
 
@@ -51,6 +52,7 @@ class BaseScreen(Screen[None]):
         return self.app
 
     def compose(self) -> ComposeResult:
+        yield ReadOnlyBadge(self.read_only_mode())
         yield Static(id="title")
         yield from self.compose_body()
         yield FilterBar()
@@ -60,6 +62,10 @@ class BaseScreen(Screen[None]):
 
     def compose_body(self) -> ComposeResult:
         yield from ()
+
+    def read_only_mode(self) -> bool:
+        """Whether changes are refused here; a registry screen knows its registry's mode."""
+        return self.rapp.read_only
 
     def on_mount(self) -> None:
         self.ready = True  # composed: data_changed may now touch the widgets

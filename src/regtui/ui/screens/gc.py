@@ -22,6 +22,7 @@ from regtui.errors import RegtuiError
 from regtui.render.text import safe_text
 from regtui.services.gc import GcProgress, GcRun
 from regtui.services.operations import OperationsService
+from regtui.ui.widgets.badge import ReadOnlyBadge
 
 UNTAGGED_WARNING = (
     "--delete-untagged is not offered: on distribution 2.x it also deletes the untagged "
@@ -101,6 +102,7 @@ class GcScreen(Screen[None]):
         self.last_dry_run: GcRun | None = None
 
     def compose(self) -> ComposeResult:
+        yield ReadOnlyBadge(self.operations.read_only)
         name = safe_text(self.operations.registry.name, 60)
         yield Static(Text(f"Garbage collection — {name}"), id="title")
         yield Static(Text(self._note()), id="gc-note")

@@ -47,6 +47,7 @@ from regtui.services.logs import (
     save_lines,
     scan,
 )
+from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.log_view import LEVEL_LABELS, LogView
 
 WINDOWS: dict[str, timedelta | None] = {
@@ -213,6 +214,7 @@ class LogsScreen(Screen[str | None]):
     # -- building ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        yield ReadOnlyBadge()
         yield Static(id="logs-title")
         yield LogView(id="logs-view")
         yield Static(id="logs-status")

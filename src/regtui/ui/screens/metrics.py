@@ -43,6 +43,7 @@ from regtui.services.metrics import (
     range_by_label,
     storage_trend,
 )
+from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.charts import Line, MetricChart, StatValue
 
 SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -144,6 +145,7 @@ class MetricsScreen(Screen[None]):
     # --- layout ---
 
     def compose(self) -> ComposeResult:
+        yield ReadOnlyBadge()
         yield Static(id="metrics-header")
         yield Static(id="metrics-ranges")
         with VerticalScroll(id="metrics-body"):

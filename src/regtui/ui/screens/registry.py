@@ -6,11 +6,12 @@ from functools import partial
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 
+from regtui.errors import RegtuiError, UsageError
 from regtui.render.filter import TextFilter
 from regtui.render.repos import (
     REPO_COLUMNS,
@@ -22,8 +23,12 @@ from regtui.render.repos import (
 )
 from regtui.render.tags import TAG_COLUMNS, TagRow, TagSort, TagTable, tag_cells
 from regtui.render.text import safe_text
+from regtui.services.impact import Target
+from regtui.services.inventory import InventoryService
+from regtui.services.operations import OperationsService
 from regtui.ui.commands import ContextCommand
 from regtui.ui.data import RegistryData
+from regtui.ui.operations import delete_with_confirmation
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.vtable import VirtualTable
 
@@ -51,7 +56,21 @@ class RegistryScreen(BaseScreen):
                 tooltip="Prometheus charts of this registry (when [registries.prometheus] is set)"),
         Binding("L", "logs", "Logs", id="registry.logs",
                 tooltip="This registry's logs, filtered to the selected repository"),
+        Binding("U", "storage", "Usage", id="registry.storage",
+                tooltip="Storage usage, each blob counted once, and what deleting would free"),
+        Binding("ctrl+d", "delete_tag", "Delete", id="registry.delete-tag",
+                tooltip="Delete the selected tag (preview, then confirm); siblings survive"),
+        Binding("X", "delete_repository", "Delete repo", id="registry.delete-repository",
+                show=False, tooltip="Delete every tag of the selected repository (preview first)"),
+        Binding("ctrl+r", "retention", "Retention", id="registry.retention", show=False,
+                tooltip="Select tags by regex, age and keep-last-N; dry run, then apply"),
+        Binding("G", "gc", "GC", id="registry.gc", show=False,
+                tooltip="Garbage collection: dry run streamed, then collect on confirmation"),
     ]
+
+    DESTRUCTIVE: ClassVar[frozenset[str]] = frozenset(
+        {"delete_tag", "delete_repository", "retention", "gc"})
+    """Not bound, and not in the palette, in read-only mode."""
 
     def __init__(self, registry: str, repository: str | None = None) -> None:
         super().__init__()
@@ -225,8 +244,14 @@ class RegistryScreen(BaseScreen):
             self.show_tags()
             self.query_one("#tags", VirtualTable).invalidate()
 
+    def read_only_mode(self) -> bool:
+        return self.rapp.registry_read_only(self.registry)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Offer metrics and logs only where the config says where to find them."""
+        """Offer metrics and logs only where the config says where to find them, and
+        nothing that changes the registry in read-only mode (False: not bound at all)."""
+        if action in self.DESTRUCTIVE:
+            return not self.read_only_mode()
         if action == "metrics":
             return self.data.config.prometheus is not None
         if action == "logs":
@@ -254,6 +279,76 @@ class RegistryScreen(BaseScreen):
         if repository:
             self.focus_repository(repository)
 
+    # -- storage and operations (every change goes through the operations service) ---------
+
+    def action_storage(self) -> None:
+        from regtui.services.gc import storage_root
+        from regtui.ui.screens.storage import StorageScreen
+
+        service = self.rapp.service(self.registry)
+        if not isinstance(service, InventoryService):
+            self.rapp.report_error(UsageError("storage usage needs a live registry"))
+            return
+        config = self.data.config
+        self.app.push_screen(StorageScreen(service, storage_root(config.gc) if config.gc
+                                           else None))
+
+    def _operations(self) -> OperationsService | None:
+        try:
+            return self.rapp.operations(self.registry)
+        except RegtuiError as error:
+            self.rapp.report_error(error)
+            return None
+
+    def action_delete_tag(self) -> None:
+        if self.read_only_mode():
+            return
+        row = self.query_one("#tags", VirtualTable).current
+        if not isinstance(row, TagRow) or self.repository is None:
+            self.notify("Select a tag in the tags pane first", severity="warning")
+            return
+        self.run_delete([Target(self.repository, row.record.tag)])
+
+    def action_delete_repository(self) -> None:
+        if self.read_only_mode() or self.repository is None:
+            return
+        self.run_delete_repository(self.repository)
+
+    @work(exclusive=True, group="operations", exit_on_error=False)
+    async def run_delete(self, targets: list[Target]) -> None:
+        ops = self._operations()
+        if ops is None:
+            return
+        records = self.rapp.complete_records(self.registry)
+        results = await delete_with_confirmation(self.app, ops, targets, records)
+        if any(result.ok for result in results):
+            self.rapp.refresh_registry(self.registry, first=self.repository)
+
+    @work(exclusive=True, group="operations", exit_on_error=False)
+    async def run_delete_repository(self, repository: str) -> None:
+        ops = self._operations()
+        if ops is None:
+            return
+        records = self.rapp.complete_records(self.registry)
+        if records is not None:
+            ops.use_records(records)
+        targets = await ops.repository_targets([repository])
+        results = await delete_with_confirmation(self.app, ops, targets)
+        if any(result.ok for result in results):
+            self.rapp.refresh_registry(self.registry)
+
+    def action_retention(self) -> None:
+        from regtui.ui.screens.retention import RetentionScreen
+
+        if not self.read_only_mode() and (ops := self._operations()) is not None:
+            self.app.push_screen(RetentionScreen(ops))
+
+    def action_gc(self) -> None:
+        from regtui.ui.screens.gc import GcScreen
+
+        if not self.read_only_mode() and (ops := self._operations()) is not None:
+            self.app.push_screen(GcScreen(ops))
+
     def _toggle_namespace(self, row: RepoRow) -> None:
         path = row.key.removeprefix("ns:")
         self.collapsed ^= {path}
@@ -270,6 +365,19 @@ class RegistryScreen(BaseScreen):
                                            self.action_metrics))
         if self.data.config.logs:
             commands.append(ContextCommand("Logs", "This registry's logs", self.action_logs))
+        commands.append(ContextCommand("Storage usage", "Each blob counted once; unique and "
+                                       "shared bytes per repository", self.action_storage))
+        if not self.read_only_mode():
+            commands.extend([
+                ContextCommand("Delete tag", "Delete the selected tag (preview first)",
+                               self.action_delete_tag),
+                ContextCommand("Delete repository", "Delete every tag of the selected "
+                               "repository (preview first)", self.action_delete_repository),
+                ContextCommand("Retention", "Apply a retention policy (dry run first)",
+                               self.action_retention),
+                ContextCommand("Garbage collection", "Dry run, then collect",
+                               self.action_gc),
+            ])
         commands.append(ContextCommand("Toggle namespace tree",
                                        "Fold repositories by namespace or list them flat",
                                        self.action_toggle_tree))

@@ -23,6 +23,7 @@ from regtui.services.impact import DeletePlan
 from regtui.services.operations import OperationsService
 from regtui.services.retention import RetentionPolicy, compile_pattern, parse_duration
 from regtui.ui.operations import ask
+from regtui.ui.widgets.badge import ReadOnlyBadge
 
 
 def policy_from(match: str, protect: str, older_than: str, keep_last: str) -> RetentionPolicy:
@@ -60,6 +61,7 @@ class RetentionScreen(Screen[None]):
         self.plan: DeletePlan | None = None
 
     def compose(self) -> ComposeResult:
+        yield ReadOnlyBadge(self.operations.read_only)
         yield Static(Text(f"Retention — {safe_text(self.operations.registry.name, 60)}"),
                      id="title")
         with Horizontal():

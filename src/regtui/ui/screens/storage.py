@@ -22,6 +22,7 @@ from textual.widgets.tree import TreeNode
 from regtui.render.text import safe_text
 from regtui.services.inventory import InventoryService
 from regtui.services.storage import StorageReport, Usage, storage_report
+from regtui.ui.widgets.badge import ReadOnlyBadge
 
 BAR_WIDTH = 24
 SORT_KEYS = ("stored_bytes", "unique_bytes", "name")
@@ -74,6 +75,7 @@ class StorageScreen(Screen[None]):
         self.sort_key = SORT_KEYS[0]
 
     def compose(self) -> ComposeResult:
+        yield ReadOnlyBadge()
         yield Static(Text(f"Storage — {safe_text(self.inventory.name, 60)}"), id="title")
         yield Static(id="storage-summary")
         yield Static(Text("reading the registry…"), id="storage-progress")
