@@ -27,7 +27,7 @@ def test_gallery_themes_all_load() -> None:
     themes, problems = load_themes([GALLERY])
     assert problems == []
     assert {"regtui-dusk", "regtui-paper", "regtui-ansi"} <= {t.name for t in themes}
-    assert GALLERY in theme_dirs()
+    assert GALLERY.resolve() in [d.resolve() for d in theme_dirs()]
 
 
 def test_every_problem_in_a_file_is_reported(tmp_path: Path) -> None:

@@ -22,7 +22,11 @@ KNOWN_KEYS = {"name", "dark", "luminosity_spread", "text_alpha", "variables", *C
 def theme_dirs() -> list[Path]:
     """The gallery shipped in the package, then the repository's `themes/` (development)."""
     package = Path(__file__).resolve().parent.parent
-    return [package / "themes", package.parent.parent / "themes"]
+    found: list[Path] = []
+    for candidate in (package / "themes", package.parent.parent / "themes"):
+        if candidate.resolve() not in [f.resolve() for f in found]:
+            found.append(candidate)  # in a checkout `themes/` links to the package's
+    return found
 
 
 def load_theme_file(path: Path) -> tuple[Theme | None, list[str]]:
