@@ -446,3 +446,30 @@ async def test_operations_run_harbor_gc_through_its_api(harbor: HarborDouble,
         await ops.inventory.aclose()
     assert run.exit_code == 0 and lines
     assert [e.action for e in ops.audit.entries()] == ["gc --dry-run"]
+
+
+async def test_storage_report_and_pane_show_harbor_quotas(harbor: HarborDouble,
+                                                          tmp_path: Path) -> None:
+    from textual.app import App
+    from textual.widgets import Static
+
+    from regtui.services.storage import storage_report
+    from regtui.ui.screens.storage import StorageScreen
+
+    service = InventoryService(backend_for(harbor, tmp_path), flavor="harbor")
+    report = await storage_report(service)
+    limited = [q for q in report.quotas if q.project == "team-a"]
+    assert limited and limited[0].limit_bytes == TEAM_A_LIMIT
+    assert {q.project for q in report.quotas} >= {"lab", "team-a"}
+
+    class Host(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(StorageScreen(service, None))
+
+    app = Host()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        text = str(app.screen.query_one("#storage-quotas", Static).render())
+        assert "/ 47.7 MiB  team-a" in text and "░" in text and "/ unlimited" in text
+    await service.aclose()

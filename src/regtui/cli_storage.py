@@ -57,6 +57,8 @@ def report_dict(report: StorageReport, with_tags: bool) -> dict[str, Any]:
         "untagged_bytes": report.untagged_bytes,
         "repositories": [usage_dict(u) for u in report.repositories],
         "namespaces": [usage_dict(u) for u in report.namespaces],
+        "quotas": [{"project": q.project, "used_bytes": q.used_bytes,
+                    "limit_bytes": q.limit_bytes} for q in report.quotas],
     }
     if with_tags:
         data["tags"] = [asdict(t) for t in report.tags]
@@ -90,6 +92,9 @@ def _table(report: StorageReport, out: TextIO, _: bool) -> None:
     out.write(f"{report.registry}: {size(report.total.stored_bytes)} stored in "
               f"{report.total.repositories} repositories, {report.total.tags} tags; "
               f"untagged: {untagged}\n")
+    for quota in report.quotas:
+        limit = "unlimited" if quota.limit_bytes is None else size(quota.limit_bytes)
+        out.write(f"quota {safe_text(quota.project, 40)}: {size(quota.used_bytes)} of {limit}\n")
     out.write(f"{'REPOSITORY':<48} {'STORED':>10} {'UNIQUE':>10} {'SHARED':>10} {'TAGS':>6}\n")
     for usage in report.top("stored_bytes", len(report.repositories)):
         name = safe_text(usage.name, 48)

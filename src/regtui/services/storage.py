@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from regtui.errors import RegistryError
+from regtui.registry.harbor import HarborBackend
+from regtui.registry.harbor_models import Quota
 from regtui.registry.models import ArtifactKind, TagRecord
 from regtui.services.inventory import InventoryService
 
@@ -51,6 +53,8 @@ class StorageReport:
     tags: tuple[TagReclaim, ...]
     untagged_bytes: int | None
     """Bytes only untagged manifests reference; None when the storage layout is not readable."""
+    quotas: tuple[Quota, ...] = ()
+    """Per-project quotas, where the registry has them (Harbor)."""
 
     def top(self, key: str, count: int = 10) -> list[Usage]:
         return sorted(self.repositories, key=lambda u: getattr(u, key), reverse=True)[:count]
@@ -196,7 +200,11 @@ async def storage_report(inventory: InventoryService, *, storage_root: Path | No
     untagged = None
     if storage_root is not None and (storage_root / "docker").is_dir():
         untagged = await _untagged_bytes(inventory, accumulator, storage_root, names)
-    return accumulator.report(untagged)
+    report = accumulator.report(untagged)
+    backend = inventory.backend
+    if isinstance(backend, HarborBackend):
+        report = replace(report, quotas=tuple(await backend.quotas()))
+    return report
 
 
 async def _untagged_bytes(inventory: InventoryService, accumulator: StorageAccumulator,

@@ -44,6 +44,20 @@ def bar_lines(usages: list[Usage], key: str, width: int = BAR_WIDTH) -> Text:
     return text
 
 
+def quota_lines(report: StorageReport, width: int = BAR_WIDTH) -> Text:
+    """used / limit per project with a bar; unlimited projects show just what they use."""
+    text = Text()
+    for quota in report.quotas:
+        name = safe_text(quota.project, 40)
+        if quota.limit_bytes:
+            filled = min(width, round(width * quota.used_bytes / quota.limit_bytes))
+            text.append("█" * filled + "░" * (width - filled), style="bold")
+            text.append(f" {size(quota.used_bytes)} / {size(quota.limit_bytes)}  {name}\n")
+        else:
+            text.append(f"{'':{width}} {size(quota.used_bytes)} / unlimited  {name}\n")
+    return text
+
+
 def summary_text(report: StorageReport) -> Text:
     untagged = "unknown (no readable storage path)" if report.untagged_bytes is None \
         else size(report.untagged_bytes)
@@ -59,6 +73,7 @@ class StorageScreen(Screen[None]):
     StorageScreen Horizontal { height: auto; max-height: 14; }
     StorageScreen .bars { width: 1fr; border: round $panel; height: auto; }
     StorageScreen Tree { height: 1fr; border: round $panel; }
+    StorageScreen #storage-quotas { height: auto; border: round $panel; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="storage-back"),
@@ -86,6 +101,7 @@ class StorageScreen(Screen[None]):
             with Vertical(classes="bars"):
                 yield Static(Text("Top by unique bytes (freed if deleted)"))
                 yield Static(id="bars-unique")
+        yield Static(id="storage-quotas")
         yield Tree("registry", id="storage-tree")
         yield Footer()
 
@@ -113,6 +129,9 @@ class StorageScreen(Screen[None]):
                                                                 "stored_bytes"))
         self.query_one("#bars-unique", Static).update(bar_lines(report.top("unique_bytes"),
                                                                 "unique_bytes"))
+        quotas = self.query_one("#storage-quotas", Static)
+        quotas.update(quota_lines(report))
+        quotas.display = bool(report.quotas)
         self._fill_tree(report)
 
     def action_cycle_sort(self) -> None:
