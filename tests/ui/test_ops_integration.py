@@ -99,7 +99,7 @@ async def test_read_only_dashboard_cannot_change_anything(lab_factory: LabFactor
         screen: RegistryScreen = app.screen
         assert screen.query_one(ReadOnlyBadge).has_class("-on")
         assert "Delete" not in screen_text(app)
-        for key in ("ctrl+d", "X", "ctrl+r", "G"):
+        for key in ("ctrl+d", "X", "ctrl+r", "ctrl+g"):
             await pilot.press(key)
             await pilot.pause(0.3)
             assert isinstance(app.screen, RegistryScreen), f"{key} opened {app.screen}"
@@ -134,3 +134,31 @@ def _palette_text(app: RegtuiApp) -> str:
     options = app.screen.query_one(OptionList)
     return " ".join(str(options.get_option_at_index(i).prompt)
                     for i in range(options.option_count))
+
+
+async def test_operation_keys_open_their_screens_over_a_focused_table(
+        lab_factory: LabFactory, tmp_path: Path) -> None:
+    from regtui.ui.screens.gc import GcScreen
+    from regtui.ui.screens.logs import LogsScreen
+    from regtui.ui.screens.retention import RetentionScreen
+    from regtui.ui.screens.tag import TagScreen
+
+    lab = lab_factory()
+    app = app_on(lab, tmp_path, read_only=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_tag(pilot, "app", "stable")
+        for key, screen_type in (("ctrl+g", GcScreen), ("ctrl+r", RetentionScreen),
+                                 ("U", StorageScreen), ("l", LogsScreen)):
+            await pilot.press(key)
+            await wait_until(pilot, lambda t=screen_type: isinstance(app.screen, t))  # type: ignore[misc]
+            app.pop_screen()
+            await pilot.pause()
+            app.screen.query_one("#tags", VirtualTable).focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, TagScreen))
+        await pilot.press("l")
+        await wait_until(pilot, lambda: isinstance(app.screen, LogsScreen))
+        logs = app.screen
+        assert isinstance(logs, LogsScreen)
+        app.pop_screen()
+        await pilot.pause()

@@ -131,7 +131,7 @@ async def test_logs_open_from_the_registry_screen(lab: Lab, tmp_path: Path) -> N
         app.open_registry("lab", "app")
         await settle(pilot)
         assert app.screen.check_action("logs", ()) is True  # the lab config names its log
-        await pilot.press("L")
+        await pilot.press("l")
         await pilot.pause()
         assert isinstance(app.screen, LogsScreen)
         await pilot.press("escape")

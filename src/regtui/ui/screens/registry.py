@@ -54,7 +54,7 @@ class RegistryScreen(BaseScreen):
                 tooltip="Fold/unfold a namespace, or an image's signatures and attestations"),
         Binding("M", "metrics", "Metrics", id="registry.metrics",
                 tooltip="Prometheus charts of this registry (when [registries.prometheus] is set)"),
-        Binding("L", "logs", "Logs", id="registry.logs",
+        Binding("l", "logs", "Logs", id="registry.logs",
                 tooltip="This registry's logs, filtered to the selected repository"),
         Binding("U", "storage", "Usage", id="registry.storage",
                 tooltip="Storage usage, each blob counted once, and what deleting would free"),
@@ -64,7 +64,7 @@ class RegistryScreen(BaseScreen):
                 show=False, tooltip="Delete every tag of the selected repository (preview first)"),
         Binding("ctrl+r", "retention", "Retention", id="registry.retention", show=False,
                 tooltip="Select tags by regex, age and keep-last-N; dry run, then apply"),
-        Binding("G", "gc", "GC", id="registry.gc", show=False,
+        Binding("ctrl+g", "gc", "GC", id="registry.gc", show=False,
                 tooltip="Garbage collection: dry run streamed, then collect on confirmation"),
     ]
 

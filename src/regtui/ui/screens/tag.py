@@ -60,7 +60,22 @@ class TagScreen(BaseScreen):
                 tooltip="Copy `docker pull host/repo:tag` to the clipboard"),
         Binding("d", "copy('digest')", "Copy pull by digest", id="detail.copy_digest",
                 tooltip="Copy `docker pull host/repo@digest` to the clipboard"),
+        Binding("l", "logs", "Logs", id="detail.logs",
+                tooltip="This registry's logs, filtered to this tag's repository"),
     ]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "logs":
+            return bool(self.rapp.store[self.registry].config.logs)
+        return True
+
+    def action_logs(self) -> None:
+        from regtui.ui.screens.logs import LogsScreen
+
+        sources = self.rapp.store[self.registry].config.logs
+        if sources:
+            self.app.push_screen(LogsScreen(sources,
+                                            repository_filter=self.record.repository))
 
     def __init__(self, registry: str, record: TagRecord, host: str) -> None:
         super().__init__()
