@@ -395,3 +395,35 @@ async def test_live_pane_shows_the_failure_rate_of_known_pushes(
         assert want_5xx > 0.05
         five = str(screen.query_one("#stat-5xx", StatValue).render())
         assert five == f"5xx push failures {want_5xx * 100:.2f}% (critical)"
+
+
+# --- the storage pane's trend chart (issue 6), from the same fixed history -----------------------
+
+@pytest.mark.lab
+@pytest.mark.parametrize("queries", [NODE, FrozenMap({})])
+async def test_storage_pane_shows_the_trend_or_says_why_not(backfilled: Backfilled, lab: Any,
+                                                           queries: FrozenMap) -> None:
+    from regtui.config import adhoc_registry, load_config
+    from regtui.services.inventory import open_registry
+    from regtui.ui.screens.storage import StorageScreen
+
+    service = make_service(backfilled.url, queries=queries)
+    inventory = open_registry(adhoc_registry(lab.url), load_config(None), read_only=True)
+    screen = StorageScreen(inventory, None, service.registry, metrics=service)
+
+    class StorageHost(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(screen)
+
+    app = StorageHost()
+    async with app.run_test(size=(160, 48)) as pilot:
+        for _ in range(3):
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        chart = screen.query_one("#storage-trend", MetricChart)
+        note = str(screen.query_one("#storage-trend-note", Static).render())
+        if queries:
+            assert chart.display and not screen.query_one("#storage-trend-note").display
+        else:
+            assert not chart.display and "node_selector" in note
+    await inventory.aclose()

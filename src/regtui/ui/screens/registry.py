@@ -291,7 +291,7 @@ class RegistryScreen(BaseScreen):
             return
         config = self.data.config
         self.app.push_screen(StorageScreen(service, storage_root(config.gc) if config.gc
-                                           else None))
+                                           else None, config))
 
     def _operations(self) -> OperationsService | None:
         try:

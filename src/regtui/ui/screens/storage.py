@@ -19,10 +19,21 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, Tree
 from textual.widgets.tree import TreeNode
 
+from regtui.config import RegistryConfig
+from regtui.errors import RegtuiError
 from regtui.render.text import safe_text
 from regtui.services.inventory import InventoryService
+from regtui.services.metrics import (
+    CONFIG,
+    ChartResult,
+    MetricsError,
+    MetricsService,
+    range_by_label,
+)
 from regtui.services.storage import StorageReport, Usage, storage_report
+from regtui.ui.screens.metrics import chart_lines
 from regtui.ui.widgets.badge import ReadOnlyBadge
+from regtui.ui.widgets.charts import MetricChart
 
 BAR_WIDTH = 24
 SORT_KEYS = ("stored_bytes", "unique_bytes", "name")
@@ -74,6 +85,8 @@ class StorageScreen(Screen[None]):
     StorageScreen .bars { width: 1fr; border: round $panel; height: auto; }
     StorageScreen Tree { height: 1fr; border: round $panel; }
     StorageScreen #storage-quotas { height: auto; border: round $panel; }
+    StorageScreen #storage-trend { height: 12; }
+    StorageScreen #storage-trend-note { height: auto; color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="storage-back"),
@@ -82,10 +95,16 @@ class StorageScreen(Screen[None]):
         Binding("r", "reload", "Refresh", id="storage-refresh"),
     ]
 
-    def __init__(self, inventory: InventoryService, storage_root: Path | None) -> None:
+    def __init__(self, inventory: InventoryService, storage_root: Path | None,
+                 registry: RegistryConfig | None = None,
+                 metrics: MetricsService | None = None) -> None:
         super().__init__()
         self.inventory = inventory
         self.storage_root = storage_root
+        self.registry = registry
+        """With `[registries.prometheus]`, the pane also shows the storage trend."""
+        self.metrics = metrics or (MetricsService(registry) if registry is not None
+                                   and registry.prometheus is not None else None)
         self.report: StorageReport | None = None
         self.sort_key = SORT_KEYS[0]
 
@@ -102,6 +121,9 @@ class StorageScreen(Screen[None]):
                 yield Static(Text("Top by unique bytes (freed if deleted)"))
                 yield Static(id="bars-unique")
         yield Static(id="storage-quotas")
+        if self.metrics is not None:
+            yield MetricChart("Storage trend (24h)", "bytes", id="storage-trend")
+            yield Static(id="storage-trend-note")
         yield Tree("registry", id="storage-tree")
         yield Footer()
 
@@ -110,6 +132,31 @@ class StorageScreen(Screen[None]):
 
     def action_reload(self) -> None:
         self.compute()
+        if self.metrics is not None:
+            self.trend(self.metrics)
+
+    @work(thread=True, exclusive=True, group="storage-trend", exit_on_error=False)
+    def trend(self, service: MetricsService) -> None:
+        """One range query in a thread (the Prometheus client is synchronous)."""
+        trange = range_by_label("24h")
+        try:
+            if "storage" not in service.charts():
+                raise MetricsError(CONFIG, service.missing_reason("storage"))
+            result = service.fetch("storage", trange)
+        except RegtuiError as error:
+            self.app.call_from_thread(self._trend_failed, str(error))
+            return
+        self.app.call_from_thread(self._trend_shown, result)
+
+    def _trend_shown(self, result: ChartResult) -> None:
+        self.query_one("#storage-trend", MetricChart).show(
+            chart_lines("storage", result), result.start.timestamp(), result.end.timestamp())
+        self.query_one("#storage-trend-note", Static).display = False
+
+    def _trend_failed(self, message: str) -> None:
+        self.query_one("#storage-trend", MetricChart).display = False
+        self.query_one("#storage-trend-note", Static).update(
+            Text(f"storage trend: {safe_text(message, 300)}"))
 
     @work(exclusive=True, group="storage", exit_on_error=False)
     async def compute(self) -> None:
