@@ -137,18 +137,20 @@ def _palette_text(app: RegtuiApp) -> str:
 
 
 async def test_operation_keys_open_their_screens_over_a_focused_table(
-        lab_factory: LabFactory, tmp_path: Path) -> None:
+        lab: Lab, tmp_path: Path) -> None:
+    """Opens screens only (nothing is run), so the shared lab with Prometheus will do."""
     from regtui.ui.screens.gc import GcScreen
     from regtui.ui.screens.logs import LogsScreen
+    from regtui.ui.screens.metrics import MetricsScreen
     from regtui.ui.screens.retention import RetentionScreen
     from regtui.ui.screens.tag import TagScreen
 
-    lab = lab_factory()
     app = app_on(lab, tmp_path, read_only=False)
     async with app.run_test(size=(160, 48)) as pilot:
         await open_tag(pilot, "app", "stable")
         for key, screen_type in (("ctrl+g", GcScreen), ("ctrl+r", RetentionScreen),
-                                 ("U", StorageScreen), ("l", LogsScreen)):
+                                 ("U", StorageScreen), ("l", LogsScreen),
+                                 ("M", MetricsScreen)):
             await pilot.press(key)
             await wait_until(pilot, lambda t=screen_type: isinstance(app.screen, t))  # type: ignore[misc]
             app.pop_screen()
