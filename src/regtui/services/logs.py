@@ -573,7 +573,22 @@ class FileSource:
 _LIVE_COMMANDS: set[CommandSource] = set()
 
 
-class CommandSource:
+class _SpooledState:
+    """What command and polled sources share: a state, and nothing to backfill (they spool
+    from the start)."""
+
+    _state: SourceState
+
+    @property
+    def state(self) -> SourceState:
+        return self._state
+
+    @property
+    def backfill_pending(self) -> bool:
+        return False
+
+
+class CommandSource(_SpooledState):
     """A `type = "command"` source: `sh -c COMMAND`, stdout and stderr spooled to a file."""
 
     def __init__(self, name: str, command: str,
@@ -588,14 +603,6 @@ class CommandSource:
         self._process: subprocess.Popen[bytes] | None = None
         self._state = SourceState("starting")
         self._start()
-
-    @property
-    def state(self) -> SourceState:
-        return self._state
-
-    @property
-    def backfill_pending(self) -> bool:
-        return False
 
     def _start(self) -> None:
         with open(self._spool, "ab") as spool:
@@ -678,7 +685,7 @@ def _end_commands() -> None:
         source.close()
 
 
-class PolledSource:
+class PolledSource(_SpooledState):
     """An API log (Harbor's audit log, say), fetched every `interval` seconds.
 
     `fetch` returns the lines that are new since its previous call (the caller's backend keeps
@@ -698,14 +705,6 @@ class PolledSource:
         self.follower = FileFollower(self._spool, self.index, tail_first=False)
         self._next = 0.0
         self._state = SourceState("running", f"polling every {interval:g}s")
-
-    @property
-    def state(self) -> SourceState:
-        return self._state
-
-    @property
-    def backfill_pending(self) -> bool:
-        return False
 
     def poll(self) -> int:
         """Fetch when due (never after a failure until `restart`), then index the spool."""

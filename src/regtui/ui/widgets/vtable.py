@@ -81,8 +81,8 @@ class VirtualTable(ScrollView, can_focus=True):
 
     cursor: reactive[int] = reactive(0, always_update=False, init=False)
 
-    class CursorMoved(Message):
-        """The highlighted row changed (high rate: only the latest one matters)."""
+    class RowMessage(Message):
+        """A message about one row of one table."""
 
         def __init__(self, table: VirtualTable, row: Any) -> None:
             super().__init__()
@@ -92,21 +92,15 @@ class VirtualTable(ScrollView, can_focus=True):
         @property
         def control(self) -> VirtualTable:
             return self.table
+
+    class CursorMoved(RowMessage):
+        """The highlighted row changed (high rate: only the latest one matters)."""
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, VirtualTable.CursorMoved) and message.table is self.table
 
-    class Selected(Message):
+    class Selected(RowMessage):
         """Enter or a double click on a row."""
-
-        def __init__(self, table: VirtualTable, row: Any) -> None:
-            super().__init__()
-            self.table = table
-            self.row = row
-
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
 
     def __init__(self, columns: tuple[Column, ...], cells: CellsFunc, *,
                  style_of: StyleFunc | None = None, empty: str = "nothing to show",
