@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from regtui.config import Config, RegistryConfig, adhoc_registry
 from regtui.errors import UsageError
 from regtui.registry.cache import is_digest
-from regtui.render.plan import plan_lines
+from regtui.render.plan import outcome_count, plan_lines
 from regtui.render.text import safe_text
 from regtui.services.audit import AuditLog
 from regtui.services.gc import GcProgress, GcRun
@@ -91,13 +91,29 @@ def session_for(config: Config, wanted: str | None, read_only_flag: bool | None,
     return Session(config, registry, read_only), stripped
 
 
+def select_registries(config: Config, wanted: str | None,
+                      insecure: bool = False) -> list[RegistryConfig]:
+    """`--registry` names a configured entry or is a URL (configured or ad hoc)."""
+    if wanted:
+        found = config.find(wanted)
+        if found is not None:
+            return [found]
+        if "://" in wanted or "." in wanted or ":" in wanted or wanted == "localhost":
+            return [adhoc_registry(wanted, insecure=insecure)]
+        known = ", ".join(r.name for r in config.registries) or "none configured"
+        raise UsageError(f"--registry {wanted!r} is neither a configured registry ({known}) "
+                         "nor a URL")
+    if not config.registries:
+        where = config.path or "the config file"
+        raise UsageError(f"no registry to read: pass --registry URL or add [[registries]] to "
+                         f"{where}")
+    return list(config.registries)
+
+
 def _match_registry(config: Config, wanted: str | None, references: Sequence[str],
                     insecure: bool) -> RegistryConfig:
     if wanted:
-        for registry in config.registries:
-            if wanted in (registry.name, registry.url, registry.host):
-                return registry
-        return adhoc_registry(wanted, insecure=insecure)
+        return select_registries(config, wanted, insecure)[0]
     for registry in config.registries:
         if references and all(r.startswith((f"{registry.name}/", f"{registry.host}/"))
                               for r in references):
@@ -131,7 +147,7 @@ def _summary(results: Sequence[DeleteResult], out: TextIO) -> int:
     failed = [r for r in results if not r.ok]
     for result in results:
         out.write(f"{safe_text(str(result.target), 300)}: {safe_text(result.outcome, 1000)}\n")
-    out.write(f"{len(results) - len(failed)} deleted, {len(failed)} not deleted\n")
+    out.write(outcome_count(results) + "\n")
     return 1 if failed else 0
 
 

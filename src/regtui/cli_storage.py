@@ -9,9 +9,9 @@ import sys
 from dataclasses import asdict
 from typing import Any, TextIO
 
-import humanize
-
+from regtui.cli_ops import select_registries
 from regtui.config import Config
+from regtui.render.formats import size
 from regtui.render.text import safe_text
 from regtui.services.gc import storage_root
 from regtui.services.inventory import open_registry
@@ -27,8 +27,6 @@ def add_storage_parser(commands: argparse._SubParsersAction[Any], add_globals: A
 
 
 async def run_storage(args: argparse.Namespace, config: Config) -> int:
-    from regtui.cli import select_registries
-
     status = 0
     for registry in select_registries(config, args.registry, bool(args.insecure)):
         inventory = open_registry(registry, config, read_only=True)
@@ -81,10 +79,6 @@ def _csv(report: StorageReport, out: TextIO, _: bool) -> None:
                          usage.stored_bytes,
                          usage.unique_bytes, usage.shared_bytes, usage.tags,
                          usage.repositories])
-
-
-def size(value: int) -> str:
-    return str(humanize.naturalsize(value, binary=True))
 
 
 def _table(report: StorageReport, out: TextIO, _: bool) -> None:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
 
-import humanize
-
+from regtui.render.formats import size
 from regtui.render.text import safe_text
 from regtui.services.impact import DeletePlan, TagImpact
 
+if TYPE_CHECKING:
+    from regtui.services.operations import DeleteResult
+
 MAX_LISTED: Final = 200
-
-
-def size(value: int) -> str:
-    return str(humanize.naturalsize(value, binary=True))
 
 
 def plan_lines(plan: DeletePlan, *, full_digest: bool = False,
@@ -52,3 +51,9 @@ def impact_lines(impact: TagImpact, *, full_digest: bool = False) -> list[str]:
 def _names(names: tuple[str, ...], limit: int = 12) -> str:
     shown = ", ".join(safe_text(n, 128) for n in names[:limit])
     return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
+
+
+def outcome_count(results: Sequence[DeleteResult]) -> str:
+    """`3 deleted, 1 not deleted`: the same words in the CLI, the dialog's notice, retention."""
+    failed = sum(1 for r in results if not r.ok)
+    return f"{len(results) - failed} deleted, {failed} not deleted"

@@ -15,6 +15,7 @@ from textual.app import App
 from regtui.config import Config, RegistryConfig
 from regtui.errors import UsageError
 from regtui.registry.models import TagRecord
+from regtui.render.plan import outcome_count
 from regtui.render.text import safe_text
 from regtui.services.audit import AuditLog
 from regtui.services.impact import DeletePlan, Target
@@ -73,7 +74,7 @@ def summary(results: Sequence[DeleteResult]) -> str:
     if results and all(r.outcome == "cancelled" for r in results):
         return "Cancelled: nothing was deleted."
     failed = [r for r in results if not r.ok]
-    text = f"{len(results) - len(failed)} deleted, {len(failed)} not deleted"
+    text = outcome_count(results)
     if failed:
         text += f"; {safe_text(str(failed[0].target), 80)}: {safe_text(failed[0].outcome, 200)}"
     return text

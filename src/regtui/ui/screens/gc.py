@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-import humanize
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -19,6 +18,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, RichLog, Static
 
 from regtui.errors import RegtuiError
+from regtui.render.formats import size
 from regtui.render.text import safe_text
 from regtui.services.gc import GcProgress, GcRun
 from regtui.services.operations import OperationsService
@@ -30,7 +30,7 @@ UNTAGGED_WARNING = (
 
 
 def _size(value: int | None) -> str:
-    return "unknown" if value is None else str(humanize.naturalsize(value, binary=True))
+    return "unknown" if value is None else size(value)
 
 
 def run_summary(run: GcRun) -> str:

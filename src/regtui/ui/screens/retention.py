@@ -17,7 +17,8 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Static
 
 from regtui.errors import RegtuiError, UsageError
-from regtui.render.plan import size
+from regtui.render.formats import size
+from regtui.render.plan import outcome_count
 from regtui.render.text import safe_text
 from regtui.services.impact import DeletePlan
 from regtui.services.operations import OperationsService
@@ -153,6 +154,6 @@ class RetentionScreen(Screen[None]):
                                   Text(safe_text(result.outcome, 120)))
         failed = [r for r in results if not r.ok]
         self.query_one("#retention-summary", Static).update(Text(
-            f"{len(results) - len(failed)} deleted, {len(failed)} not deleted"
+            outcome_count(results)
             + (f" (first: {safe_text(failed[0].outcome, 120)})" if failed else "")))
         self.query_one("#ret-apply", Button).disabled = True

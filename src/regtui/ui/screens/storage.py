@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-import humanize
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -21,6 +20,7 @@ from textual.widgets.tree import TreeNode
 
 from regtui.config import RegistryConfig
 from regtui.errors import RegtuiError
+from regtui.render.formats import size
 from regtui.render.text import safe_text
 from regtui.services.inventory import InventoryService
 from regtui.services.metrics import (
@@ -37,10 +37,6 @@ from regtui.ui.widgets.charts import MetricChart
 
 BAR_WIDTH = 24
 SORT_KEYS = ("stored_bytes", "unique_bytes", "name")
-
-
-def size(value: int) -> str:
-    return str(humanize.naturalsize(value, binary=True))
 
 
 def bar_lines(usages: list[Usage], key: str, width: int = BAR_WIDTH) -> Text:
