@@ -16,9 +16,15 @@ from pathlib import Path
 from typing import NoReturn
 
 from regtui import __version__
-from regtui.cli_ops import add_operation_parsers, run_delete, run_gc, run_retention
+from regtui.cli_ops import (
+    add_operation_parsers,
+    run_delete,
+    run_gc,
+    run_retention,
+    select_registries,
+)
 from regtui.cli_storage import add_storage_parser, run_storage
-from regtui.config import Config, RegistryConfig, adhoc_registry, load_config
+from regtui.config import Config, RegistryConfig, load_config
 from regtui.errors import RegtuiError, UsageError
 from regtui.services.export import FORMATS, write_records
 from regtui.services.inventory import InventoryService, open_registry
@@ -102,25 +108,6 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in OPERATIONS:
         return asyncio.run(OPERATIONS[args.command](args, config))
     return _run_app(config, args)
-
-
-def select_registries(config: Config, wanted: str | None,
-                      insecure: bool = False) -> list[RegistryConfig]:
-    """`--registry` names a configured entry or is a URL (configured or ad hoc)."""
-    if wanted:
-        for registry in config.registries:
-            if wanted in (registry.name, registry.url, registry.host):
-                return [registry]
-        if "://" in wanted or "." in wanted or ":" in wanted or wanted == "localhost":
-            return [adhoc_registry(wanted, insecure=insecure)]
-        known = ", ".join(r.name for r in config.registries) or "none configured"
-        raise UsageError(f"--registry {wanted!r} is neither a configured registry ({known}) "
-                         "nor a URL")
-    if not config.registries:
-        where = config.path or "the config file"
-        raise UsageError(f"no registry to read: pass --registry URL or add [[registries]] to "
-                         f"{where}")
-    return list(config.registries)
 
 
 async def _inventory(args: argparse.Namespace, config: Config) -> int:

@@ -217,11 +217,16 @@ class Config:
     path: Path | None = None
     """The file this was loaded from; None when no file existed."""
 
+    def find(self, name_or_url: str) -> RegistryConfig | None:
+        """The registry an operator means by a name, URL or host; None if none is."""
+        return next((reg for reg in self.registries
+                     if name_or_url in (reg.name, reg.url, reg.host)), None)
+
     def registry(self, name_or_url: str) -> RegistryConfig:
         """Find a registry by name, URL or host, as an operator types it."""
-        for reg in self.registries:
-            if name_or_url in (reg.name, reg.url, reg.host):
-                return reg
+        found = self.find(name_or_url)
+        if found is not None:
+            return found
         known = ", ".join(r.name for r in self.registries) or "none configured"
         where = f" in {self.path}" if self.path else ""
         raise ConfigError(f"no registry named {name_or_url!r}{where} (known: {known})")
