@@ -20,15 +20,10 @@ from regtui.services.impact import Target, plan_delete
 from regtui.services.inventory import open_registry
 from regtui.services.storage import build_report, namespaces_of
 from tests.rawwalk import raw_inventory
-from tests.test_operations import Cli, _disk_bytes
+from tests.test_operations import Cli, _blob_path, _disk_bytes
 
 pytestmark = pytest.mark.lab
 LabFactory = Callable[..., Lab]
-
-
-def blob_file(lab: Lab, digest: str) -> Path:
-    hexpart = digest.split(":", 1)[1]
-    return lab.storage_dir / "docker/registry/v2/blobs/sha256" / hexpart[:2] / hexpart / "data"
 
 
 def storage_json(cli: Cli) -> dict[str, Any]:
@@ -43,7 +38,7 @@ def test_registry_stored_bytes_equal_the_referenced_blobs_on_disk(lab: Lab,
     referenced: set[str] = set()
     for record in raw_inventory(lab.url).values():
         referenced.update(record["blobs"])
-    on_disk = sum(blob_file(lab, digest).stat().st_size for digest in referenced)
+    on_disk = sum(_blob_path(lab, digest).stat().st_size for digest in referenced)
     report = storage_json(Cli(lab, tmp_path))
     assert report["stored_bytes"] == on_disk
 

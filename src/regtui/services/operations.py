@@ -31,7 +31,7 @@ from regtui.services.harbor_gc import HarborGc
 from regtui.services.impact import DeletePlan, Strategy, TagImpact, Target, plan_delete
 from regtui.services.inventory import InventoryService, bounded_map
 from regtui.services.retention import RetentionPolicy, select
-from regtui.services.storage import untagged_revisions
+from regtui.services.storage import untagged_reach, untagged_revisions
 
 Confirm = Callable[[DeletePlan], Awaitable[bool]]
 Progress = Callable[[int, int, str], None]
@@ -125,18 +125,10 @@ class OperationsService:
         if root is None:
             return None
         tagged = {(r.repository, d) for r in records for d, _ in r.reachable}
-        doomed = {(t.repository, t.digest) for t in targets if t.digest}
-        kept: dict[str, int] = {}
+        tagged.update((t.repository, t.digest) for t in targets if t.digest)  # doomed too
         names = await self.inventory.repository_names()
-        for repository, digests in untagged_revisions(root, names).items():
-            for digest in sorted(digests):
-                if (repository, digest) in tagged or (repository, digest) in doomed:
-                    continue
-                try:
-                    kept.update((await self.inventory.resolve(repository, digest)).reachable)
-                except RegistryError:
-                    continue
-        return kept
+        return await untagged_reach(self.inventory, root, names,
+                                    skip=lambda repo, digest: (repo, digest) in tagged)
 
     async def repository_targets(self, repositories: Sequence[str]) -> list[Target]:
         """Everything deleting whole repositories means: every tag, then what plain GC would

@@ -210,12 +210,22 @@ async def storage_report(inventory: InventoryService, *, storage_root: Path | No
 async def _untagged_bytes(inventory: InventoryService, accumulator: StorageAccumulator,
                           storage_root: Path, names: Sequence[str]) -> int:
     tagged = accumulator.referenced_digests()
-    extra: dict[str, int] = {}
+    extra = await untagged_reach(inventory, storage_root, names,
+                                 skip=lambda _, digest: digest in tagged)
+    return sum(size for digest, size in extra.items() if digest not in tagged)
+
+
+async def untagged_reach(inventory: InventoryService, storage_root: Path,
+                         names: Sequence[str], *,
+                         skip: Callable[[str, str], bool]) -> dict[str, int]:
+    """Everything the revisions linked on disk reach, but for those `skip(repo, digest)`."""
+    reach: dict[str, int] = {}
     for repository, digests in untagged_revisions(storage_root, names).items():
-        for digest in sorted(digests - tagged):
+        for digest in sorted(digests):
+            if skip(repository, digest):
+                continue
             try:
-                resolved = await inventory.resolve(repository, digest)
+                reach.update((await inventory.resolve(repository, digest)).reachable)
             except RegistryError:
                 continue  # a revision whose manifest blob is gone: nothing to count
-            extra.update(resolved.reachable)
-    return sum(size for digest, size in extra.items() if digest not in tagged)
+    return reach
