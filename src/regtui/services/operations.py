@@ -31,7 +31,7 @@ from regtui.services.gc import GarbageCollector, GcProgress, GcRun, GcRunner, st
 from regtui.services.harbor_gc import HarborGc
 from regtui.services.impact import DeletePlan, Strategy, TagImpact, Target, plan_delete
 from regtui.services.inventory import InventoryService, bounded_map
-from regtui.services.retention import RetentionPolicy, select
+from regtui.services.retention import RetentionPolicy, in_scope, select
 from regtui.services.storage import untagged_reach, untagged_revisions
 
 Confirm = Callable[[DeletePlan], Awaitable[bool]]
@@ -152,13 +152,18 @@ class OperationsService:
                        for repo, digest in sorted(leftovers - tagged)]
 
     async def retention_plan(self, policy: RetentionPolicy, now: datetime | None = None,
-                             repositories: Sequence[str] | None = None,
+                             repositories: Sequence[str] | None = None, scope: str = "",
                              ) -> tuple[list[TagRecord], DeletePlan]:
-        """Select in `repositories` (all when None); bytes are judged against the registry."""
+        """Select in `repositories` (all when None) under `scope` (a repository or namespace);
+        bytes are judged against the whole registry."""
         records = await self.records()
-        scope = set(repositories) if repositories else None
-        chosen = select([r for r in records if scope is None or r.repository in scope],
-                        policy, now or datetime.now(UTC))
+        wanted = set(repositories) if repositories else None
+        scoped = [r for r in records if (wanted is None or r.repository in wanted)
+                  and in_scope(r.repository, scope)]
+        if scope.strip() and not scoped:
+            raise UsageError(f"retention scope {scope.strip()!r}: no repository or namespace "
+                             f"of that name has tags on {self.registry.name}")
+        chosen = select(scoped, policy, now or datetime.now(UTC))
         plan = await self.plan([Target(r.repository, r.tag) for r in chosen])
         return chosen, plan
 

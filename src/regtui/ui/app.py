@@ -28,7 +28,7 @@ from regtui.render.text import safe_text
 from regtui.services.inventory import open_registry, summarize
 from regtui.services.operations import OperationsService
 from regtui.ui.data import Clock, RegistryService, ServiceFactory, Store, utc_now
-from regtui.ui.operations import audit_log, open_operations
+from regtui.ui.operations import audit_log, leave_or_ask, open_operations
 from regtui.ui.screens.audit import AuditScreen
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.screens.fleet import FleetScreen
@@ -236,6 +236,18 @@ class RegtuiApp(App[int]):
             self.run_worker(self._load_repo(self.service(registry), registry, repository, window),
                             name=name, group="repo", exit_on_error=False)
 
+    def refresh_touched(self, registry: str, repositories: Iterable[str]) -> None:
+        """After a change regtui made: re-read exactly what it touched, now, replacing any
+        read of those repositories still under way (it may predate the change)."""
+        for repository in repositories:
+            name = f"repo:{registry}/{repository}"
+            for worker in self.workers:
+                if worker.name == name and not worker.is_finished:
+                    worker.cancel()
+            self.run_worker(self._load_repo(self.service(registry), registry, repository,
+                                            asyncio.Semaphore(1)),
+                            name=name, group="repo", exit_on_error=False)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.worker_changed(event.worker, event.state)
 
@@ -330,7 +342,7 @@ class RegtuiApp(App[int]):
     def jump(self, target: str) -> None:
         """Command mode: `fleet`, `quit`, `<registry>`, `<registry>/<repo>` or `<repo>`."""
         if target in ("q", "quit"):
-            self.exit(0)
+            leave_or_ask(self, None, partial(self.exit, 0), "quit regtui")
         elif target in ("fleet", "home"):
             while len(self.screen_stack) > 1:
                 self.pop_screen()
@@ -353,6 +365,10 @@ class RegtuiApp(App[int]):
         return None
 
     # -- actions and commands ---------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """Quit, asking first while a change is running (it would be cut short)."""
+        leave_or_ask(self, None, self.exit, "quit regtui")
 
     def action_audit(self) -> None:
         if not isinstance(self.screen, AuditScreen):

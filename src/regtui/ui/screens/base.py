@@ -183,7 +183,9 @@ class BaseScreen(Screen[None]):
             self.apply_filter(table.id, TextFilter())
             return
         if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
+            from regtui.ui.operations import leave_or_ask
+
+            leave_or_ask(self.app, self, self.app.pop_screen)
 
     def action_refresh(self) -> None:
         self.refresh_data()

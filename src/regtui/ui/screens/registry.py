@@ -28,7 +28,7 @@ from regtui.services.inventory import InventoryService
 from regtui.services.operations import OperationsService
 from regtui.ui.commands import ContextCommand
 from regtui.ui.data import RegistryData
-from regtui.ui.operations import delete_with_confirmation
+from regtui.ui.operations import CHANGE_GROUP, delete_with_confirmation, refuse_second_change
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.vtable import VirtualTable
 
@@ -50,7 +50,9 @@ class RegistryScreen(BaseScreen):
                 tooltip="Sort repositories by tag count; again to reverse"),
         Binding("t", "toggle_tree", "Tree", id="repos.tree",
                 tooltip="Fold repositories by namespace, or list them flat"),
-        Binding("space", "toggle_fold", "Fold", id="fold",
+        Binding("space", "toggle_mark", "Mark", id="registry.mark-tag",
+                tooltip="Mark/unmark the tag for ctrl+d; on a namespace: fold it"),
+        Binding("z", "toggle_fold", "Fold", id="fold",
                 tooltip="Fold/unfold a namespace, or an image's signatures and attestations"),
         Binding("M", "metrics", "Metrics", id="registry.metrics",
                 tooltip="Prometheus charts of this registry (when [registries.prometheus] is set)"),
@@ -59,7 +61,7 @@ class RegistryScreen(BaseScreen):
         Binding("U", "storage", "Usage", id="registry.storage",
                 tooltip="Storage usage, each blob counted once, and what deleting would free"),
         Binding("ctrl+d", "delete_tag", "Delete", id="registry.delete-tag",
-                tooltip="Delete the selected tag (preview, then confirm); siblings survive"),
+                tooltip="Delete the marked tags, else the selected one (preview first)"),
         Binding("X", "delete_repository", "Delete repo", id="registry.delete-repository",
                 show=False, tooltip="Delete every tag of the selected repository (preview first)"),
         Binding("ctrl+r", "retention", "Retention", id="registry.retention", show=False,
@@ -79,6 +81,8 @@ class RegistryScreen(BaseScreen):
         self.tree_mode = True
         self.collapsed: set[str] = set()
         self.expanded: set[str] = set()
+        self.marked: set[str] = set()
+        """Tags of the current repository marked with space, deleted together by ctrl+d."""
         self.repo_sort, self.repo_reverse = RepoSort.NAME, False
         self.tag_sort, self.tag_reverse = TagSort.DATE, True
 
@@ -90,7 +94,7 @@ class RegistryScreen(BaseScreen):
         with Horizontal(id="panes"):
             yield VirtualTable(REPO_COLUMNS, self._repo_cells, style_of=_repo_style,
                                id="repos", empty="no repositories (yet)")
-            yield VirtualTable(TAG_COLUMNS, self._tag_cells, style_of=_tag_style,
+            yield VirtualTable(TAG_COLUMNS, self._tag_cells, style_of=self._tag_style,
                                id="tags", empty="select a repository")
 
     def on_mount(self) -> None:
@@ -143,7 +147,8 @@ class RegistryScreen(BaseScreen):
         table.empty_text = "no tag matches the filter" if tag_table.rows else "no tags"
         shown = f"{len(rows):,}/" if not text_filter.is_empty else ""
         name = safe_text(self.repository or "", 80)
-        table.border_title = Text(f"{name} · {shown}{tag_table.total:,} tags")
+        marked = f" · {len(self.marked):,} marked" if self.marked else ""
+        table.border_title = Text(f"{name} · {shown}{tag_table.total:,} tags{marked}")
         table.border_subtitle = Text(_subtitle(self.tag_sort, self.tag_reverse, text_filter))
 
     def _tags_placeholder(self) -> str:
@@ -183,6 +188,8 @@ class RegistryScreen(BaseScreen):
 
     def select_repository(self, repository: str) -> None:
         """Point the tags pane at `repository`, loading it first if needed."""
+        if repository != self.repository:
+            self.marked.clear()
         self.repository = repository
         self.expanded.clear()
         self.show_tags()
@@ -233,6 +240,23 @@ class RegistryScreen(BaseScreen):
     def action_toggle_tree(self) -> None:
         self.tree_mode = not self.tree_mode
         self.show_repos()
+
+    def _tag_style(self, row: TagRow) -> str:
+        if row.record.tag in self.marked:
+            return "vtable--marked"
+        return "vtable--muted" if row.depth else ""
+
+    def action_toggle_mark(self) -> None:
+        """k9s-style marking in the tags pane; in the repositories pane, space folds."""
+        table = self.query_one("#tags", VirtualTable)
+        row = table.current
+        if not self._tags_focused() or not isinstance(row, TagRow):
+            self.action_toggle_fold()
+            return
+        self.marked ^= {row.record.tag}
+        table.action_cursor_down()
+        self.show_tags()
+        table.invalidate()
 
     def action_toggle_fold(self) -> None:
         table = self._focused_table()
@@ -304,27 +328,36 @@ class RegistryScreen(BaseScreen):
         if self.read_only_mode():
             return
         row = self.query_one("#tags", VirtualTable).current
-        if not isinstance(row, TagRow) or self.repository is None:
+        if self.repository is not None and self.marked:
+            targets = [Target(self.repository, tag) for tag in sorted(self.marked)]
+        elif isinstance(row, TagRow) and self.repository is not None:
+            targets = [Target(self.repository, row.record.tag)]
+        else:
             self.notify("Select a tag in the tags pane first", severity="warning")
             return
-        self.run_delete([Target(self.repository, row.record.tag)])
+        if not refuse_second_change(self.app):
+            self.run_delete(targets)
 
     def action_delete_repository(self) -> None:
         if self.read_only_mode() or self.repository is None:
             return
-        self.run_delete_repository(self.repository)
+        if not refuse_second_change(self.app):
+            self.run_delete_repository(self.repository)
 
-    @work(exclusive=True, group="operations", exit_on_error=False)
+    # Changes are never `exclusive`: a second key must not cancel a delete under way.
+    @work(group=CHANGE_GROUP, name="delete", exit_on_error=False)
     async def run_delete(self, targets: list[Target]) -> None:
         ops = self._operations()
         if ops is None:
             return
         records = self.rapp.complete_records(self.registry)
-        results = await delete_with_confirmation(self.app, ops, targets, records)
-        if any(result.ok for result in results):
-            self.rapp.refresh_registry(self.registry, first=self.repository)
+        try:
+            results = await delete_with_confirmation(self.app, ops, targets, records)
+            self.marked -= {r.target.tag or "" for r in results if r.ok}
+        finally:
+            self.rapp.refresh_touched(self.registry, {t.repository for t in targets})
 
-    @work(exclusive=True, group="operations", exit_on_error=False)
+    @work(group=CHANGE_GROUP, name="delete repository", exit_on_error=False)
     async def run_delete_repository(self, repository: str) -> None:
         ops = self._operations()
         if ops is None:
@@ -333,15 +366,16 @@ class RegistryScreen(BaseScreen):
         if records is not None:
             ops.use_records(records)
         targets = await ops.repository_targets([repository])
-        results = await delete_with_confirmation(self.app, ops, targets)
-        if any(result.ok for result in results):
-            self.rapp.refresh_registry(self.registry)
+        try:
+            await delete_with_confirmation(self.app, ops, targets)
+        finally:
+            self.rapp.refresh_touched(self.registry, [repository])
 
     def action_retention(self) -> None:
         from regtui.ui.screens.retention import RetentionScreen
 
         if not self.read_only_mode() and (ops := self._operations()) is not None:
-            self.app.push_screen(RetentionScreen(ops))
+            self.app.push_screen(RetentionScreen(ops, scope=self.repository or ""))
 
     def action_gc(self) -> None:
         from regtui.ui.screens.gc import GcScreen
@@ -402,10 +436,6 @@ def _subtitle(sort: object, reverse: bool, text_filter: TextFilter) -> str:
 
 def _repo_style(row: RepoRow) -> str:
     return "vtable--muted" if row.namespace else ""
-
-
-def _tag_style(row: TagRow) -> str:
-    return "vtable--muted" if row.depth else ""
 
 
 __all__ = ["RegistryScreen", "TagTable"]

@@ -55,6 +55,7 @@ class VirtualTable(ScrollView, can_focus=True):
     VirtualTable > .vtable--muted { color: $text-muted; }
     VirtualTable > .vtable--warning { color: $text-warning; }
     VirtualTable > .vtable--error { color: $text-error; }
+    VirtualTable > .vtable--marked { background: $accent 30%; text-style: bold; }
     VirtualTable > .vtable--empty { color: $text-muted; text-style: italic; }
     """
 
@@ -64,6 +65,7 @@ class VirtualTable(ScrollView, can_focus=True):
         "vtable--muted",
         "vtable--warning",
         "vtable--error",
+        "vtable--marked",
         "vtable--empty",
     }
 
