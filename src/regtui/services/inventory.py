@@ -15,8 +15,7 @@ from typing import Final, TypeVar
 
 from regtui.config import Config, RegistryConfig
 from regtui.errors import NotFoundError, ProtocolError, RegistryError
-from regtui.registry.backend import Capabilities, ManifestHead
-from regtui.registry.distribution import DistributionBackend
+from regtui.registry.backend import Capabilities, ManifestHead, RegistryBackend
 from regtui.registry.factory import open_backend
 from regtui.registry.kinds import classify_manifest, subject_of_tag
 from regtui.registry.models import (
@@ -83,7 +82,7 @@ async def bounded_map(items: Iterable[T], func: Callable[[T], Awaitable[R]],
 class InventoryService:
     """Read-side view of one registry, for the CLI and the TUI alike."""
 
-    def __init__(self, backend: DistributionBackend, *, flavor: str = "distribution",
+    def __init__(self, backend: RegistryBackend, *, flavor: str = "distribution",
                  read_only: bool = True, concurrency: int = 8) -> None:
         self.backend = backend
         self.name = backend.name

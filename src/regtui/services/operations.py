@@ -22,7 +22,7 @@ import httpx
 from regtui.config import RegistryConfig
 from regtui.errors import NotFoundError, ReadOnlyError, RegistryError, UsageError
 from regtui.registry import mediatypes as mt
-from regtui.registry.harbor import HarborBackend
+from regtui.registry.backend import gc_job_api, tag_delete_api
 from regtui.registry.models import ArtifactKind, TagRecord
 from regtui.registry.push import delete_manifest, push_blob, push_manifest
 from regtui.services.audit import AuditLog
@@ -191,9 +191,9 @@ class OperationsService:
 
     def gc_runner(self) -> GarbageCollector:
         """The registry's collector; registries without one say so instead of offering it."""
-        backend = self.inventory.backend
-        if isinstance(backend, HarborBackend):
-            return HarborGc(backend, read_only=self.read_only)
+        api = gc_job_api(self.inventory.backend)
+        if api is not None:
+            return HarborGc(api, read_only=self.read_only)
         if self.registry.flavor not in COMMAND_GC_FLAVORS:
             raise UsageError(f"registry {self.registry.name} ({self.registry.flavor}) has no "
                              "garbage collection regtui can run")
@@ -208,8 +208,7 @@ class OperationsService:
         """Run garbage-collect (refused in read-only mode before spawning) and audit it."""
         runner = self.gc_runner()
         self.audit.check_writable()
-        if delete_untagged and not isinstance(self.inventory.backend, HarborBackend):
-            # Harbor keeps index children as references; distribution 2.x deletes them.
+        if delete_untagged and runner.untagged_deletes_index_children:
             await self._refuse_untagged_with_indexes()
         action = "gc --dry-run" if dry_run else "gc"
         command = runner.describe(dry_run=dry_run, delete_untagged=delete_untagged)
@@ -332,8 +331,9 @@ class OperationsService:
     async def _delete_tag(self, impact: TagImpact) -> bool:
         """OCI 1.1 tag delete; False when the registry refuses the form (distribution 2.x)."""
         backend = self.inventory.backend
-        if isinstance(backend, HarborBackend):  # Harbor's tag API removes just the tag
-            await backend.delete_tag(impact.target.repository, impact.target.tag or "")
+        api = tag_delete_api(backend)
+        if api is not None:  # a tag API (Harbor's) removes just the tag
+            await api.delete_tag(impact.target.repository, impact.target.tag or "")
             self._tag_delete_works = True
             return True
         path = (f"/v2/{quote(impact.target.repository, safe='/')}/manifests/"
