@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerState
 from regtui.config import Config, RegistryConfig
 from regtui.errors import RegistryError, RegtuiError, UsageError
 from regtui.registry.models import RegistryInfo, RepositorySummary, TagRecord
+from regtui.render.clipboard import CopyRefused, Grammar, checked_copy
 from regtui.services.inventory import open_registry, summarize
 from regtui.services.operations import OperationsService
 from regtui.text import safe_text
@@ -267,6 +268,16 @@ class RegtuiApp(App[int]):
         """Show a failure on the error line; the app keeps running and keeps its data."""
         self.error_text = safe_text(f"{self.clock():%H:%M:%S} {_message(error)}", 400)
         self._error_source = source
+
+    def copy_checked(self, text: str, grammar: Grammar) -> bool:
+        """Every copy goes through here: refused with a message unless `text` is a `grammar`."""
+        try:
+            self.copy_to_clipboard(checked_copy(text, grammar))
+        except CopyRefused as refused:
+            self.notify(str(refused), title="Not copied", severity="error", markup=False)
+            return False
+        self.notify(safe_text(text, 200), title="Copied to clipboard", markup=False)
+        return True
 
     # -- message handlers: the only code that changes the store -----------------------------
 
