@@ -13,11 +13,11 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from regtui.errors import ConfigError
 
@@ -85,7 +85,11 @@ class AuthConfig:
     password_command: str = ""
     """Shell command printing the password, e.g. `aws ecr get-login-password`."""
     docker_config: bool = True
-    """Fall back to docker's config.json (auths, credsStore, credHelpers)."""
+    """Fall back to the files login commands leave: podman/skopeo/buildah's auth.json and
+    docker's config.json (auths, credsStore, credHelpers)."""
+    token_realms: tuple[str, ...] = ()
+    """Token realm hosts trusted besides the registry's own domain: `host`, `host:port`, or
+    `http://host[:port]` to allow a plain-http realm for an https registry."""
 
 
 @dataclass(frozen=True)
@@ -441,6 +445,33 @@ def normalize_url(raw: str, where: _Where, *, insecure: bool, strict_http: bool 
 # Building the dataclasses
 
 
+def _realm_host(value: object, where: _Where) -> str:
+    """`host[:port]` or `http(s)://host[:port]`, lower-cased; nothing else is a realm host."""
+    text = _expect(value, str, "a string", where).strip()
+    parts = urlsplit(text if "://" in text else f"//{text}")
+    if not _bare_host(parts):
+        raise where.error(f"expected a host like auth.example.com, host:port or "
+                          f"http://host:port, got {_describe(value)}")
+    return f"{parts.scheme}://{parts.netloc.lower()}" if parts.scheme else parts.netloc.lower()
+
+
+def _bare_host(parts: SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        return False
+    extra = parts.path.strip("/") or parts.query or parts.fragment or "@" in parts.netloc
+    return bool(parts.hostname) and not extra and parts.scheme in ("", "http", "https")
+
+
+def _realm_hosts(table: Mapping[str, Any], where: _Where) -> tuple[str, ...]:
+    if "token_realms" not in table:
+        return ()
+    here = where.child("token_realms")
+    items: list[Any] = _expect(table["token_realms"], list, "an array of strings", here)
+    return tuple(_realm_host(item, here.child(i)) for i, item in enumerate(items))
+
+
 def _auth(table: Mapping[str, Any], where: _Where) -> AuthConfig:
     _check_keys(table, _names(AuthConfig), where)
     auth = AuthConfig(
@@ -448,6 +479,7 @@ def _auth(table: Mapping[str, Any], where: _Where) -> AuthConfig:
         password_env=_string(table, "password_env", where),
         password_command=_string(table, "password_command", where),
         docker_config=_bool(table, "docker_config", where, True),
+        token_realms=_realm_hosts(table, where),
     )
     if auth.password_env and auth.password_command:
         raise where.error("set password_env or password_command, not both")
@@ -557,7 +589,7 @@ def _registry(table: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -
         insecure=insecure,
         ca_file=_path(table, "ca_file", where),
         read_only=read_only,
-        auth=AuthConfig(username, auth.password_env, auth.password_command, auth.docker_config),
+        auth=replace(auth, username=username),
         prometheus=_sub(table, "prometheus", where, _prometheus),
         logs=_logs(table, where),
         gc=_sub(table, "gc", where, _gc),
@@ -697,8 +729,11 @@ def load_config(path: Path | None = None, env: Mapping[str, str] = os.environ) -
     return _build(doc, _Where(str(target)), env, target)
 
 
-def adhoc_registry(url: str, *, insecure: bool = False) -> RegistryConfig:
+def adhoc_registry(url: str, *, insecure: bool = False,
+                   env: Mapping[str, str] = os.environ) -> RegistryConfig:
     """A registry from `--registry URL` with no config file: named after its host."""
     normalized = normalize_url(url, _Where("--registry"), insecure=insecure)
-    reg = RegistryConfig(name="", url=normalized, insecure=insecure)
-    return RegistryConfig(name=reg.host, url=normalized, insecure=insecure)
+    name = RegistryConfig(name="", url=normalized).host
+    username = _env_string(env, f"{registry_env_prefix(name)}_USERNAME", "")
+    return RegistryConfig(name=name, url=normalized, insecure=insecure,
+                          auth=AuthConfig(username=username))

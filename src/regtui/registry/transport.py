@@ -27,6 +27,9 @@ NOT_PROCESSED: Final = frozenset({429, 503})
 """Answers that say the request was not carried out: safe to send a change again."""
 MAX_RETRY_DELAY: Final = 30.0
 TOKEN_REQUEST: Final = "regtui_token_request"
+URL_GUARD: Final = "regtui_url_guard"
+"""A request extension: a callable vetting each URL the request reaches (redirects too,
+which share the extensions) before it is sent; it raises to refuse."""
 CERTS_D: Final = Path("/etc/docker/certs.d")
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -83,6 +86,9 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.check_allowed(request)
+        guard = request.extensions.get(URL_GUARD)
+        if guard is not None:
+            guard(request.url)
         attempt = 0
         while True:
             try:
