@@ -27,7 +27,13 @@ from regtui.registry.backend import Capabilities, ManifestHead
 from regtui.registry.cache import ContentCache, compute_digest, is_digest, verify_digest
 from regtui.registry.kinds import kind_of_type, subject_of_tag
 from regtui.registry.models import ArtifactKind, ImageConfig, Manifest, Referrer, RegistryInfo
-from regtui.registry.parse import load_json_object, parse_config, parse_manifest, schema1_config
+from regtui.registry.parse import (
+    load_json_object,
+    manifest_digest_content,
+    parse_config,
+    parse_manifest,
+    schema1_config,
+)
 from regtui.registry.transport import BODY_LIMIT, describe_http_error
 
 MAX_MANIFEST_BYTES: Final = 4 * 1024 * 1024
@@ -90,7 +96,7 @@ class DistributionBackend:
             try:
                 async with self.client.stream(method, path, params=params, headers=headers,
                                               extensions={BODY_LIMIT: limit}) as rsp:
-                    body = await _read_bounded(rsp, limit, f"{what} on {self.name} ({label})")
+                    body = await _read_bounded(rsp, limit, self._where(what, method, path))
             except httpx.HTTPError as exc:
                 raise describe_http_error(exc, registry=self.name, url=self.url,
                                           request=f"{label} ({what})") from exc
@@ -174,8 +180,8 @@ class DistributionBackend:
         """Credentials go with every request: never follow a page link to another host."""
         target, base = httpx.URL(link), httpx.URL(self.url)
         if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
-            raise ProtocolError(f"{what} on {self.name}: refusing to follow a page link to "
-                                f"another origin ({_short_url(link)})")
+            raise ProtocolError(f"{what} on registry {self.name}: refusing to follow a page "
+                                f"link to another origin ({_short_url(link)})")
 
     async def _first_page_aware_fetch(
         self, url: str, params: dict[str, str] | None, what: str
@@ -218,27 +224,36 @@ class DistributionBackend:
                                   what=f"{what} on registry {self.name}")
         path = f"/v2/{_quote(repository)}/manifests/{_quote(reference)}"
         response, body = await self._fetch("GET", path, what=what, accept=mt.MANIFEST_ACCEPT)
-        digest = self._checked_digest(reference, response, body, what)
+        digest = self._checked_digest(reference, response, body, self._where(what, "GET", path))
         self.cache.put(digest, body)
         return parse_manifest(body, digest=digest,
                               content_type=response.headers.get("content-type", ""),
                               what=f"{what} on registry {self.name}")
 
+    def _where(self, what: str, method: str, path: str) -> str:
+        """`manifest app:1 on registry lab (GET /v2/app/manifests/1)`: what, where, which."""
+        return f"{what} on registry {self.name} ({method} {_short_url(path)})"
+
     def _checked_digest(self, reference: str, response: httpx.Response, body: bytes,
-                        what: str) -> str:
-        """Digests are the registry's promise of content: a body that breaks it is refused."""
+                        where: str) -> str:
+        """Digests are the registry's promise of content: a body that breaks it is refused.
+
+        A signed schema1 manifest is named by its payload (the body without its JWS
+        signatures), as the registry names it; its served bytes hash to something else.
+        """
+        content = manifest_digest_content(body)
         if is_digest(reference):
-            if not verify_digest(reference, body):
-                raise ProtocolError(f"{what} on {self.name}: content does not match its digest")
+            if not verify_digest(reference, content):
+                raise ProtocolError(f"{where}: content does not match its digest")
             return reference
         header = str(response.headers.get("docker-content-digest", ""))
         if is_digest(header):
-            if not verify_digest(header, body):
+            if not verify_digest(header, content):
                 raise ProtocolError(
-                    f"{what} on {self.name}: registry says {header} but the body hashes to "
-                    f"{compute_digest(body)}")
+                    f"{where}: registry says {header} but the content hashes to "
+                    f"{compute_digest(content)}")
             return header
-        return compute_digest(body)
+        return compute_digest(content)
 
     async def blob(self, repository: str, digest: str, *, limit: int, what: str) -> bytes:
         """A small blob (config, signature payload), verified and cached by digest."""
@@ -247,7 +262,8 @@ class DistributionBackend:
         path = f"/v2/{_quote(repository)}/blobs/{_quote(digest)}"
         _, body = await self._fetch("GET", path, what=what, limit=limit)
         if not verify_digest(digest, body):
-            raise ProtocolError(f"{what} on {self.name}: content does not match its digest")
+            raise ProtocolError(f"{self._where(what, 'GET', path)}: content does not match "
+                                "its digest")
         self.cache.put(digest, body)
         return body
 

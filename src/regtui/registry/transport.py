@@ -242,7 +242,14 @@ def describe_http_error(exc: httpx.HTTPError, *, registry: str, url: str,
                  f"{f' (for {request})' if request else ''}")
     else:
         where = f"registry {registry} at {url}{f': {request}' if request else ''}"
+        if sent is not None and _origin(str(sent.url)) != _origin(url):
+            where += f" (redirected to {_short(_origin(str(sent.url)))})"
     return RegistryError(f"{where}: {_what_failed(exc)}")
+
+
+def _origin(url: str) -> str:
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.netloc.decode()}"
 
 
 def _what_failed(exc: httpx.HTTPError) -> str:

@@ -260,15 +260,16 @@ class InventoryService:
         return await self.backend.referrers(repository, digest, tags)
 
     async def walk(self, repositories: Sequence[str] | None = None,
-                   on_repository: Callable[[int, int], None] | None = None,
-                   ) -> AsyncIterator[TagRecord]:
+                   on_repository: Callable[[int, int], None] | None = None, *,
+                   listed: bool | None = None) -> AsyncIterator[TagRecord]:
         """Every readable tag of every repository, a few repositories at a time.
 
         Repositories are yielded as they complete, so one slow repository holds back only
         itself; the whole walk ends by `refresh_deadline`, naming what was still pending.
-        Unreadable tags are not yielded: they are in `problems`.
+        Unreadable tags are not yielded: they are in `problems`. `listed` (default: when
+        the names come from the catalog) says the registry's catalog named them.
         """
-        listed = repositories is None
+        listed = repositories is None if listed is None else listed
         names = list(repositories) if repositories is not None else await self.repository_names()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.refresh_deadline
