@@ -159,7 +159,13 @@ class RegistryConfig:
     timeout: float = 30.0
     """Seconds before a request is given up."""
     retries: int = 3
-    """Retries of idempotent requests on connection errors and 5xx."""
+    """Retries of idempotent requests on connection errors, cut bodies and 5xx."""
+    deadline: float = 60.0
+    """Seconds one request may take in all, retries and waits included."""
+    refresh_deadline: float = 600.0
+    """Seconds one walk of the registry (a refresh, `inventory`) may take in all."""
+    max_names: int = 1_000_000
+    """More names than this in a catalog or tag list is not plausible: paging stops."""
     insecure: bool = False
     """Allow plain http to a non-loopback host and skip TLS verification."""
     ca_file: Path | None = None
@@ -586,6 +592,9 @@ def _registry(table: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -
         concurrency=_int(table, "concurrency", where, 8, 1, 64),
         timeout=_positive(table, "timeout", where, 30.0),
         retries=_int(table, "retries", where, 3, 0, sys.maxsize),
+        deadline=_positive(table, "deadline", where, 60.0),
+        refresh_deadline=_positive(table, "refresh_deadline", where, 600.0),
+        max_names=_int(table, "max_names", where, 1_000_000, 1, sys.maxsize),
         insecure=insecure,
         ca_file=_path(table, "ca_file", where),
         read_only=read_only,

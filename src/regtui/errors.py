@@ -55,3 +55,7 @@ class NotFoundError(RegistryError):
 
 class ProtocolError(RegistryError):
     """The registry answered something that is not valid for the API (bad JSON, bad digest...)."""
+
+
+class UnknownRepositoryError(NotFoundError):
+    """404 NAME_UNKNOWN: the registry has no tags for this name (it may still list it)."""

@@ -42,6 +42,7 @@ def open_backend(registry: RegistryConfig, config: Config, *, read_only: bool,
         retries=registry.retries,
         ca_file=registry.ca_file,
         insecure=registry.insecure,
+        deadline=registry.deadline,
     )
     store = cache if cache is not None else ContentCache(config.cache_dir)
     if registry.flavor == "harbor":  # its management API wants Basic credentials up front
@@ -55,4 +56,6 @@ def open_backend(registry: RegistryConfig, config: Config, *, read_only: bool,
         cache=store,
         concurrency=registry.concurrency,
         capabilities=FLAVOR_CAPABILITIES.get(registry.flavor, OCI_CAPABILITIES),
+        max_names=registry.max_names,
+        list_deadline=registry.refresh_deadline,
     )
