@@ -36,7 +36,7 @@ from regtui.registry.scan_models import (
     merge_reports,
 )
 from regtui.registry.scan_reports import MAX_REPORT_BYTES, ReportError, parse_report
-from regtui.render.text import safe_text
+from regtui.text import safe_text
 from regtui.services.inventory import InventoryService, bounded_map
 
 SKIP_LAYER_TYPES: Final = frozenset({mt.COSIGN_SIMPLESIGNING, mt.OCI_LAYER_TAR_GZIP,
