@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -166,3 +167,94 @@ def test_cve_ids_are_checked() -> None:
     for bad in ("", "x" * 101, "CVE-2024-3094; rm -rf /", "not-an-id"):
         with pytest.raises(UsageError):
             check_cve_id(bad)
+
+
+# -- headless ------------------------------------------------------------------------------
+
+FAKE_TRIVY = Path(__file__).parent / "fakes" / "fake-trivy"
+
+
+def config_file(tmp_path: Path, lab: Lab, reports: Path, *, read_only: bool = False,
+                extra: str = "") -> Path:
+    path = tmp_path / "regtui.toml"
+    path.write_text(
+        f"read_only = {'true' if read_only else 'false'}\n"
+        f'state_dir = "{tmp_path / "state"}"\ncache_dir = "{tmp_path / "cache"}"\n'
+        f'[[registries]]\nname = "lab"\nurl = "{lab.url}"\n'
+        f'[registries.scans]\nreports_dir = "{reports}"\n{extra}')
+    return path
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from regtui.cli import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_scans_jsonl_and_fail_on(scan_registry: tuple[Lab, ScanLab], scan_lab_dir: Path,
+                                     tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lab, seeded = scan_registry
+    config = config_file(tmp_path, lab, scan_lab_dir)
+    code, out, err = run_cli(["scans", "--config", str(config), "--repository", REPO], capsys)
+    rows = {row["tag"]: row for row in map(json.loads, out.splitlines())}
+    assert code == 1  # the corrupt referrer could not be read
+    assert "corrupt" in err and "not valid JSON" in err
+    expected = without_distinct(expected_counts(seeded.documents["cosign-vuln"][0]))
+    assert {k: rows["cosign-vuln"][k] for k in expected} == expected
+    assert rows["cosign-vuln"]["status"] == "scanned"
+    assert rows["cosign-vuln"]["scanner"] == "Trivy v0.50.1"
+    assert rows["unscanned"]["status"] == "not scanned" and rows["unscanned"]["total"] is None
+    assert rows["corrupt"]["status"] == "error" and rows["corrupt"]["error"]
+    code, _, err = run_cli(["scans", "--config", str(config), "--repository", REPO,
+                            "--fail-on", "critical", "--format", "csv"], capsys)
+    assert code == 4 and "reach --fail-on critical" in err
+
+
+def test_cli_cve_search_csv_and_table(scan_registry: tuple[Lab, ScanLab], scan_lab_dir: Path,
+                                      tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    lab, _seeded = scan_registry
+    config = config_file(tmp_path, lab, scan_lab_dir)
+    code, out, _ = run_cli(["scans", "--config", str(config), "--repository", REPO,
+                            "--cve", "CVE-2023-4911", "--format", "json"], capsys)
+    hits = json.loads(out)
+    assert {(h["tag"], h["package"], h["fixed_version"]) for h in hits} == {
+        ("cosign-vuln", "libc6", "2.36-9+deb12u3"), ("from-dir", "libc6", "2.36-9+deb12u3"),
+        ("multi", "libc6", "2.36-9+deb12u3")}
+    assert all(h["severity"] == "HIGH" for h in hits)
+    code, out, _ = run_cli(["scans", "--config", str(config), "--repository", REPO,
+                            "--format", "table"], capsys)
+    assert out.splitlines()[0].split()[:3] == ["REPOSITORY", "TAG", "STATUS"]
+    code, _, err = run_cli(["scans", "--config", str(config), "--cve", "x; rm"], capsys)
+    assert code == 2 and "not a vulnerability id" in err
+
+
+def test_cli_scan_is_a_write_action(scan_registry: tuple[Lab, ScanLab], tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    lab, _seeded = scan_registry
+    reports = tmp_path / "kept"
+    extra = f'command = "{sys.executable} {FAKE_TRIVY} {{ref}}"\n'
+    config = config_file(tmp_path, lab, reports, read_only=True, extra=extra)
+    code, _, err = run_cli(["scan", "--config", str(config), f"{REPO}:unscanned"], capsys)
+    assert code == 3 and "read-only" in err
+    audit = (tmp_path / "state" / "audit.jsonl").read_text().splitlines()
+    assert json.loads(audit[-1])["outcome"] == "refused: read-only"
+    assert not reports.exists()
+
+    code, _, err = run_cli(["scan", "--config", str(config), "--write",
+                            f"lab/{REPO}:unscanned"], capsys)
+    assert code == 0, err
+    entry = json.loads((tmp_path / "state" / "audit.jsonl").read_text().splitlines()[-1])
+    assert entry["action"] == "scan" and entry["outcome"].startswith("ok: report kept")
+    code, out, _ = run_cli(["scans", "--config", str(config), "--repository", REPO], capsys)
+    rows = {row["tag"]: row for row in map(json.loads, out.splitlines())}
+    assert rows["unscanned"]["status"] == "scanned"
+    assert (rows["unscanned"]["critical"], rows["unscanned"]["high"]) == (1, 1)
+    assert rows["unscanned"]["fixable"] == 1
+
+    failing = config_file(tmp_path, lab, reports,
+                          extra=f'command = "{sys.executable} {FAKE_TRIVY} --fail {{ref}}"\n')
+    code, _, err = run_cli(["scan", "--config", str(failing), f"{REPO}:clean"], capsys)
+    assert code == 1 and "exited 1: FATAL image scan error" in err

@@ -13,7 +13,9 @@ The newest report wins when several name the same digest. A report that cannot b
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shlex
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Final
 
 from regtui.config import ScanConfig
-from regtui.errors import RegistryError
+from regtui.errors import RegistryError, UsageError
 from regtui.registry import mediatypes as mt
 from regtui.registry.harbor import HarborBackend
 from regtui.registry.harbor_scans import HarborArtifact, HarborScans
@@ -36,8 +38,8 @@ from regtui.registry.scan_models import (
     merge_reports,
 )
 from regtui.registry.scan_reports import MAX_REPORT_BYTES, ReportError, parse_report
-from regtui.text import safe_text
 from regtui.services.inventory import InventoryService, bounded_map
+from regtui.text import safe_text
 
 SKIP_LAYER_TYPES: Final = frozenset({mt.COSIGN_SIMPLESIGNING, mt.OCI_LAYER_TAR_GZIP,
                                      mt.DOCKER_LAYER, mt.OCI_EMPTY, mt.NOTARY_SIGNATURE})
@@ -480,8 +482,6 @@ def check_cve_id(value: str) -> str:
     text = value.strip()
     if not text or len(text) > 100 or not set(text) <= CVE_ID_CHARS or not any(
             c.isdigit() for c in text):
-        from regtui.errors import UsageError
-
         raise UsageError(f"{safe_text(text, 60)!r} is not a vulnerability id "
                          "(e.g. CVE-2024-3094)")
     return text
@@ -538,3 +538,71 @@ def widest_cves(scans: Iterable[TagScan], limit: int = 10) -> list[CveSpread]:
             fixable[cve] += finding.fixable
     ranked = sorted(images, key=lambda c: (len(images[c]), worst[c], c), reverse=True)
     return [CveSpread(c, worst[c], len(images[c]), fixable[c] > 0) for c in ranked[:limit]]
+
+
+# -- triggering a scan (only through OperationsService.scan) --------------------------------
+
+MAX_COMMAND_SECONDS: Final = 900.0
+
+
+def kept_reports_dir(state_dir: Path, registry: str) -> Path:
+    """Where reports from `regtui scan` runs are kept, one `sha256-<hex>.json` per image."""
+    return state_dir / "scan-reports" / "".join(c if c.isalnum() or c in "-_." else "_"
+                                                for c in registry)
+
+
+def command_for(template: str, reference: str) -> list[str]:
+    """The configured template with `{ref}` filled in as one argument; no shell involved."""
+    try:
+        words = shlex.split(template)
+    except ValueError as exc:
+        raise UsageError(f"[registries.scans] command {template!r}: {exc}") from None
+    return [word.replace("{ref}", reference) for word in words]
+
+
+async def run_scan_command(template: str, reference: str, digest: str, keep_in: Path) -> Path:
+    """Run the scan command, check its output is a report, keep it; returns the file."""
+    argv = command_for(template, reference)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    except OSError as exc:
+        raise RegistryError(f"scan command {argv[0]!r} could not start: {exc.strerror}") from exc
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), MAX_COMMAND_SECONDS)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise RegistryError(f"scan command {argv[0]!r} ran longer than "
+                            f"{MAX_COMMAND_SECONDS:.0f} s and was stopped") from None
+    if process.returncode != 0:
+        lines = err.decode("utf-8", "replace").strip().splitlines()
+        last = safe_text(lines[-1] if lines else "(no message)", 200)
+        raise RegistryError(f"scan command {argv[0]!r} exited {process.returncode}: {last}")
+    try:
+        parse_report(out, f"output of scan command {argv[0]!r}")
+    except ReportError as exc:
+        raise RegistryError(str(exc)) from None
+    keep_in.mkdir(parents=True, exist_ok=True)
+    target = keep_in / f"{digest.replace(':', '-', 1)}.json"
+    partial = target.with_suffix(".json.partial")
+    partial.write_bytes(out)
+    partial.replace(target)
+    return target
+
+
+async def trigger_scan(inventory: InventoryService, command: str, repository: str,
+                       reference: str, keep_in: Path) -> str:
+    """Start a scan of one tag or digest; returns what happened, for the audit line."""
+    backend = inventory.backend
+    head = await backend.head_manifest(repository, reference)
+    if isinstance(backend, HarborBackend):
+        await HarborScans(backend).trigger(repository, head.digest)
+        return f"ok: Harbor scan started for {head.digest}"
+    if not command:
+        raise UsageError(f"registry {inventory.name} has no scan API and no "
+                         "[registries.scans] command to run")
+    host = backend.url.split("://", 1)[-1].rstrip("/")
+    path = await run_scan_command(command, f"{host}/{repository}@{head.digest}", head.digest,
+                                  keep_in)
+    return f"ok: report kept in {path}"
