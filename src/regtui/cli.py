@@ -2,7 +2,8 @@
 
 Global options are accepted before or after the subcommand, as operators type them either way.
 Every failure an operator can cause ends as one line on stderr and an exit status:
-0 success, 1 a registry could not be read, 2 usage or config error, 3 refused by read-only mode.
+0 success, 1 a registry could not be read, 2 usage or config error, 3 refused by read-only mode,
+4 `scans --fail-on` reached.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from regtui.cli_ops import (
     run_retention,
     select_registries,
 )
+from regtui.cli_scans import add_scan_parsers, run_scan, run_scans
 from regtui.cli_storage import add_storage_parser, run_storage
 from regtui.config import Config, RegistryConfig, load_config
 from regtui.errors import RegtuiError, UsageError
@@ -31,7 +33,7 @@ from regtui.services.inventory import InventoryService, open_registry
 
 PROG = "regtui"
 OPERATIONS = {"delete": run_delete, "retention": run_retention, "gc": run_gc,
-              "storage": run_storage}
+              "storage": run_storage, "scans": run_scans, "scan": run_scan}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_operation_parsers(commands, lambda p: _add_global_options(p, suppress=True))
     add_storage_parser(commands, lambda p: _add_global_options(p, suppress=True))
+    add_scan_parsers(commands, lambda p: _add_global_options(p, suppress=True))
 
     demo = commands.add_parser("demo", help="start the demo lab and open the app on it")
     _add_global_options(demo, suppress=True)

@@ -144,6 +144,24 @@ class GcConfig:
     """The registry's own config.yml, passed as `{config}`."""
 
 
+SCAN_LEVELS = ("critical", "high", "medium", "low")
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Where vulnerability reports come from beyond the registry itself, and what is too many."""
+
+    reports_dir: Path | None = None
+    """Trivy JSON reports (`trivy image -f json -o ...`), matched by `Metadata.RepoDigests`."""
+    command: str = ""
+    """Scan command template for registries without a scan API; `{ref}` is the image."""
+    fail_on: tuple[tuple[str, int], ...] = ()
+    """(severity, count) pairs: a tag with at least `count` findings of one is failing.
+    `fail_on = "high"` means one high or critical; a table gives counts per severity."""
+    stale_after_days: float = 30.0
+    """A scan older than this is marked stale."""
+
+
 @dataclass(frozen=True)
 class RegistryConfig:
     """One registry the dashboard watches."""
@@ -180,6 +198,8 @@ class RegistryConfig:
     """Log sources, if any."""
     gc: GcConfig | None = None
     """Garbage collection, if this registry allows it."""
+    scans: ScanConfig | None = None
+    """Vulnerability report sources and thresholds, if any."""
 
     @property
     def host(self) -> str:
@@ -558,6 +578,29 @@ def _gc(table: Mapping[str, Any], where: _Where) -> GcConfig:
     )
 
 
+def _fail_on(value: object, where: _Where) -> tuple[tuple[str, int], ...]:
+    if isinstance(value, str):
+        level = _choice(value.lower(), SCAN_LEVELS, where)
+        return tuple((name, 1) for name in SCAN_LEVELS[: SCAN_LEVELS.index(level) + 1])
+    table = _table(value, where)
+    _check_keys(table, SCAN_LEVELS, where)
+    return tuple((name, _int(table, name, where, 1, 1, sys.maxsize))
+                 for name in SCAN_LEVELS if name in table)
+
+
+def _scans(table: Mapping[str, Any], where: _Where) -> ScanConfig:
+    _check_keys(table, _names(ScanConfig), where)
+    command = _string(table, "command", where)
+    if command and "{ref}" not in command:
+        raise where.child("command").error("the scan command needs {ref}, the image to scan")
+    return ScanConfig(
+        reports_dir=_path(table, "reports_dir", where),
+        command=command,
+        fail_on=_fail_on(table["fail_on"], where.child("fail_on")) if "fail_on" in table else (),
+        stale_after_days=_positive(table, "stale_after_days", where, 30.0),
+    )
+
+
 def _env_string(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name)
     return value if value else default
@@ -602,6 +645,7 @@ def _registry(table: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -
         prometheus=_sub(table, "prometheus", where, _prometheus),
         logs=_logs(table, where),
         gc=_sub(table, "gc", where, _gc),
+        scans=_sub(table, "scans", where, _scans),
     )
 
 

@@ -189,6 +189,34 @@ class OperationsService:
         self._records = None
         return results
 
+    async def scan(self, repository: str, reference: str, *, command: str = "") -> str:
+        """Trigger a vulnerability scan (Harbor's API, or the configured command); audited."""
+        from regtui.services.scans import kept_reports_dir, trigger_scan
+
+        self.audit.check_writable()
+        target = f"{repository}{'@' if ':' in reference else ':'}{reference}"
+        command = command or f"regtui scan {self.registry.name}/{target}"
+        if self.read_only:
+            self._audit_scan(target, command, "refused: read-only")
+            raise ReadOnlyError(f"read-only mode: no scan was started on registry "
+                                f"{self.registry.name}")
+        template = self.registry.scans.command if self.registry.scans else ""
+        keep_in = self.registry.scans.reports_dir if (
+            self.registry.scans and self.registry.scans.reports_dir) else kept_reports_dir(
+            self.audit.path.parent, self.registry.name)
+        try:
+            outcome = await trigger_scan(self.inventory, template, repository, reference,
+                                         keep_in)
+        except (RegistryError, UsageError) as error:
+            self._audit_scan(target, command, f"failed: {error}")
+            raise
+        self._audit_scan(target, command, outcome)
+        return outcome
+
+    def _audit_scan(self, target: str, command: str, outcome: str) -> None:
+        self.audit.record(registry=self.registry.name, action="scan", target=target,
+                          digest="", command=command, outcome=outcome)
+
     def gc_runner(self) -> GarbageCollector:
         """The registry's collector; registries without one say so instead of offering it."""
         api = gc_job_api(self.inventory.backend)
