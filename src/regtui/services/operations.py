@@ -8,13 +8,14 @@ subcommands both come through here.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from urllib.parse import quote
 
 import httpx
@@ -173,20 +174,33 @@ class OperationsService:
                 self._audit("delete", impact, command, "refused: read-only")
             raise ReadOnlyError(f"read-only mode: nothing was deleted on registry "
                                 f"{self.registry.name}")
-        if not assume_yes and (confirm is None or not await confirm(plan)):
+        try:
+            confirmed = assume_yes or (confirm is not None and await confirm(plan))
+        except asyncio.CancelledError:
+            for impact in plan.impacts:
+                self._audit("delete", impact, command, "cancelled: interrupted before "
+                            "confirmation")
+            raise
+        if not confirmed:
             for impact in plan.impacts:
                 self._audit("delete", impact, command, "cancelled")
             return [DeleteResult(i.target, i.digest, "cancelled") for i in plan.impacts]
         run = _Run(doomed_tags={(i.target.repository, i.target.tag or "")
                                 for i in plan.impacts if i.target.tag})
         results: list[DeleteResult] = []
+        interrupted = False
         for position, impact in enumerate(plan.impacts, start=1):
-            outcome = await self._execute(impact, run)
+            if interrupted:
+                outcome = INTERRUPTED
+            else:
+                outcome, interrupted = await _finish_step(self._execute(impact, run))
             self._audit("delete", impact, command, outcome)
             results.append(DeleteResult(impact.target, impact.digest, outcome))
             if progress is not None:
                 progress(position, len(plan.impacts), f"{impact.target}: {outcome}")
         self._records = None
+        if interrupted:
+            raise asyncio.CancelledError()  # the caller asked to stop: it is told so, audited
         return results
 
     async def scan(self, repository: str, reference: str, *, command: str = "") -> str:
@@ -243,6 +257,9 @@ class OperationsService:
         try:
             run = await runner.run(dry_run=dry_run, delete_untagged=delete_untagged,
                                    on_line=on_line)
+        except asyncio.CancelledError:
+            self._audit_gc(action, command, INTERRUPTED_GC)
+            raise
         except ReadOnlyError:
             self._audit_gc(action, command, "refused: read-only")
             raise
@@ -298,6 +315,8 @@ class OperationsService:
             return f"aborted: not found ({exc})"
         except RegistryError as exc:
             return f"failed: {exc}"
+        except Exception as exc:  # one audited line, never a lost outcome
+            return f"failed: {type(exc).__name__}: {exc}"
 
     async def _confirm_gone(self, impact: TagImpact) -> str:
         """A tag sharing a manifest already deleted in this run went with it: check that."""
@@ -403,11 +422,11 @@ class OperationsService:
                                 f"placeholder (now {head.digest}); nothing was deleted")
         try:
             await delete_manifest(backend.client, backend.url, repo, placeholder)
-        except RegistryError as failure:
+        except Exception as failure:  # any failure: put the tag back first
             await self._restore(impact, original.raw, original.media_type, failure)
 
     async def _restore(self, impact: TagImpact, raw: bytes, media_type: str,
-                       failure: RegistryError) -> None:
+                       failure: Exception) -> None:
         backend = self.inventory.backend
         repo, tag = impact.target.repository, impact.target.tag or ""
         try:
@@ -435,6 +454,25 @@ class OperationsService:
         if lost:
             return f"failed: siblings no longer resolve to {impact.digest}: {', '.join(lost)}"
         return outcome
+
+
+INTERRUPTED: Final = "interrupted: not attempted (the run was stopped before this item)"
+INTERRUPTED_GC: Final = "interrupted: stopped while running"
+
+
+async def _finish_step(step: Coroutine[Any, Any, str]) -> tuple[str, bool]:
+    """Run one item to its end even if the caller is cancelled meanwhile (a worker leaving
+    its screen, a second button): a placeholder delete must not stop before the tag is back
+    or gone. Returns the outcome and whether a cancellation arrived."""
+    task = asyncio.ensure_future(step)
+    interrupted = False
+    while True:
+        try:
+            return await asyncio.shield(task), interrupted
+        except asyncio.CancelledError:
+            if task.done() and task.cancelled():
+                return "interrupted: the step was cancelled", True
+            interrupted = True
 
 
 @dataclass
