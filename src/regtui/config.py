@@ -231,7 +231,10 @@ class Config:
     read_only: bool = False
     """Global read-only mode; a registry's own `read_only` wins over it."""
     refresh_interval: float = 30.0
-    """Seconds between polls of a registry."""
+    """Seconds between checks of what is on screen (the repository shown, the fleet)."""
+    background_refresh_interval: float = 300.0
+    """Seconds between cheap checks of everything else (catalog, tag lists, or Prometheus'
+    manifest write counter when configured); only what changed is resolved again."""
     theme: str = "textual-dark"
     """Textual theme name."""
     keymap: Mapping[str, str] = field(default=_EMPTY)
@@ -674,6 +677,7 @@ _TOP_KEYS = (
     "registries",
     "read_only",
     "refresh_interval",
+    "background_refresh_interval",
     "theme",
     "keymap",
     "log_buffer_lines",
@@ -731,6 +735,7 @@ def _build(
         read_only_env=(_env_bool(env, "REGTUI_READ_ONLY", False)
                        if env.get("REGTUI_READ_ONLY", "").strip() else None),
         refresh_interval=_env_interval(env, _positive(doc, "refresh_interval", where, 30.0)),
+        background_refresh_interval=_positive(doc, "background_refresh_interval", where, 300.0),
         theme=_env_string(env, "REGTUI_THEME", _string(doc, "theme", where, "textual-dark")),
         keymap=_string_map(doc, "keymap", where),
         log_buffer_lines=_int(doc, "log_buffer_lines", where, 100_000, 1_000, 10_000_000),

@@ -68,6 +68,10 @@ class RegistryBackend(Protocol):
 
     async def image_config(self, repository: str, descriptor_digest: str) -> ImageConfig: ...
 
+    async def blob(self, repository: str, digest: str, *, limit: int, what: str) -> bytes:
+        """A small blob (a config, a report layer), at most `limit` bytes, digest-verified."""
+        ...
+
     async def config_of(self, repository: str, manifest: Manifest) -> ImageConfig | None:
         """The image config of an image manifest; None for indexes and config-less artifacts."""
         ...

@@ -110,6 +110,10 @@ class InventoryService:
     async def repository_names(self) -> list[str]:
         return [name async for name in self.backend.repositories()]
 
+    async def tag_names(self, repository: str) -> list[str]:
+        """The repository's tag list, sorted: one request, the cheap signal of a change."""
+        return sorted(set(await self.backend.tags(repository)))
+
     async def tag_records(self, repository: str, *, listed: bool = True) -> list[TagRecord]:
         """Every tag of a repository, one record each; an unreadable tag is a record with its
         error (and recorded in `problems`), so nothing the registry lists goes missing.

@@ -46,6 +46,7 @@ class BaseScreen(Screen[None]):
         self.filters: dict[str, TextFilter] = {}
         self.ready = False
         self._filter_target: str | None = None
+        self._title = ""
 
     @property
     def rapp(self) -> RegtuiApp:
@@ -82,8 +83,14 @@ class BaseScreen(Screen[None]):
         self.query_one(ErrorLine).show_error(message)
 
     def set_title(self, text: str) -> None:
-        """The top line; built from plain strings so names cannot inject markup."""
-        self.query_one("#title", Static).update(Text(safe_text(text, 400)))
+        """The top line; built from plain strings so names cannot inject markup.
+
+        Unchanged text is not set again: an idle screen writes nothing to the terminal.
+        """
+        text = safe_text(text, 400)
+        if text != self._title:
+            self._title = text
+            self.query_one("#title", Static).update(Text(text))
 
     # -- hooks for subclasses ---------------------------------------------------------------
 
@@ -92,6 +99,20 @@ class BaseScreen(Screen[None]):
 
     def data_changed(self, registry: str, repository: str | None) -> None:
         """The store changed for `registry` (and `repository`, if given)."""
+
+    def data_changed_batch(self, registry: str, repositories: set[str | None]) -> None:
+        """Several changes at once (the app coalesces them); screens where a change costs
+        more than a line override this to do the work once per batch."""
+        if None in repositories:
+            self.data_changed(registry, None)
+        for repository in repositories - {None}:
+            self.data_changed(registry, repository)
+
+    def periodic_refresh(self) -> None:
+        """Every `refresh_interval`: revalidate what is shown, cheaply (default: nothing)."""
+
+    def clock_moved(self) -> None:
+        """The coarse clock ticked: re-read labels that depend on the time (ages, rates)."""
 
     def apply_filter(self, table_id: str, text_filter: TextFilter) -> None:
         """Show only the rows of `table_id` that pass `text_filter`."""
