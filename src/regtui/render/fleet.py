@@ -36,6 +36,8 @@ class RegistryStatus:
     fetched_at: datetime | None = None
     error: str = ""
     loading: bool = False
+    tag_errors: int = 0
+    """Tags listed but not (fully) read in the data shown: each one is a row with its error."""
 
     @property
     def key(self) -> str:
@@ -62,8 +64,14 @@ def fleet_cells(status: RegistryStatus, now: datetime) -> tuple[str, ...]:
         _count(status.tags),
         formats.size(status.size_bytes) if status.size_bytes is not None else formats.UNKNOWN,
         formats.age(status.fetched_at, now) if status.fetched_at else "never",
-        safe_text(status.error, 300) or "-",
+        safe_text(status.error, 300) or _tag_errors(status.tag_errors),
     )
+
+
+def _tag_errors(count: int) -> str:
+    if not count:
+        return "-"
+    return f"{count:,} tag{'s' if count != 1 else ''} could not be read"
 
 
 def _count(value: int | None) -> str:

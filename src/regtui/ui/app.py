@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -104,6 +105,7 @@ class RegtuiApp(App[int]):
         self._operations: dict[str, OperationsService] = {}
         self._error_source = ""
         self._ticking = False
+        self._superseding = False
         self._failures: dict[str, int] = {}
         self._retry_at: dict[str, float] = {}
 
@@ -187,21 +189,35 @@ class RegtuiApp(App[int]):
     def complete_records(self, registry: str) -> list[TagRecord] | None:
         """Every tag of the registry, when the last full refresh read all of it; else None."""
         data = self.store[registry]
-        if data.status.fetched_at is None or data.repo_errors:
+        if data.status.fetched_at is None or data.repo_errors or data.status.tag_errors:
             return None
         if set(data.names) - set(data.summaries):
             return None
         return [record for summary in data.summaries.values() for record in summary.tags]
+
+    @contextmanager
+    def superseding(self) -> Iterator[None]:
+        """Refreshes asked for inside this block replace running ones (the `r` key)."""
+        self._superseding = True
+        try:
+            yield
+        finally:
+            self._superseding = False
 
     def _worker_running(self, name: str) -> bool:
         return any(w.name == name and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
                    for w in self.workers)
 
     def refresh_registry(self, registry: str, first: str | None = None) -> None:
-        """Reload a registry in the background unless a reload of it is still running."""
+        """Reload a registry in the background; the operator's `r` supersedes a running reload
+        (which is cancelled: it may be stuck), anything else leaves it be."""
         name = f"refresh:{registry}"
         if self._worker_running(name):
-            return
+            if not self._superseding:
+                return
+            for worker in self.workers:
+                if worker.name == name:
+                    worker.cancel()
         if self._ticking and time.monotonic() < self._retry_at.get(registry, 0.0):
             return  # backing off after failures; `r` still refreshes at once
         self.store[registry].status.loading = True
@@ -209,6 +225,15 @@ class RegtuiApp(App[int]):
                         exit_on_error=False)
 
     async def _refresh(self, registry: str, first: str | None) -> None:
+        deadline = self.store[registry].config.refresh_deadline
+        try:
+            async with asyncio.timeout(deadline):
+                await self._refresh_all(registry, first)
+        except TimeoutError:
+            raise RegistryError(f"registry {registry}: refresh not done within "
+                                f"refresh_deadline = {deadline:g} s; stopped") from None
+
+    async def _refresh_all(self, registry: str, first: str | None) -> None:
         service = self.service(registry)
         self.post_message(Pinged(registry, await service.ping()))
         names = await service.repository_names()
@@ -246,6 +271,8 @@ class RegtuiApp(App[int]):
         if not worker.name.startswith("refresh:") or state not in (
                 WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
+        if self._worker_running(worker.name):
+            return  # superseded by a newer refresh, which reports for itself
         registry = worker.name.removeprefix("refresh:")
         status = self.store[registry].status
         status.loading = False

@@ -70,11 +70,14 @@ class RegistryData:
     summaries: dict[str, RepositorySummary] = field(default_factory=dict)
     tables: dict[str, TagTable] = field(default_factory=dict)
     repo_errors: dict[str, str] = field(default_factory=dict)
+    tag_errors: dict[str, int] = field(default_factory=dict)
+    """Per repository: tags listed whose row carries an error instead of (all) data."""
 
     def set_summary(self, summary: RepositorySummary) -> None:
         """Keep the summary and rebuild the tag table only when the tags changed."""
         old = self.summaries.get(summary.name)
         self.summaries[summary.name] = summary
+        self.tag_errors[summary.name] = sum(1 for tag in summary.tags if tag.error)
         if old is None or old.tags != summary.tags or summary.name not in self.tables:
             self.tables[summary.name] = TagTable(summary.tags)
         self.repo_errors.pop(summary.name, None)
@@ -86,6 +89,7 @@ class RegistryData:
         for gone in set(self.summaries) - set(names):
             self.summaries.pop(gone, None)
             self.tables.pop(gone, None)
+            self.tag_errors.pop(gone, None)
         self.status.repositories = len(self.names)
         self._totals()
 
@@ -93,6 +97,7 @@ class RegistryData:
         values = list(self.summaries.values())
         self.status.tags = sum(s.tag_count for s in values) if values else None
         self.status.size_bytes = sum(s.size_bytes for s in values) if values else None
+        self.status.tag_errors = sum(self.tag_errors.values())
 
 
 class Store:
