@@ -6,7 +6,7 @@ from typing import Final
 
 from regtui.config import Config, RegistryConfig
 from regtui.registry.auth import RegistryAuth, resolve_credentials
-from regtui.registry.backend import Capabilities
+from regtui.registry.backend import Capabilities, RegistryBackend
 from regtui.registry.cache import ContentCache
 from regtui.registry.distribution import DistributionBackend
 from regtui.registry.harbor import HARBOR_CAPABILITIES, HarborBackend
@@ -24,8 +24,12 @@ FLAVOR_CAPABILITIES: Final[dict[str, Capabilities]] = {
 
 
 def open_backend(registry: RegistryConfig, config: Config, *, read_only: bool,
-                 cache: ContentCache | None = None) -> DistributionBackend:
-    """A ready backend; credentials are looked up lazily, on the first 401."""
+                 cache: ContentCache | None = None) -> RegistryBackend:
+    """A ready backend; credentials are looked up lazily, on the first 401.
+
+    Callers get the Protocol: what a flavor can do beyond it they ask through its
+    capabilities and the optional protocols in `registry.backend`, never its class.
+    """
     auth = RegistryAuth(registry)
     client = build_client(
         name=registry.name,

@@ -31,6 +31,9 @@ DEFAULT_DEADLINE: Final = 60.0
 BODY_LIMIT: Final = "regtui_body_limit"
 """Request extension: read the body in the transport, at most this many bytes."""
 TOKEN_REQUEST: Final = "regtui_token_request"
+URL_GUARD: Final = "regtui_url_guard"
+"""A request extension: a callable vetting each URL the request reaches (redirects too,
+which share the extensions) before it is sent; it raises to refuse."""
 CERTS_D: Final = Path("/etc/docker/certs.d")
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -94,6 +97,9 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.check_allowed(request)
+        guard = request.extensions.get(URL_GUARD)
+        if guard is not None:
+            guard(request.url)
         attempts: list[str] = []
         try:
             async with asyncio.timeout(self._deadline) as scope:

@@ -16,8 +16,7 @@ from typing import Final, TypeVar
 
 from regtui.config import Config, RegistryConfig
 from regtui.errors import NotFoundError, ProtocolError, RegistryError, UnknownRepositoryError
-from regtui.registry.backend import Capabilities, ManifestHead
-from regtui.registry.distribution import DistributionBackend
+from regtui.registry.backend import Capabilities, ManifestHead, RegistryBackend
 from regtui.registry.factory import open_backend
 from regtui.registry.kinds import classify_manifest, subject_of_tag
 from regtui.registry.models import (
@@ -30,7 +29,7 @@ from regtui.registry.models import (
     RepositorySummary,
     TagRecord,
 )
-from regtui.render.text import safe_text
+from regtui.text import safe_text
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -88,7 +87,7 @@ async def bounded_map(items: Iterable[T], func: Callable[[T], Awaitable[R]],
 class InventoryService:
     """Read-side view of one registry, for the CLI and the TUI alike."""
 
-    def __init__(self, backend: DistributionBackend, *, flavor: str = "distribution",
+    def __init__(self, backend: RegistryBackend, *, flavor: str = "distribution",
                  read_only: bool = True, concurrency: int = 8,
                  refresh_deadline: float = DEFAULT_REFRESH_DEADLINE) -> None:
         self.backend = backend
@@ -110,6 +109,10 @@ class InventoryService:
 
     async def repository_names(self) -> list[str]:
         return [name async for name in self.backend.repositories()]
+
+    async def tag_names(self, repository: str) -> list[str]:
+        """The repository's tag list, sorted: one request, the cheap signal of a change."""
+        return sorted(set(await self.backend.tags(repository)))
 
     async def tag_records(self, repository: str, *, listed: bool = True) -> list[TagRecord]:
         """Every tag of a repository, one record each; an unreadable tag is a record with its
@@ -261,13 +264,15 @@ class InventoryService:
 
     async def walk(self, repositories: Sequence[str] | None = None,
                    on_repository: Callable[[int, int], None] | None = None, *,
-                   listed: bool | None = None) -> AsyncIterator[TagRecord]:
+                   listed: bool | None = None, on_done: Callable[[str], None] | None = None,
+                   ) -> AsyncIterator[TagRecord]:
         """Every readable tag of every repository, a few repositories at a time.
 
         Repositories are yielded as they complete, so one slow repository holds back only
         itself; the whole walk ends by `refresh_deadline`, naming what was still pending.
         Unreadable tags are not yielded: they are in `problems`. `listed` (default: when
-        the names come from the catalog) says the registry's catalog named them.
+        the names come from the catalog) says the registry's catalog named them. `on_done`
+        hears each repository's name right after its records, in completion order.
         """
         listed = repositories is None if listed is None else listed
         names = list(repositories) if repositories is not None else await self.repository_names()
@@ -288,10 +293,12 @@ class InventoryService:
                     self._out_of_time([*pending.values(), *queue])
                     return
                 for task in finished:
-                    pending.pop(task)
+                    name = pending.pop(task)
                     for record in task.result():
                         if not record.unreadable:
                             yield record
+                    if on_done is not None:
+                        on_done(name)
                     done += 1
                     if on_repository is not None:
                         on_repository(done, len(names))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from regtui.errors import RegistryError
-from regtui.registry.harbor import HarborBackend
+from regtui.registry.backend import quota_api
 from regtui.registry.harbor_models import Quota
 from regtui.registry.models import ArtifactKind, TagRecord
 from regtui.services.inventory import InventoryService
@@ -201,9 +201,9 @@ async def storage_report(inventory: InventoryService, *, storage_root: Path | No
     if storage_root is not None and (storage_root / "docker").is_dir():
         untagged = await _untagged_bytes(inventory, accumulator, storage_root, names)
     report = accumulator.report(untagged)
-    backend = inventory.backend
-    if isinstance(backend, HarborBackend):
-        report = replace(report, quotas=tuple(await backend.quotas()))
+    api = quota_api(inventory.backend)
+    if api is not None:
+        report = replace(report, quotas=tuple(await api.quotas()))
     return report
 
 
