@@ -80,17 +80,18 @@ def encode_record(record: TagRecord) -> list[Any]:
            list(record.platforms), _when(record.created), record.artifact_kind.value,
            record.subject_digest, [list(pair) for pair in record.reachable],
            list(record.children)]
-    return [*row, record.error, record.unreadable] if record.error else row
+    extra = [record.created_text, record.error, record.unreadable]
+    return [*row, *extra] if any(extra) else row
 
 
 def decode_record(registry: str, repository: str, row: Sequence[Any]) -> TagRecord:
     (tag, digest, media_type, size, platforms, created, kind, subject, reachable,
      children) = row[:10]
-    error, unreadable = row[10:12] if len(row) >= 12 else ("", False)
+    created_text, error, unreadable = row[10:13] if len(row) >= 13 else ("", "", False)
     return TagRecord(registry, repository, tag, digest, media_type, size, tuple(platforms),
                      _parse_when(created), ArtifactKind(kind), subject,
                      tuple((d, s) for d, s in reachable), tuple(children), str(error),
-                     bool(unreadable))
+                     bool(unreadable), str(created_text))
 
 
 # -- reading ------------------------------------------------------------------------------
