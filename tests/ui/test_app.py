@@ -135,7 +135,7 @@ async def test_refresh_never_overlaps_and_pauses_behind_a_modal(tmp_path: Path) 
         await pilot.press("escape")
         app._tick()  # the fleet's fast tier: the registry is loaded, nothing to walk
         await settle(pilot)
-        assert services[0].calls == 1
+        assert services[0].calls == 3
         app._background_tick()  # the slow tier reads the catalog again
         await settle(pilot)
         assert services[0].calls == 4

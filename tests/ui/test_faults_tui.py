@@ -43,7 +43,7 @@ def proxy(small_lab: Lab) -> Iterator[FaultProxy]:
 
 
 def proxied_app(proxy: FaultProxy, tmp_path: Path, **settings: object) -> RegtuiApp:
-    values = {"timeout": 1.0, "deadline": 4.0, "retries": 1, **settings}
+    values = {"timeout": 10.0, "deadline": 30.0, "retries": 1, **settings}
     path = tmp_path / "tui.toml"
     path.write_text("[[registries]]\nname = \"lab\"\n" f"url = \"{proxy.url}\"\n"
                     + "".join(f"{key} = {value}\n" for key, value in values.items()))
@@ -57,14 +57,15 @@ def tags_of(pilot: Pilot[Any]) -> list[TagRow]:
 async def test_an_unreadable_tag_is_a_row_with_its_error_and_counted(
         proxy: FaultProxy, tmp_path: Path) -> None:
     proxy.reset(on("HEAD", "/v2/app/manifests/1.2.2", fp.error_status(500, "disk on fire")))
-    cli_run = cli(proxy, tmp_path, retries=1)
+    cli_run = cli(proxy, tmp_path, retries=1, timeout=10.0, deadline=30.0)
     [cli_line] = [line for line in cli_run.errors if "1.2.2" in line]
 
     app = proxied_app(proxy, tmp_path)
     async with app.run_test(size=(200, 50)) as pilot:
         await settle(pilot)
         status = app.store["lab"].status
-        assert status.tag_errors == 1
+        errors = [t.error for s in app.store["lab"].summaries.values() for t in s.tags if t.error]
+        assert status.tag_errors == 1, errors[:3]
         assert "1 tag could not be read" in screen_text(app)
 
         await pilot.press("enter")
