@@ -235,4 +235,5 @@ class BaseScreen(Screen[None]):
             self.app.pop_screen()
 
     def action_refresh(self) -> None:
-        self.refresh_data()
+        with self.rapp.superseding():  # the operator asked: a stuck refresh gives way
+            self.refresh_data()
