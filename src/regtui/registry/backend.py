@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from regtui.registry.models import ImageConfig, Manifest, Referrer, RegistryInfo
+from regtui.registry.models import Health, ImageConfig, Manifest, Referrer, RegistryInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,10 @@ class Capabilities:
     has_referrers_api: bool = False
     has_scans: bool = False
     has_quota: bool = False
+    tag_api: bool = False
+    """Tags are removed one at a time by the vendor API (`delete_tag`); siblings stay."""
+    gc_tasks: bool = False
+    """GC is the vendor's scheduled tasks, run on demand (Nexus), not a command."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,10 @@ class RegistryBackend(Protocol):
 
     async def referrers(self, repository: str, digest: str) -> list[Referrer]:
         """Referrers API when offered, else the `sha256-<hex>.*` tag schema fallback."""
+        ...
+
+    def health(self) -> Health:
+        """Limits and caveats learnt while reading; no I/O."""
         ...
 
     async def aclose(self) -> None: ...

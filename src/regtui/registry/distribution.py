@@ -19,7 +19,14 @@ from regtui.registry import mediatypes as mt
 from regtui.registry.backend import Capabilities, ManifestHead
 from regtui.registry.cache import ContentCache, compute_digest, is_digest, verify_digest
 from regtui.registry.kinds import kind_of_type, subject_of_tag
-from regtui.registry.models import ArtifactKind, ImageConfig, Manifest, Referrer, RegistryInfo
+from regtui.registry.models import (
+    ArtifactKind,
+    Health,
+    ImageConfig,
+    Manifest,
+    Referrer,
+    RegistryInfo,
+)
 from regtui.registry.parse import load_json_object, parse_config, parse_manifest, schema1_config
 from regtui.registry.transport import describe_http_error
 
@@ -30,6 +37,8 @@ PAGE_SIZE: Final = 1000
 FALLBACK_PAGE_SIZE: Final = 100
 MAX_PAGES: Final = 100_000
 SUPPLEMENT_SUFFIXES: Final = (".sig", ".att", ".sbom")
+REFUSED_CATALOG: Final = frozenset({"HTTP 401", "HTTP 403", "HTTP 404", "HTTP 405"})
+"""GHCR, GitLab and some ECR setups answer these for `/v2/_catalog`."""
 
 
 class DistributionBackend:
@@ -44,12 +53,17 @@ class DistributionBackend:
         cache: ContentCache,
         concurrency: int = 8,
         capabilities: Capabilities | None = None,
+        configured: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.url = url
         self.client = client
         self.cache = cache
         self.capabilities = capabilities or Capabilities()
+        self.configured = configured
+        """`repositories = [...]` from the config: used where the catalog is missing."""
+        self.source_note = ""
+        """Where the last repository list came from, when that is not the catalog."""
         self._limit = asyncio.Semaphore(concurrency)
         self._referrers_api: bool | None = None
 
@@ -96,8 +110,38 @@ class DistributionBackend:
         return RegistryInfo(url=self.url, api_version=version, reachable=True)
 
     async def repositories(self) -> AsyncIterator[str]:
-        async for name in self._paged("/v2/_catalog", "repositories", "catalog"):
+        """The catalog; the configured list where there is none or it is refused."""
+        if not self.capabilities.has_catalog and self.configured:
+            self.source_note = "repositories: configured list (this flavor has no catalog)"
+            for name in self._configured_names():
+                yield name
+            return
+        try:
+            names = [name async for name in self._paged("/v2/_catalog", "repositories",
+                                                        "catalog")]
+        except RegistryError as refused:
+            status = _status_of(refused)
+            if not self.configured or status not in REFUSED_CATALOG:
+                raise
+            reason = "refused" if status in ("HTTP 401", "HTTP 403") else "missing"
+            self.source_note = f"repositories: configured list (the catalog is {reason}: {status})"
+            names = self._configured_names()
+        else:
+            self.source_note = ""
+        for name in names:
             yield name
+
+    def _configured_names(self) -> list[str]:
+        """Exact names only: a `ns/*` pattern needs a listing API this registry lacks."""
+        patterns = [n for n in self.configured if n.endswith("/*")]
+        if patterns:
+            self.source_note += (f"; {', '.join(patterns)} skipped: a namespace pattern needs "
+                                 "a listing this registry does not offer")
+        return [n for n in self.configured if not n.endswith("/*")]
+
+    def health(self) -> Health:
+        """What reading taught us; the base backend knows only its repository source."""
+        return Health(notes=(self.source_note,) if self.source_note else ())
 
     async def tags(self, repository: str) -> list[str]:
         path = f"/v2/{_quote(repository)}/tags/list"
@@ -266,6 +310,15 @@ def _referrer(digest: str, media_type: str, artifact_type: str, size: int,
               tag: str | None = None) -> Referrer:
     kind = kind_of_type(artifact_type, media_type) or ArtifactKind.ARTIFACT
     return Referrer(digest, media_type, artifact_type, kind, size, tag)
+
+
+def _status_of(error: RegistryError) -> str:
+    """`HTTP 403` out of an error line that names its status, else the first words."""
+    text = str(error)
+    for status in ("401", "403", "404", "405"):
+        if f"({status}" in text or f"HTTP {status}" in text:
+            return f"HTTP {status}"
+    return ""
 
 
 def _short_url(url: str) -> str:
