@@ -302,6 +302,11 @@ class DistributionBackend:
         return [Referrer(manifest.digest, manifest.media_type, manifest.artifact_type, kind,
                          manifest.size, tag)]
 
+    async def delete_tag(self, repository: str, tag: str) -> None:
+        """Only backends with `capabilities.tag_api` delete tags through an API of their own."""
+        raise ProtocolError(f"registry {self.name} has no tag API: {repository}:{tag} is "
+                            "deleted through the distribution API instead")
+
     async def aclose(self) -> None:
         await self.client.aclose()
 

@@ -9,6 +9,7 @@ from regtui.registry.auth import RegistryAuth, resolve_credentials
 from regtui.registry.backend import Capabilities
 from regtui.registry.cache import ContentCache
 from regtui.registry.distribution import DistributionBackend
+from regtui.registry.dockerhub import DOCKERHUB_CAPABILITIES, HUB_API, DockerHubBackend
 from regtui.registry.harbor import HARBOR_CAPABILITIES, HarborBackend
 from regtui.registry.transport import build_client
 
@@ -17,7 +18,7 @@ DISTRIBUTION_CAPABILITIES: Final = Capabilities(can_delete_manifest=True, can_gc
 OCI_CAPABILITIES: Final = Capabilities(can_delete_manifest=True)
 FLAVOR_CAPABILITIES: Final[dict[str, Capabilities]] = {
     "distribution": DISTRIBUTION_CAPABILITIES,
-    "dockerhub": Capabilities(has_catalog=False, can_delete_manifest=False),
+    "dockerhub": DOCKERHUB_CAPABILITIES,
     "ghcr": Capabilities(has_catalog=False, can_delete_manifest=False),
     "harbor": HARBOR_CAPABILITIES,
 }
@@ -44,6 +45,12 @@ def open_backend(registry: RegistryConfig, config: Config, *, read_only: bool,
         return HarborBackend(name=registry.name, url=registry.url, client=client, cache=store,
                              concurrency=registry.concurrency,
                              credentials=lambda: resolve_credentials(registry))
+    if registry.flavor == "dockerhub":
+        return DockerHubBackend(name=registry.name, url=registry.url, client=client, cache=store,
+                                concurrency=registry.concurrency,
+                                api_url=registry.api_url or HUB_API,
+                                credentials=lambda: resolve_credentials(registry),
+                                configured=registry.repositories)
     return DistributionBackend(
         name=registry.name,
         url=registry.url,
@@ -51,4 +58,5 @@ def open_backend(registry: RegistryConfig, config: Config, *, read_only: bool,
         cache=store,
         concurrency=registry.concurrency,
         capabilities=FLAVOR_CAPABILITIES.get(registry.flavor, OCI_CAPABILITIES),
+        configured=registry.repositories,
     )

@@ -141,12 +141,12 @@ class RegistryInfo:
 class Gauge:
     """One limited resource of a registry: pulls left in a window, blob store space used.
 
-    `used` of `total` (None: no known limit); `warn` is the backend's judgement, so the
+    `value` of `total` (None: no known limit); `warn` is the backend's judgement, so the
     renderer never needs to know what the numbers mean.
     """
 
     label: str
-    used: int
+    value: int
     total: int | None
     unit: str = "count"
     """`count` or `bytes`: how the renderer formats the numbers."""

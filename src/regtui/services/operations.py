@@ -95,7 +95,13 @@ class OperationsService:
             self.registry.name, targets, records, reach, can_delete_tag=can_tag,
             unsafe_repositories=frozenset(self.inventory.problem_repositories()),
             children_of=children_of,
-            untagged_reach=await self._untagged_reach(records, targets))
+            untagged_reach=await self._untagged_reach(records, targets),
+            tags_only=self._tags_only())
+
+    def _tags_only(self) -> bool:
+        """Registries whose own API deletes tags and that cannot delete manifests."""
+        capabilities = self.inventory.capabilities
+        return capabilities.tag_api and not capabilities.can_delete_manifest
 
     async def _add_reach(self, target: Target, records: Sequence[TagRecord],
                          reach: dict[str, dict[str, int]],
@@ -332,7 +338,7 @@ class OperationsService:
     async def _delete_tag(self, impact: TagImpact) -> bool:
         """OCI 1.1 tag delete; False when the registry refuses the form (distribution 2.x)."""
         backend = self.inventory.backend
-        if isinstance(backend, HarborBackend):  # Harbor's tag API removes just the tag
+        if backend.capabilities.tag_api:  # the vendor's tag API removes just the tag
             await backend.delete_tag(impact.target.repository, impact.target.tag or "")
             self._tag_delete_works = True
             return True
