@@ -6,6 +6,8 @@ error line. No traceback ever reaches the operator for these.
 
 from __future__ import annotations
 
+from regtui.text import safe_text
+
 
 class RegtuiError(Exception):
     """Base class: the message is complete, single-line and names what was wrong and where."""
@@ -13,8 +15,6 @@ class RegtuiError(Exception):
     exit_code = 1
 
     def __str__(self) -> str:
-        from regtui.render.text import safe_text  # pure; imported late to avoid a cycle
-
         # Messages quote what registries answer: one line, control characters made visible.
         return safe_text(" ".join(super().__str__().split()), 1000)
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from regtui.render import formats
 from regtui.render.columns import Column
-from regtui.render.text import safe_text
+from regtui.text import safe_text
 
 FLEET_COLUMNS = (
     Column("name", "REGISTRY", 14, priority=0),

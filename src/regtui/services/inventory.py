@@ -28,7 +28,7 @@ from regtui.registry.models import (
     RepositorySummary,
     TagRecord,
 )
-from regtui.render.text import safe_text
+from regtui.text import safe_text
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -24,9 +24,9 @@ from textual.worker import Worker, WorkerState
 from regtui.config import Config, RegistryConfig
 from regtui.errors import RegistryError, RegtuiError, UsageError
 from regtui.registry.models import RegistryInfo, RepositorySummary, TagRecord
-from regtui.render.text import safe_text
 from regtui.services.inventory import open_registry, summarize
 from regtui.services.operations import OperationsService
+from regtui.text import safe_text
 from regtui.ui.data import Clock, RegistryService, ServiceFactory, Store, utc_now
 from regtui.ui.operations import audit_log, open_operations
 from regtui.ui.screens.audit import AuditScreen

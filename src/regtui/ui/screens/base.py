@@ -12,8 +12,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker
 
-from regtui.render.filter import FilterError, TextFilter, parse_filter
-from regtui.render.text import safe_text
+from regtui.filter import FilterError, TextFilter, parse_filter
+from regtui.text import safe_text
 from regtui.ui.commands import ContextCommand, ContextCommands
 from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.bars import BarClosed, CommandBar, ErrorLine, FilterBar

@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 
 from regtui.errors import RegtuiError, UsageError
-from regtui.render.filter import TextFilter
+from regtui.filter import TextFilter
 from regtui.render.repos import (
     REPO_COLUMNS,
     RepoRow,
@@ -22,10 +22,10 @@ from regtui.render.repos import (
     tree_rows,
 )
 from regtui.render.tags import TAG_COLUMNS, TagRow, TagSort, TagTable, tag_cells
-from regtui.render.text import safe_text
 from regtui.services.impact import Target
 from regtui.services.inventory import InventoryService
 from regtui.services.operations import OperationsService
+from regtui.text import safe_text
 from regtui.ui.commands import ContextCommand
 from regtui.ui.data import RegistryData
 from regtui.ui.operations import delete_with_confirmation

@@ -26,7 +26,7 @@ from regtui.render.detail import (
     total_size,
 )
 from regtui.render.formats import short_digest
-from regtui.render.text import safe_text
+from regtui.text import safe_text
 from regtui.ui.commands import ContextCommand
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.tables import sync_rows
