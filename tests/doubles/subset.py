@@ -97,8 +97,10 @@ class SubsetSpec:
     def __init__(self, name: str) -> None:
         self.path = HERE / name
         self.doc: Json = _yaml(self.path)
+        common: Json = self.doc.get("common_responses") or {}
         self.operations: dict[tuple[str, str], Json] = {
-            (op["method"], op["path"]): op for op in self.doc["operations"]}
+            (op["method"], op["path"]): {**op, "responses": {**common, **op["responses"]}}
+            for op in self.doc["operations"]}
         self.definitions = _to_json_schema(self.doc["schemas"])
         self._checker = _format_checker()
 
@@ -223,8 +225,10 @@ def vendor_drift(subset_name: str, vendor_dir: Path, subset_dir: Path = HERE) ->
     subset = _yaml(subset_dir / subset_name)
     vendor = _Vendor(_yaml(vendor_dir / subset["vendor"]))
     problems: list[str] = []
+    common: Json = subset.get("common_responses") or {}
     for op in subset["operations"]:
-        problems.extend(_operation_drift(op, subset, vendor))
+        merged = {**op, "responses": {**common, **op["responses"]}}
+        problems.extend(_operation_drift(merged, subset, vendor))
     return problems
 
 
@@ -269,7 +273,9 @@ def _response_drift(name: str, status: str, schema: Json, responses: Json, subse
     where = f"{name} {status}"
     declared = responses.get(status) or responses.get("default")
     if isinstance(schema, dict) and "vendor_lacks" in schema:
-        if declared is not None and vendor.json_schema(declared) is not None:
+        exact = responses.get(status)
+        if exact is not None and (schema["schema"] is None
+                                  or vendor.json_schema(exact) is not None):
             return [f"{where}: the vendor file now declares this answer: use its schema"]
         return []
     if declared is None:

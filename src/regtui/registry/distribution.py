@@ -18,6 +18,7 @@ from regtui.errors import AuthError, NotFoundError, ProtocolError, RegistryError
 from regtui.registry import mediatypes as mt
 from regtui.registry.backend import Capabilities, ManifestHead
 from regtui.registry.cache import ContentCache, compute_digest, is_digest, verify_digest
+from regtui.registry.harbor_models import Quota
 from regtui.registry.kinds import kind_of_type, subject_of_tag
 from regtui.registry.models import (
     ArtifactKind,
@@ -301,6 +302,10 @@ class DistributionBackend:
         kind = tagged[1] if tagged and tagged[1] else ArtifactKind.ARTIFACT
         return [Referrer(manifest.digest, manifest.media_type, manifest.artifact_type, kind,
                          manifest.size, tag)]
+
+    async def quotas(self) -> list[Quota]:
+        """Storage limits, for backends with `capabilities.has_quota`; none here."""
+        return []
 
     async def delete_tag(self, repository: str, tag: str) -> None:
         """Only backends with `capabilities.tag_api` delete tags through an API of their own."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final
+
+import httpx
 
 from regtui.config import Config, RegistryConfig
 from regtui.registry.auth import RegistryAuth, resolve_credentials
@@ -11,6 +14,7 @@ from regtui.registry.cache import ContentCache
 from regtui.registry.distribution import DistributionBackend
 from regtui.registry.dockerhub import DOCKERHUB_CAPABILITIES, HUB_API, DockerHubBackend
 from regtui.registry.harbor import HARBOR_CAPABILITIES, HarborBackend
+from regtui.registry.nexus import NEXUS_CAPABILITIES, NexusBackend
 from regtui.registry.transport import build_client
 
 # Flavors without a backend of their own yet read through their `/v2/` distribution API.
@@ -21,26 +25,41 @@ FLAVOR_CAPABILITIES: Final[dict[str, Capabilities]] = {
     "dockerhub": DOCKERHUB_CAPABILITIES,
     "ghcr": Capabilities(has_catalog=False, can_delete_manifest=False),
     "harbor": HARBOR_CAPABILITIES,
+    "nexus": NEXUS_CAPABILITIES,
 }
 
 
-def open_backend(registry: RegistryConfig, config: Config, *, read_only: bool,
-                 cache: ContentCache | None = None) -> DistributionBackend:
-    """A ready backend; credentials are looked up lazily, on the first 401."""
-    auth = RegistryAuth(registry)
-    client = build_client(
+def _client(registry: RegistryConfig, *, read_only: bool) -> httpx.AsyncClient:
+    """The one guarded transport of a registry (or of a Nexus docker connector)."""
+    return build_client(
         name=registry.name,
         url=registry.url,
         host=registry.host,
         read_only=read_only,
-        auth=auth,
+        auth=RegistryAuth(registry),
         concurrency=registry.concurrency,
         timeout=registry.timeout,
         retries=registry.retries,
         ca_file=registry.ca_file,
         insecure=registry.insecure,
     )
+
+
+def open_backend(registry: RegistryConfig, config: Config, *, read_only: bool,
+                 cache: ContentCache | None = None) -> DistributionBackend:
+    """A ready backend; credentials are looked up lazily, on the first 401."""
+    client = _client(registry, read_only=read_only)
     store = cache if cache is not None else ContentCache(config.cache_dir)
+    if registry.flavor == "nexus":
+        def connector(name: str, url: str) -> DistributionBackend:
+            served = replace(registry, name=name, url=url)
+            return DistributionBackend(name=name, url=url, client=_client(served,
+                                                                          read_only=read_only),
+                                       cache=store, concurrency=registry.concurrency)
+        return NexusBackend(name=registry.name, url=registry.url, client=client, cache=store,
+                            connector=connector, concurrency=registry.concurrency,
+                            credentials=lambda: resolve_credentials(registry),
+                            configured=registry.repositories)
     if registry.flavor == "harbor":  # its management API wants Basic credentials up front
         return HarborBackend(name=registry.name, url=registry.url, client=client, cache=store,
                              concurrency=registry.concurrency,

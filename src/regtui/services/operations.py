@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 from urllib.parse import quote
 
 import httpx
@@ -24,12 +24,14 @@ from regtui.errors import NotFoundError, ReadOnlyError, RegistryError, UsageErro
 from regtui.registry import mediatypes as mt
 from regtui.registry.harbor import HarborBackend
 from regtui.registry.models import ArtifactKind, TagRecord
+from regtui.registry.nexus import NexusBackend
 from regtui.registry.push import delete_manifest, push_blob, push_manifest
 from regtui.services.audit import AuditLog
 from regtui.services.gc import GarbageCollector, GcProgress, GcRun, GcRunner, storage_root
 from regtui.services.harbor_gc import HarborGc
 from regtui.services.impact import DeletePlan, Strategy, TagImpact, Target, plan_delete
 from regtui.services.inventory import InventoryService, bounded_map
+from regtui.services.nexus_gc import NexusGc
 from regtui.services.retention import RetentionPolicy, select
 from regtui.services.storage import untagged_reach, untagged_revisions
 
@@ -200,6 +202,8 @@ class OperationsService:
         backend = self.inventory.backend
         if isinstance(backend, HarborBackend):
             return HarborGc(backend, read_only=self.read_only)
+        if backend.capabilities.gc_tasks:  # only NexusBackend declares it
+            return NexusGc(cast(NexusBackend, backend), read_only=self.read_only)
         if self.registry.flavor not in COMMAND_GC_FLAVORS:
             raise UsageError(f"registry {self.registry.name} ({self.registry.flavor}) has no "
                              "garbage collection regtui can run")
@@ -428,6 +432,8 @@ def gc_outcome(run: GcRun) -> str:
     if run.exit_code != 0:
         return f"failed: exit {run.exit_code}"
     freed = f", {run.bytes_freed} bytes freed" if run.bytes_freed is not None else ""
+    if "tasks" in run.progress:  # Nexus: tasks, not a mark-and-sweep count
+        return f"ok: {run.progress.get('tasks_done', 0)} Nexus tasks run{freed}"
     return f"ok: {run.progress.get('eligible_blobs', 0)} blobs eligible{freed}"
 
 

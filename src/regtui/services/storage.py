@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from regtui.errors import RegistryError
-from regtui.registry.harbor import HarborBackend
 from regtui.registry.harbor_models import Quota
 from regtui.registry.models import ArtifactKind, TagRecord
 from regtui.services.inventory import InventoryService
@@ -202,7 +201,7 @@ async def storage_report(inventory: InventoryService, *, storage_root: Path | No
         untagged = await _untagged_bytes(inventory, accumulator, storage_root, names)
     report = accumulator.report(untagged)
     backend = inventory.backend
-    if isinstance(backend, HarborBackend):
+    if backend.capabilities.has_quota:  # Harbor projects, Nexus blob stores
         report = replace(report, quotas=tuple(await backend.quotas()))
     return report
 
