@@ -244,6 +244,7 @@ async def test_read_only_starts_no_task_and_deletes_nothing(nexus: NexusDouble,
         with pytest.raises(ReadOnlyError):
             await operations.collect_garbage(dry_run=False)
         backend = operations.inventory.backend
+        assert isinstance(backend, NexusBackend)
         with pytest.raises(ReadOnlyError):
             await backend.delete_tag(RELEASES, "1.0.0")
     finally:

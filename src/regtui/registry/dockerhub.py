@@ -38,7 +38,7 @@ from regtui.registry.transport import TOKEN_REQUEST, describe_http_error
 HUB_API: Final = "https://hub.docker.com"
 HUB_REGISTRY: Final = "https://registry-1.docker.io"
 DOCKERHUB_CAPABILITIES: Final = Capabilities(
-    has_catalog=False, can_delete_manifest=False, can_delete_tag=True, tag_api=True)
+    has_catalog=False, can_delete_manifest=False, can_delete_tag=True)
 TOKEN_LIFETIME: Final = 600.0
 """`POST /v2/auth/token` tokens are valid for 10 minutes."""
 TOKEN_MARGIN: Final = 60.0

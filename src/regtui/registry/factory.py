@@ -9,7 +9,7 @@ import httpx
 
 from regtui.config import Config, RegistryConfig
 from regtui.registry.auth import RegistryAuth, resolve_credentials
-from regtui.registry.backend import Capabilities
+from regtui.registry.backend import Capabilities, RegistryBackend
 from regtui.registry.cache import ContentCache
 from regtui.registry.distribution import DistributionBackend
 from regtui.registry.dockerhub import DOCKERHUB_CAPABILITIES, HUB_API, DockerHubBackend
@@ -42,12 +42,17 @@ def _client(registry: RegistryConfig, *, read_only: bool) -> httpx.AsyncClient:
         retries=registry.retries,
         ca_file=registry.ca_file,
         insecure=registry.insecure,
+        deadline=registry.deadline,
     )
 
 
 def open_backend(registry: RegistryConfig, config: Config, *, read_only: bool,
-                 cache: ContentCache | None = None) -> DistributionBackend:
-    """A ready backend; credentials are looked up lazily, on the first 401."""
+                 cache: ContentCache | None = None) -> RegistryBackend:
+    """A ready backend; credentials are looked up lazily, on the first 401.
+
+    Callers get the Protocol: what a flavor can do beyond it they ask through its
+    capabilities and the optional protocols in `registry.backend`, never its class.
+    """
     client = _client(registry, read_only=read_only)
     store = cache if cache is not None else ContentCache(config.cache_dir)
     if registry.flavor == "nexus":
@@ -55,7 +60,9 @@ def open_backend(registry: RegistryConfig, config: Config, *, read_only: bool,
             served = replace(registry, name=name, url=url)
             return DistributionBackend(name=name, url=url, client=_client(served,
                                                                           read_only=read_only),
-                                       cache=store, concurrency=registry.concurrency)
+                                       cache=store, concurrency=registry.concurrency,
+                                       max_names=registry.max_names,
+                                       list_deadline=registry.refresh_deadline)
         return NexusBackend(name=registry.name, url=registry.url, client=client, cache=store,
                             connector=connector, concurrency=registry.concurrency,
                             credentials=lambda: resolve_credentials(registry),
@@ -78,4 +85,6 @@ def open_backend(registry: RegistryConfig, config: Config, *, read_only: bool,
         concurrency=registry.concurrency,
         capabilities=FLAVOR_CAPABILITIES.get(registry.flavor, OCI_CAPABILITIES),
         configured=registry.repositories,
+        max_names=registry.max_names,
+        list_deadline=registry.refresh_deadline,
     )

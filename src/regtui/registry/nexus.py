@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
@@ -36,11 +35,21 @@ from regtui.registry.models import (
     Referrer,
     RegistryInfo,
 )
+from regtui.registry.nexus_models import (
+    BlobStore,
+    Component,
+    NexusRepository,
+    NexusTask,
+    as_int,
+    as_str,
+    parse_component,
+    parse_task,
+)
 from regtui.registry.transport import describe_http_error
 
 REST: Final = "/service/rest"
 NEXUS_CAPABILITIES: Final = Capabilities(
-    has_catalog=True, can_delete_manifest=False, can_delete_tag=True, tag_api=True,
+    has_catalog=True, can_delete_manifest=False, can_delete_tag=True,
     gc_tasks=True, has_quota=True)
 MAX_PAGES: Final = 100_000
 DOCKER_GC_TASK: Final = "repository.docker.gc"
@@ -51,100 +60,6 @@ LOW_SPACE: Final = 0.10
 CredentialSource = Callable[[], Credentials | None]
 ConnectorFactory = Callable[[str, str], DistributionBackend]
 """(repository name, connector URL) -> a distribution backend for that connector."""
-
-
-@dataclass(frozen=True, slots=True)
-class NexusRepository:
-    """A docker repository of Nexus and the connector that serves its `/v2`."""
-
-    name: str
-    type: str
-    """hosted, proxy or group."""
-    connector: str
-    """`scheme://host:port` of its docker connector; empty when it has none."""
-    blob_store: str = ""
-    online: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Asset:
-    id: str
-    path: str
-    size: int
-    digest: str
-
-
-@dataclass(frozen=True, slots=True)
-class Component:
-    """One docker image version: name = image, version = tag."""
-
-    id: str
-    repository: str
-    name: str
-    version: str
-    assets: tuple[Asset, ...] = ()
-
-    @property
-    def size(self) -> int:
-        return sum(asset.size for asset in self.assets)
-
-
-@dataclass(frozen=True, slots=True)
-class BlobStore:
-    name: str
-    type: str
-    blob_count: int
-    total_bytes: int
-    available_bytes: int
-    unavailable: bool = False
-    quota_violation: bool | None = None
-    quota_message: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class NexusTask:
-    id: str
-    name: str
-    type: str
-    state: str
-    last_result: str
-    last_run: str
-    message: str
-    properties: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def running(self) -> bool:
-        return self.state.upper() in ("RUNNING", "CANCELING", "CANCELLING")
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def parse_component(item: Mapping[str, Any]) -> Component:
-    assets = []
-    for asset in item.get("assets") or []:
-        if not isinstance(asset, dict):
-            continue
-        checksum = asset.get("checksum")
-        sha = _str(checksum.get("sha256")) if isinstance(checksum, dict) else ""
-        assets.append(Asset(_str(asset.get("id")), _str(asset.get("path")),
-                            _int(asset.get("fileSize")), f"sha256:{sha}" if sha else ""))
-    return Component(_str(item.get("id")), _str(item.get("repository")),
-                     _str(item.get("name")), _str(item.get("version")), tuple(assets))
-
-
-def parse_task(item: Mapping[str, Any]) -> NexusTask:
-    found = item.get("properties")
-    properties: Mapping[str, Any] = found if isinstance(found, dict) else {}
-    return NexusTask(_str(item.get("id")), _str(item.get("name")), _str(item.get("type")),
-                     _str(item.get("currentState")), _str(item.get("lastRunResult")),
-                     _str(item.get("lastRun")), _str(item.get("message")),
-                     {str(k): str(v) for k, v in properties.items()})
 
 
 class NexusBackend(DistributionBackend):
@@ -247,8 +162,8 @@ class NexusBackend(DistributionBackend):
             found: dict[str, NexusRepository] = {}
             for item in data:
                 if isinstance(item, dict) and item.get("format") == "docker":
-                    repo = await self._docker_repository(_str(item.get("name")),
-                                                         _str(item.get("type")))
+                    repo = await self._docker_repository(as_str(item.get("name")),
+                                                         as_str(item.get("type")))
                     found[repo.name] = repo
             self._docker = found
         return self._docker
@@ -261,11 +176,11 @@ class NexusBackend(DistributionBackend):
         docker = docker if isinstance(docker, dict) else {}
         base = urlsplit(self.url)
         connector = ""
-        if _int(docker.get("httpsPort")):
+        if as_int(docker.get("httpsPort")):
             connector = f"https://{base.hostname}:{docker['httpsPort']}"
-        elif _int(docker.get("httpPort")):
+        elif as_int(docker.get("httpPort")):
             connector = f"http://{base.hostname}:{docker['httpPort']}"
-        blob_store = _str(storage.get("blobStoreName")) if isinstance(storage, dict) else ""
+        blob_store = as_str(storage.get("blobStoreName")) if isinstance(storage, dict) else ""
         online = data.get("online") is not False if isinstance(data, dict) else True
         return NexusRepository(name, kind, connector, blob_store, online)
 
@@ -373,11 +288,11 @@ class NexusBackend(DistributionBackend):
         for item in data:
             if not isinstance(item, dict):
                 continue
-            name = _str(item.get("name"))
+            name = as_str(item.get("name"))
             violation, message = await self._quota_status(name)
-            stores.append(BlobStore(name, _str(item.get("type")), _int(item.get("blobCount")),
-                                    _int(item.get("totalSizeInBytes")),
-                                    _int(item.get("availableSpaceInBytes")),
+            stores.append(BlobStore(name, as_str(item.get("type")), as_int(item.get("blobCount")),
+                                    as_int(item.get("totalSizeInBytes")),
+                                    as_int(item.get("availableSpaceInBytes")),
                                     item.get("unavailable") is True, violation, message))
         self.blob_stores = stores
         return stores
@@ -392,7 +307,7 @@ class NexusBackend(DistributionBackend):
             return None, ""
         violation = data.get("isViolation")
         return (violation if isinstance(violation, bool) else None,
-                " ".join(_str(data.get("message")).split())[:200])
+                " ".join(as_str(data.get("message")).split())[:200])
 
     async def quotas(self) -> list[Quota]:
         """Blob stores as the storage pane's quota lines: used of used + available."""

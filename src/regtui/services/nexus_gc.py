@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 from typing import Final
 
 from regtui.errors import ReadOnlyError, RegistryError, UsageError
-from regtui.registry.nexus import COMPACT_TASK, DOCKER_GC_TASK, NexusBackend, NexusTask
+from regtui.registry.backend import GcTaskApi
+from regtui.registry.nexus import COMPACT_TASK, DOCKER_GC_TASK
+from regtui.registry.nexus_models import NexusTask
 from regtui.registry.transport import Sleep
 from regtui.services.gc import GcProgress, GcRun
 
@@ -51,8 +53,10 @@ class NexusGc:
     """The `GarbageCollector` of a Nexus registry; refuses in read-only mode before sending."""
 
     note = SOFT_DELETE_NOTE
+    untagged_deletes_index_children: Final = False
+    """Nothing untagged is deleted by regtui's request: the tasks decide what is unused."""
 
-    def __init__(self, backend: NexusBackend, *, read_only: bool, sleep: Sleep = asyncio.sleep,
+    def __init__(self, backend: GcTaskApi, *, read_only: bool, sleep: Sleep = asyncio.sleep,
                  poll_seconds: float = POLL_SECONDS, max_polls: int = MAX_POLLS) -> None:
         self.backend = backend
         self.registry = backend.name
