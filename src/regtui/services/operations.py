@@ -23,7 +23,7 @@ import httpx
 from regtui.config import RegistryConfig
 from regtui.errors import NotFoundError, ReadOnlyError, RegistryError, UsageError
 from regtui.registry import mediatypes as mt
-from regtui.registry.harbor import HarborBackend
+from regtui.registry.backend import gc_job_api, gc_task_api, tag_delete_api
 from regtui.registry.models import ArtifactKind, TagRecord
 from regtui.registry.push import delete_manifest, push_blob, push_manifest
 from regtui.services.audit import AuditLog
@@ -31,6 +31,7 @@ from regtui.services.gc import GarbageCollector, GcProgress, GcRun, GcRunner, st
 from regtui.services.harbor_gc import HarborGc
 from regtui.services.impact import DeletePlan, Strategy, TagImpact, Target, plan_delete
 from regtui.services.inventory import InventoryService, bounded_map
+from regtui.services.nexus_gc import NexusGc
 from regtui.services.retention import RetentionPolicy, in_scope, select
 from regtui.services.storage import untagged_reach, untagged_revisions
 
@@ -96,7 +97,13 @@ class OperationsService:
             self.registry.name, targets, records, reach, can_delete_tag=can_tag,
             unsafe_repositories=frozenset(self.inventory.problem_repositories()),
             children_of=children_of,
-            untagged_reach=await self._untagged_reach(records, targets))
+            untagged_reach=await self._untagged_reach(records, targets),
+            tags_only=self._tags_only())
+
+    def _tags_only(self) -> bool:
+        """Registries whose own API deletes tags and that cannot delete manifests."""
+        capabilities = self.inventory.capabilities
+        return capabilities.can_delete_tag and not capabilities.can_delete_manifest
 
     async def _add_reach(self, target: Target, records: Sequence[TagRecord],
                          reach: dict[str, dict[str, int]],
@@ -208,11 +215,42 @@ class OperationsService:
             raise asyncio.CancelledError()  # the caller asked to stop: it is told so, audited
         return results
 
+    async def scan(self, repository: str, reference: str, *, command: str = "") -> str:
+        """Trigger a vulnerability scan (Harbor's API, or the configured command); audited."""
+        from regtui.services.scans import kept_reports_dir, trigger_scan
+
+        self.audit.check_writable()
+        target = f"{repository}{'@' if ':' in reference else ':'}{reference}"
+        command = command or f"regtui scan {self.registry.name}/{target}"
+        if self.read_only:
+            self._audit_scan(target, command, "refused: read-only")
+            raise ReadOnlyError(f"read-only mode: no scan was started on registry "
+                                f"{self.registry.name}")
+        template = self.registry.scans.command if self.registry.scans else ""
+        keep_in = self.registry.scans.reports_dir if (
+            self.registry.scans and self.registry.scans.reports_dir) else kept_reports_dir(
+            self.audit.path.parent, self.registry.name)
+        try:
+            outcome = await trigger_scan(self.inventory, template, repository, reference,
+                                         keep_in)
+        except (RegistryError, UsageError) as error:
+            self._audit_scan(target, command, f"failed: {error}")
+            raise
+        self._audit_scan(target, command, outcome)
+        return outcome
+
+    def _audit_scan(self, target: str, command: str, outcome: str) -> None:
+        self.audit.record(registry=self.registry.name, action="scan", target=target,
+                          digest="", command=command, outcome=outcome)
+
     def gc_runner(self) -> GarbageCollector:
         """The registry's collector; registries without one say so instead of offering it."""
-        backend = self.inventory.backend
-        if isinstance(backend, HarborBackend):
-            return HarborGc(backend, read_only=self.read_only)
+        api = gc_job_api(self.inventory.backend)
+        if api is not None:
+            return HarborGc(api, read_only=self.read_only)
+        tasks = gc_task_api(self.inventory.backend)
+        if tasks is not None:
+            return NexusGc(tasks, read_only=self.read_only)
         if self.registry.flavor not in COMMAND_GC_FLAVORS:
             raise UsageError(f"registry {self.registry.name} ({self.registry.flavor}) has no "
                              "garbage collection regtui can run")
@@ -227,8 +265,7 @@ class OperationsService:
         """Run garbage-collect (refused in read-only mode before spawning) and audit it."""
         runner = self.gc_runner()
         self.audit.check_writable()
-        if delete_untagged and not isinstance(self.inventory.backend, HarborBackend):
-            # Harbor keeps index children as references; distribution 2.x deletes them.
+        if delete_untagged and runner.untagged_deletes_index_children:
             await self._refuse_untagged_with_indexes()
         action = "gc --dry-run" if dry_run else "gc"
         command = runner.describe(dry_run=dry_run, delete_untagged=delete_untagged)
@@ -356,8 +393,9 @@ class OperationsService:
     async def _delete_tag(self, impact: TagImpact) -> bool:
         """OCI 1.1 tag delete; False when the registry refuses the form (distribution 2.x)."""
         backend = self.inventory.backend
-        if isinstance(backend, HarborBackend):  # Harbor's tag API removes just the tag
-            await backend.delete_tag(impact.target.repository, impact.target.tag or "")
+        api = tag_delete_api(backend)
+        if api is not None:  # a tag API (Harbor's) removes just the tag
+            await api.delete_tag(impact.target.repository, impact.target.tag or "")
             self._tag_delete_works = True
             return True
         path = (f"/v2/{quote(impact.target.repository, safe='/')}/manifests/"
@@ -465,6 +503,8 @@ def gc_outcome(run: GcRun) -> str:
     if run.exit_code != 0:
         return f"failed: exit {run.exit_code}"
     freed = f", {run.bytes_freed} bytes freed" if run.bytes_freed is not None else ""
+    if "tasks" in run.progress:  # Nexus: tasks, not a mark-and-sweep count
+        return f"ok: {run.progress.get('tasks_done', 0)} Nexus tasks run{freed}"
     return f"ok: {run.progress.get('eligible_blobs', 0)} blobs eligible{freed}"
 
 

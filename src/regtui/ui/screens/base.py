@@ -13,8 +13,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker
 
-from regtui.render.filter import FilterError, TextFilter, parse_filter
-from regtui.render.text import safe_text
+from regtui.filter import FilterError, TextFilter, parse_filter
+from regtui.text import safe_text
 from regtui.ui.commands import ContextCommand, ContextCommands
 from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.bars import BarClosed, CommandBar, ErrorLine, FilterBar
@@ -46,6 +46,9 @@ class BaseScreen(Screen[None]):
         self.filters: dict[str, TextFilter] = {}
         self.ready = False
         self._filter_target: str | None = None
+        self._title = ""
+        self._missed: dict[str, set[str | None]] = {}
+        self._clock_missed = False
 
     @property
     def rapp(self) -> RegtuiApp:
@@ -82,8 +85,14 @@ class BaseScreen(Screen[None]):
         self.query_one(ErrorLine).show_error(message)
 
     def set_title(self, text: str) -> None:
-        """The top line; built from plain strings so names cannot inject markup."""
-        self.query_one("#title", Static).update(Text(safe_text(text, 400)))
+        """The top line; built from plain strings so names cannot inject markup.
+
+        Unchanged text is not set again: an idle screen writes nothing to the terminal.
+        """
+        text = safe_text(text, 400)
+        if text != self._title:
+            self._title = text
+            self.query_one("#title", Static).update(Text(text))
 
     # -- hooks for subclasses ---------------------------------------------------------------
 
@@ -92,6 +101,46 @@ class BaseScreen(Screen[None]):
 
     def data_changed(self, registry: str, repository: str | None) -> None:
         """The store changed for `registry` (and `repository`, if given)."""
+
+    def store_changed(self, registry: str, repositories: set[str | None]) -> None:
+        """From the app: apply now if this screen is on top, else when it is shown again.
+
+        Why: Textual repaints a covered screen's dirty regions through the one on top, so a
+        screen below that redraws on every change costs the visible one full repaints.
+        """
+        if self.app.screen is self:
+            self.data_changed_batch(registry, repositories)
+        else:
+            self._missed.setdefault(registry, set()).update(repositories)
+
+    def clock_ticked(self) -> None:
+        """From the app's coarse clock: re-read time labels now, or when shown again."""
+        if self.app.screen is self:
+            self.clock_moved()
+        else:
+            self._clock_missed = True
+
+    def on_screen_resume(self) -> None:
+        missed, self._missed = self._missed, {}
+        for registry, repositories in missed.items():
+            self.data_changed_batch(registry, repositories)
+        if missed or self._clock_missed:
+            self.clock_moved()
+        self._clock_missed = False
+
+    def data_changed_batch(self, registry: str, repositories: set[str | None]) -> None:
+        """Several changes at once (the app coalesces them); screens where a change costs
+        more than a line override this to do the work once per batch."""
+        if None in repositories:
+            self.data_changed(registry, None)
+        for repository in repositories - {None}:
+            self.data_changed(registry, repository)
+
+    def periodic_refresh(self) -> None:
+        """Every `refresh_interval`: revalidate what is shown, cheaply (default: nothing)."""
+
+    def clock_moved(self) -> None:
+        """The coarse clock ticked: re-read labels that depend on the time (ages, rates)."""
 
     def apply_filter(self, table_id: str, text_filter: TextFilter) -> None:
         """Show only the rows of `table_id` that pass `text_filter`."""
@@ -188,4 +237,5 @@ class BaseScreen(Screen[None]):
             leave_or_ask(self.app, self, self.app.pop_screen)
 
     def action_refresh(self) -> None:
-        self.refresh_data()
+        with self.rapp.superseding():  # the operator asked: a stuck refresh gives way
+            self.refresh_data()

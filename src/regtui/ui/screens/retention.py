@@ -22,10 +22,10 @@ from regtui.errors import RegtuiError, UsageError
 from regtui.registry.models import TagRecord
 from regtui.render.formats import size
 from regtui.render.plan import outcome_count
-from regtui.render.text import safe_text
 from regtui.services.impact import DeletePlan
 from regtui.services.operations import OperationsService
 from regtui.services.retention import RetentionPolicy, compile_pattern, parse_duration
+from regtui.text import safe_text
 from regtui.ui.operations import (
     CHANGE_GROUP,
     ask,
