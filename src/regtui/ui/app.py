@@ -28,6 +28,7 @@ from regtui.services.inventory import open_registry
 from regtui.services.operations import OperationsService
 from regtui.services.snapshot import SnapshotError, SnapshotReader
 from regtui.text import safe_text
+from regtui.ui.bindings import BindingGroups, binding_groups, binding_ids, resolve_keymap
 from regtui.ui.data import (
     Clock,
     RegistryService,
@@ -50,12 +51,10 @@ from regtui.ui.refresh import (
 from regtui.ui.screens.audit import AuditScreen
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.screens.fleet import FleetScreen
-from regtui.ui.screens.help import BindingGroups, HelpScreen
+from regtui.ui.screens.help import HelpScreen
 from regtui.ui.screens.registry import RegistryScreen
 from regtui.ui.screens.tag import TagScreen
 from regtui.ui.themes import load_themes, theme_dirs
-from regtui.ui.widgets.bars import CommandBar, FilterBar
-from regtui.ui.widgets.vtable import VirtualTable
 
 CLOCK_TICK = 10.0
 """Seconds between samples of the request counters and re-reads of age labels; a label
@@ -73,14 +72,15 @@ class RegtuiApp(App[int]):
     """Fleet -> registry -> tag detail, keyboard first, never blocking on the network."""
 
     CSS_PATH = "regtui.tcss"
+    BINDINGS_TITLE = "Global"
     TITLE = "regtui"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("question_mark", "help", "Help", id="help", tooltip="List every key binding"),
-        Binding("q", "quit", "Quit", id="quit", tooltip="Leave regtui"),
-        Binding("ctrl+p", "command_palette", "Palette", id="palette", priority=True, show=False,
+        Binding("question_mark", "help", "Help", id="app.help", tooltip="List every key binding"),
+        Binding("q", "quit", "Quit", id="app.quit", tooltip="Leave regtui"),
+        Binding("ctrl+p", "command_palette", "Palette", id="app.palette", priority=True, show=False,
                 tooltip="Commands for this screen and global ones"),
-        Binding("ctrl+a", "audit", "Audit log", id="audit", show=False,
+        Binding("ctrl+a", "audit", "Audit log", id="app.audit-log", show=False,
                 tooltip="Every change attempted, with its outcome"),
     ]
 
@@ -172,31 +172,21 @@ class RegtuiApp(App[int]):
                         markup=False, timeout=10)
 
     def _apply_keymap(self) -> None:
-        keymap = dict(self.config.keymap)
-        known = {b.id for _, group in self.binding_groups() for b in group
-                 if isinstance(b, Binding) and b.id}
-        unknown = sorted(set(keymap) - known)
+        known = binding_ids(self.binding_groups())
+        keymap, renamed, unknown = resolve_keymap(self.config.keymap, known)
+        where = f" in {self.config.path}" if self.config.path else ""
+        if renamed:
+            self.notify(f"[keymap]{where}: old binding id(s) {', '.join(renamed)}; they still "
+                        "work, but use the new names", severity="information", markup=False)
         if unknown:
-            where = f" in {self.config.path}" if self.config.path else ""
             self.notify(f"[keymap]{where}: unknown binding id(s) {', '.join(unknown)}; "
                         f"known: {', '.join(sorted(known))}", severity="warning", markup=False)
-        self.set_keymap({k: v for k, v in keymap.items() if k in known})
+        self.set_keymap(keymap)
 
     def binding_groups(self) -> BindingGroups:
-        """Every binding by context: what `?` lists and what `[keymap]` may remap."""
-        return [*self._own_binding_groups(), *_other_binding_groups()]
-
-    def _own_binding_groups(self) -> BindingGroups:
-        return [
-            ("Global", self.BINDINGS),
-            ("Every screen", BaseScreen.BINDINGS),
-            ("Repositories and tags", RegistryScreen.BINDINGS),
-            ("Tag detail", TagScreen.BINDINGS),
-            ("Tables", VirtualTable.BINDINGS),
-            ("Filter bar", FilterBar.BINDINGS),
-            ("Command mode", CommandBar.BINDINGS),
-            ("Help", HelpScreen.BINDINGS),
-        ]
+        """Every binding by context, from the classes themselves: what `?` lists and what
+        `[keymap]` may remap."""
+        return binding_groups(type(self))
 
     # -- services and workers ---------------------------------------------------------------
 
@@ -522,22 +512,6 @@ class RegtuiApp(App[int]):
         for name, data in self.store.registries.items():
             yield SystemCommand(f"Registry {name}", f"Open {data.config.url}",
                                 partial(self.open_registry, name))
-
-
-def _other_binding_groups() -> BindingGroups:
-    """Bindings of the screens other parts of regtui add (logs, metrics, operations)."""
-    from regtui.ui.screens.audit import AuditScreen
-    from regtui.ui.screens.gc import GcScreen
-    from regtui.ui.screens.logs import LogsScreen
-    from regtui.ui.screens.metrics import MetricsScreen
-    from regtui.ui.screens.retention import RetentionScreen
-    from regtui.ui.screens.storage import StorageScreen
-
-    screens: list[tuple[str, type[Screen[Any]]]] = [
-        ("Logs", LogsScreen), ("Metrics", MetricsScreen), ("Storage", StorageScreen),
-        ("Garbage collection", GcScreen), ("Retention", RetentionScreen), ("Audit", AuditScreen),
-    ]
-    return [(title, screen.BINDINGS) for title, screen in screens if screen.BINDINGS]
 
 
 def _message(error: BaseException | None) -> str:

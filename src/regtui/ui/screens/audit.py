@@ -23,8 +23,8 @@ class AuditScreen(Screen[None]):
     AuditScreen #audit-path { color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back", id="audit-back"),
-        Binding("r", "reload", "Reload", id="audit-reload"),
+        Binding("escape", "app.pop_screen", "Back", id="audit.back"),
+        Binding("r", "reload", "Reload", id="audit.refresh"),
     ]
 
     def __init__(self, audit: AuditLog) -> None:

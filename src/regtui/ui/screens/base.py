@@ -27,18 +27,21 @@ if TYPE_CHECKING:
 class BaseScreen(Screen[None]):
     """A data screen: subclasses compose the body and say which table a filter applies to."""
 
+    BINDINGS_TITLE = "Every screen"
+
     COMMANDS = Screen.COMMANDS | {ContextCommands}
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # Priority: run as the key arrives, before the keys typed after it are dispatched, so
         # a burst (a paste, a slow link) lands in the bar. Inputs still get their own `/`.
-        Binding("slash", "open_filter", "Filter", id="filter", priority=True,
+        Binding("slash", "open_filter", "Filter", id="screen.filter", priority=True,
                 tooltip="Filter the focused table: text, ~regex, ! to invert"),
-        Binding("colon", "open_command", "Jump", id="command", priority=True,
+        Binding("colon", "open_command", "Jump", id="screen.jump", priority=True,
                 tooltip="Command mode: jump to a registry or registry/repository"),
-        Binding("escape", "back", "Back", id="back",
+        Binding("escape", "back", "Back", id="screen.back",
                 tooltip="Clear the filter, else go back to the previous screen"),
-        Binding("r", "refresh", "Refresh", id="refresh", tooltip="Reload the data shown now"),
+        Binding("r", "refresh", "Refresh", id="screen.refresh",
+                tooltip="Reload the data shown now"),
     ]
 
     def __init__(self) -> None:

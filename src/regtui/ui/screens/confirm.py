@@ -42,7 +42,7 @@ class DeleteConfirmScreen(ModalScreen[bool]):
     DeleteConfirmScreen Button { margin-left: 2; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="confirm-cancel", tooltip="Delete nothing"),
+        Binding("escape", "cancel", "Cancel", id="confirm.cancel", tooltip="Delete nothing"),
     ]
 
     def __init__(self, plan: DeletePlan) -> None:

@@ -55,7 +55,7 @@ class CollectConfirm(ModalScreen[bool]):
     CollectConfirm Horizontal { width: 80; height: auto; align-horizontal: right; }
     CollectConfirm Button { margin-left: 2; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "no", "Cancel", id="gc-no")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "no", "Cancel", id="gc.cancel")]
 
     def __init__(self, summary: str) -> None:
         super().__init__()
@@ -84,6 +84,8 @@ class CollectConfirm(ModalScreen[bool]):
 class GcScreen(Screen[None]):
     """One registry's garbage collection, with its history."""
 
+    BINDINGS_TITLE = "Garbage collection"
+
     DEFAULT_CSS = """
     GcScreen #gc-progress { height: 1; color: $accent; }
     GcScreen #gc-note { color: $text-muted; }
@@ -93,7 +95,7 @@ class GcScreen(Screen[None]):
     GcScreen Button { margin-right: 2; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back", id="gc-back"),
+        Binding("escape", "app.pop_screen", "Back", id="gc.back"),
     ]
 
     def __init__(self, operations: OperationsService) -> None:

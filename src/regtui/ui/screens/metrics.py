@@ -116,7 +116,7 @@ class MetricsScreen(Screen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        *(Binding(str(i + 1), f"set_range('{r.label}')", r.label, id=f"metrics.range_{r.label}",
+        *(Binding(str(i + 1), f"set_range('{r.label}')", r.label, id=f"metrics.range-{r.label}",
                   tooltip=f"Show the last {r.label} (one point every {r.step}s)")
           for i, r in enumerate(RANGES)),
         Binding("r", "refresh", "Refresh", id="metrics.refresh",

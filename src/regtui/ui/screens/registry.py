@@ -38,6 +38,8 @@ _SORT_KEYS = {"name": ("N", "name"), "size": ("S", "size"), "date": ("A", "age")
 class RegistryScreen(BaseScreen):
     """Repositories on the left, the selected repository's tags on the right."""
 
+    BINDINGS_TITLE = "Repositories and tags"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("N", "sort('name')", "Sort name", id="sort.name",
                 tooltip="Sort the focused table by name (version-aware); again to reverse"),
@@ -51,7 +53,7 @@ class RegistryScreen(BaseScreen):
                 tooltip="Fold repositories by namespace, or list them flat"),
         Binding("space", "toggle_mark", "Mark", id="registry.mark-tag",
                 tooltip="Mark/unmark the tag for ctrl+d; on a namespace: fold it"),
-        Binding("z", "toggle_fold", "Fold", id="fold",
+        Binding("z", "toggle_fold", "Fold", id="registry.fold",
                 tooltip="Fold/unfold a namespace, or an image's signatures and attestations"),
         Binding("M", "metrics", "Metrics", id="registry.metrics",
                 tooltip="Prometheus charts of this registry (when [registries.prometheus] is set)"),

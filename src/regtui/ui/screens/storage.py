@@ -85,10 +85,10 @@ class StorageScreen(Screen[None]):
     StorageScreen #storage-trend-note { height: auto; color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back", id="storage-back"),
-        Binding("s", "cycle_sort", "Sort", id="storage-sort",
+        Binding("escape", "app.pop_screen", "Back", id="storage.back"),
+        Binding("s", "cycle_sort", "Sort", id="storage.cycle-sort",
                 tooltip="Sort the tree by stored bytes, unique bytes or name"),
-        Binding("r", "reload", "Refresh", id="storage-refresh"),
+        Binding("r", "reload", "Refresh", id="storage.refresh"),
     ]
 
     def __init__(self, inventory: InventoryService, storage_root: Path | None,

@@ -56,10 +56,11 @@ class ReferrersLoaded(Message):
 class TagScreen(BaseScreen):
     """Everything about one tag; `c`/`d` copy the pull reference (OSC 52 works over SSH)."""
 
+    BINDINGS_TITLE = "Tag detail"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "copy('tag')", "Copy pull by tag", id="detail.copy_tag",
+        Binding("c", "copy('tag')", "Copy pull by tag", id="detail.copy-tag",
                 tooltip="Copy `docker pull host/repo:tag` to the clipboard"),
-        Binding("d", "copy('digest')", "Copy pull by digest", id="detail.copy_digest",
+        Binding("d", "copy('digest')", "Copy pull by digest", id="detail.copy-digest",
                 tooltip="Copy `docker pull host/repo@digest` to the clipboard"),
         Binding("l", "logs", "Logs", id="detail.logs",
                 tooltip="This registry's logs, filtered to this tag's repository"),
