@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual import events
 
 from regtui.ui.app import RegtuiApp
@@ -47,3 +49,38 @@ async def test_burst_after_colon_jumps_without_running_hotkeys(make_app: AppMake
         assert (app.screen.registry, app.screen.repository) == ("lab", "team/app")
         assert app.screen.tree_mode == tree  # `t` did not run as a hotkey
         assert "no registry or repository" not in app.error_text
+
+
+def test_every_screen_has_the_worker_error_funnel() -> None:
+    from textual.screen import ModalScreen, Screen
+
+    from regtui.ui.bindings import _import_all, _subclasses
+    from regtui.ui.screens.funnel import FunnelScreen
+
+    _import_all()
+    screens = [c for c in _subclasses(Screen) if c.__module__.startswith("regtui.ui.")
+               and not issubclass(c, ModalScreen) and c is not FunnelScreen]
+    assert len(screens) >= 8
+    assert [c.__name__ for c in screens if not issubclass(c, FunnelScreen)] == []
+
+
+async def test_a_failing_storage_read_is_shown_not_loading_forever(tmp_path: Path) -> None:
+    """A real connection to a port nobody listens on: the read fails like a dead host."""
+    from regtui.config import Config, RegistryConfig
+    from regtui.services.inventory import open_registry
+    from regtui.ui.screens.storage import StorageScreen
+
+    registry = RegistryConfig("dead", "http://127.0.0.1:9")
+    config = Config(registries=(registry,), cache_dir=tmp_path, state_dir=tmp_path)
+    service = open_registry(registry, config, read_only=True)
+    app = RegtuiApp(config, factory=lambda _: service)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()  # settle() would re-raise the refresh failing too
+        app.push_screen(StorageScreen(service, None))
+        for _ in range(200):  # settle() would re-raise the worker's failure
+            await pilot.pause(0.05)
+            progress = str(app.screen.query_one("#storage-progress").render())
+            if "failed" in progress:
+                break
+        assert "failed" in progress and "reading the registry…" not in progress
+        assert any("failed" in str(n.title) for n in app._notifications)

@@ -7,17 +7,17 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from regtui.services.audit import AuditLog
 from regtui.text import safe_text
+from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.widgets.badge import ReadOnlyBadge
 
 COLUMNS = ("time", "user", "registry", "action", "target", "outcome", "command")
 
 
-class AuditScreen(Screen[None]):
+class AuditScreen(FunnelScreen[None]):
     DEFAULT_CSS = """
     AuditScreen DataTable { height: 1fr; }
     AuditScreen #audit-path { color: $text-muted; }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -16,6 +16,7 @@ from textual.worker import Worker
 from regtui.filter import FilterError, TextFilter, parse_filter
 from regtui.text import safe_text
 from regtui.ui.commands import ContextCommand, ContextCommands
+from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.bars import BarClosed, CommandBar, ErrorLine, FilterBar
 from regtui.ui.widgets.vtable import VirtualTable
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from regtui.ui.app import RegtuiApp
 
 
-class BaseScreen(Screen[None]):
+class BaseScreen(FunnelScreen[None]):
     """A data screen: subclasses compose the body and say which table a filter applies to."""
 
     BINDINGS_TITLE = "Every screen"
@@ -80,9 +81,8 @@ class BaseScreen(Screen[None]):
         self.ready = True  # composed: data_changed may now touch the widgets
         self.watch(self.app, "error_text", self._show_error)
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """Screen workers' state changes do not bubble: hand them to the app's one handler."""
-        self.rapp.worker_changed(event.worker, event.state)
+    def worker_failed(self, worker: Worker[Any], message: str) -> None:
+        """The app's handler already put it on this screen's error line."""
 
     def _show_error(self, message: str) -> None:
         self.query_one(ErrorLine).show_error(message)

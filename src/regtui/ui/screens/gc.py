@@ -14,7 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Footer, RichLog, Static
 
 from regtui.errors import RegtuiError
@@ -22,6 +22,7 @@ from regtui.render.formats import size
 from regtui.services.gc import GcProgress, GcRun
 from regtui.services.operations import OperationsService
 from regtui.text import safe_text
+from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.widgets.badge import ReadOnlyBadge
 
 UNTAGGED_WARNING = (
@@ -81,7 +82,7 @@ class CollectConfirm(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class GcScreen(Screen[None]):
+class GcScreen(FunnelScreen[None]):
     """One registry's garbage collection, with its history."""
 
     BINDINGS_TITLE = "Garbage collection"

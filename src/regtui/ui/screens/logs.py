@@ -26,7 +26,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -47,6 +46,7 @@ from regtui.services.logs import (
     scan,
 )
 from regtui.text import safe_text
+from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.log_view import LEVEL_LABELS, LogView
 
@@ -128,7 +128,7 @@ def _highlight(query: str) -> re.Pattern[str] | None:
 # -- the screen ------------------------------------------------------------------------------
 
 
-class LogsScreen(Screen[str | None]):
+class LogsScreen(FunnelScreen[str | None]):
     """Live, filterable registry logs (k9s's log view and toolong, without their caps)."""
 
     DEFAULT_CSS = """
@@ -292,6 +292,10 @@ class LogsScreen(Screen[str | None]):
             progress=lambda done: self._post(Progress("filtering", done)))
         if not worker.is_cancelled:
             self.post_message(FilterDone(source, query, matches, total))
+
+    def worker_failed(self, worker: Worker[Any], message: str) -> None:
+        if not worker.group.startswith("logs-"):  # its own workers' failures are shown in place
+            super().worker_failed(worker, message)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A worker that failed shows its one-line error instead of dying silently."""

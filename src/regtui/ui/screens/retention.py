@@ -15,7 +15,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Static
 
 from regtui.errors import RegtuiError, UsageError
@@ -32,6 +31,7 @@ from regtui.ui.operations import (
     leave_or_ask,
     refuse_second_change,
 )
+from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.widgets.badge import ReadOnlyBadge
 
 
@@ -54,7 +54,7 @@ FORM_FIELDS = ("ret-scope", "ret-match", "ret-protect", "ret-older", "ret-keep")
 STALE = "The form changed since the dry run: run it again to see what Apply would delete."
 
 
-class RetentionScreen(Screen[None]):
+class RetentionScreen(FunnelScreen[None]):
     DEFAULT_CSS = """
     RetentionScreen Horizontal { height: auto; }
     RetentionScreen Input { width: 1fr; }
