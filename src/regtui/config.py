@@ -281,13 +281,17 @@ class Config:
         The environment beats the file: an on-call shell with REGTUI_READ_ONLY=1 stays
         read-only whatever a registry entry says; only `--write` lowers it.
         """
+        return self.read_only_source(registry, flag) is not None
+
+    def read_only_source(self, registry: RegistryConfig | None, flag: bool | None) -> str | None:
+        """Why changes are refused, for the screen to say (None: they are allowed)."""
         if flag is not None:
-            return flag
+            return "--read-only" if flag else None
         if self.read_only_env is not None:
-            return self.read_only_env
+            return "REGTUI_READ_ONLY" if self.read_only_env else None
         if registry is not None and registry.read_only is not None:
-            return registry.read_only
-        return self.read_only
+            return f"read_only = true for {registry.name}" if registry.read_only else None
+        return "read_only = true" if self.read_only else None
 
 
 def registry_env_prefix(name: str) -> str:

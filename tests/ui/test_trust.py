@@ -84,3 +84,41 @@ async def test_a_failing_storage_read_is_shown_not_loading_forever(tmp_path: Pat
                 break
         assert "failed" in progress and "reading the registry…" not in progress
         assert any("failed" in str(n.title) for n in app._notifications)
+
+
+def read_only_app(tmp_path: Path, *, lab: bool | None, everywhere: bool = False) -> RegtuiApp:
+    from dataclasses import replace
+
+    from tests.ui.fakes import fake_config, fake_factory, fixed_clock
+
+    config = fake_config(tmp_path)
+    registries = (replace(config.registries[0], read_only=lab), config.registries[1])
+    return RegtuiApp(replace(config, registries=registries, read_only=everywhere),
+                     factory=fake_factory(), clock=fixed_clock)
+
+
+async def test_fleet_title_shows_each_registrys_mode(tmp_path: Path) -> None:
+    for lab, everywhere, expected in ((True, False, "read-only: lab"),
+                                      (None, True, "all read-only"),
+                                      (False, True, "read-only: mirror"),
+                                      (None, False, "read-write allowed")):
+        app = read_only_app(tmp_path, lab=lab, everywhere=everywhere)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await pilot.pause(0.2)
+            title = str(app.screen.query_one("#title").render())
+            assert expected in title, (lab, everywhere, title)
+
+
+async def test_a_refused_key_says_why(tmp_path: Path) -> None:
+    app = read_only_app(tmp_path, lab=True)
+    async with app.run_test(size=(120, 30)) as pilot:
+        app.open_registry("lab", "team/app")
+        await pilot.pause(0.3)
+        app.screen.query_one("#tags", VirtualTable).focus()
+        await pilot.pause()
+        await pilot.press("ctrl+d")
+        await pilot.pause()
+        messages = [str(n.message) for n in app._notifications]
+        assert any("read-only: deleting is disabled for lab (read_only = true for lab)" in m
+                   for m in messages), messages
+        assert "read-only" in str(app.screen.query_one("#title").render())

@@ -6,7 +6,7 @@ from functools import partial
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -31,6 +31,9 @@ from regtui.ui.operations import CHANGE_GROUP, delete_with_confirmation, refuse_
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.vtable import VirtualTable
 
+REFUSED = {"delete_tag": "deleting", "delete_repository": "deleting",
+           "retention": "retention", "gc": "garbage collection"}
+"""What each changing action is called when read-only mode refuses it."""
 _SORT_KEYS = {"name": ("N", "name"), "size": ("S", "size"), "date": ("A", "age"),
               "tags": ("T", "tag count")}
 
@@ -200,7 +203,8 @@ class RegistryScreen(BaseScreen):
                 age += " (snapshot, revalidating)" if status.loading or not status.error else (
                     " (snapshot)")
         stale = " · STALE" if status.error and status.fetched_at else ""
-        self.set_title(f"{status.name} · {status.url} · {api} · {age}{stale}")
+        mode = " · read-only" if self.read_only_mode() else ""
+        self.set_title(f"{status.name} · {status.url} · {api} · {age}{stale}{mode}")
 
     # -- data flow ---------------------------------------------------------------------------
 
@@ -325,6 +329,24 @@ class RegistryScreen(BaseScreen):
 
     def read_only_mode(self) -> bool:
         return self.rapp.registry_read_only(self.registry)
+
+    def on_key(self, event: events.Key) -> None:
+        """In read-only mode the changing keys are not bound; pressing one says why."""
+        if not self.read_only_mode():
+            return
+        for namespace, bindings in self._binding_chain:
+            if namespace is not self:
+                continue
+            for binding in bindings.key_to_bindings.get(event.key, ()):
+                verb = REFUSED.get(binding.action.partition("(")[0])
+                if verb is not None:
+                    event.stop()
+                    reason = self.rapp.config.read_only_source(self.data.config,
+                                                               self.rapp.read_only_flag)
+                    self.notify(safe_text(f"read-only: {verb} is disabled for {self.registry} "
+                                          f"({reason})", 300),
+                                severity="warning", markup=False)
+                    return
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Offer metrics and logs only where the config says where to find them, and
