@@ -122,3 +122,27 @@ async def test_a_refused_key_says_why(tmp_path: Path) -> None:
         assert any("read-only: deleting is disabled for lab (read_only = true for lab)" in m
                    for m in messages), messages
         assert "read-only" in str(app.screen.query_one("#title").render())
+
+
+async def test_errors_go_away_when_their_source_succeeds_or_is_left(
+        make_app: AppMaker) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        app.open_registry("lab", "team/app")
+        await settle(pilot)
+        down = app.error_text  # the `mirror` registry is down: that stays true
+        app.screen.query_one("#tags", VirtualTable).focus()
+        await pilot.press("slash", *"~[")
+        await pilot.pause()
+        assert "bad regular expression" in app.error_text
+        await pilot.press("backspace", *"1")
+        await pilot.pause()
+        assert "bad regular expression" not in app.error_text  # fixed a moment later
+        await pilot.press("escape")
+        await pilot.press("colon", *"nosuch/repo", "enter")
+        await pilot.pause()
+        assert "no registry or repository named 'nosuch/repo'" in app.error_text
+        await pilot.press("escape")  # back to the fleet: the failed jump is left behind
+        await pilot.pause()
+        assert "nosuch" not in app.error_text
+        assert app.error_text == down

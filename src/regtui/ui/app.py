@@ -98,6 +98,8 @@ class RegtuiApp(App[int]):
         self._services: dict[str, RegistryService] = {}
         self._operations: dict[str, OperationsService] = {}
         self._error_source = ""
+        self._errors: dict[str, str] = {}
+        """Source -> its current error line, oldest first."""
         self._ticking = False
         self._superseding = False
         self._failures: dict[str, int] = {}
@@ -337,9 +339,30 @@ class RegtuiApp(App[int]):
         self._retry_at[registry] = time.monotonic() + delay
 
     def report_error(self, error: BaseException | None, source: str = "") -> None:
-        """Show a failure on the error line; the app keeps running and keeps its data."""
-        self.error_text = safe_text(f"{self.clock():%H:%M:%S} {_message(error)}", 400)
+        """Show a failure on the error line; the app keeps running and keeps its data.
+
+        Each error belongs to its source (`refresh:<registry>`, `filter`, `jump`, a worker):
+        it stays only until that source succeeds or is left (`clear_error`), so the line
+        never shows something that stopped being true.
+        """
+        self._errors.pop(source, None)
+        self._errors[source] = safe_text(f"{self.clock():%H:%M:%S} {_message(error)}", 400)
         self._error_source = source
+        self._show_errors()
+
+    def clear_error(self, *sources: str) -> None:
+        """The source succeeded, or the operator left it: its error is no longer true."""
+        if any(self._errors.pop(source, None) is not None for source in sources):
+            self._show_errors()
+
+    def _show_errors(self) -> None:
+        """The newest error, with the time it happened; how many others are still true."""
+        if not self._errors:
+            self.error_text = ""
+            return
+        newest = next(reversed(self._errors.values()))
+        others = len(self._errors) - 1
+        self.error_text = newest + (f"  (+{others} more)" if others else "")
 
     def copy_checked(self, text: str, grammar: Grammar) -> bool:
         """Every copy goes through here: refused with a message unless `text` is a `grammar`."""
@@ -395,9 +418,8 @@ class RegtuiApp(App[int]):
         status.from_snapshot = False
         if message.walked and not data.unconfirmed:
             data.live_walk_done = True
-        if self._error_source in (f"refresh:{message.registry}",
-                                  f"revalidate:{message.registry}"):
-            self.error_text = ""
+        self.clear_error(f"refresh:{message.registry}", f"revalidate:{message.registry}",
+                         f"repo:{message.registry}")
         self._changed(message.registry, None)
 
     def _changed(self, registry: str, repository: str | None) -> None:
@@ -464,6 +486,7 @@ class RegtuiApp(App[int]):
 
     def jump(self, target: str) -> None:
         """Command mode: `fleet`, `quit`, `<registry>`, `<registry>/<repo>` or `<repo>`."""
+        self.clear_error("jump")
         if target in ("q", "quit"):
             leave_or_ask(self, None, partial(self.exit, 0), "quit regtui")
         elif target in ("fleet", "home"):
@@ -476,7 +499,8 @@ class RegtuiApp(App[int]):
         else:
             known = ", ".join(self.store.registries) or "none configured"
             self.report_error(UsageError(
-                f"no registry or repository named {target!r} (registries: {known})"))
+                f"no registry or repository named {target!r} (registries: {known})"),
+                source="jump")
 
     def _find_repository(self, target: str) -> tuple[str, str] | None:
         registry, _, repository = target.partition("/")

@@ -124,6 +124,7 @@ class BaseScreen(FunnelScreen[None]):
             self._clock_missed = True
 
     def on_screen_resume(self) -> None:
+        self.rapp.clear_error("jump")  # a failed jump is left behind on another screen
         missed, self._missed = self._missed, {}
         for registry, repositories in missed.items():
             self.data_changed_batch(registry, repositories)
@@ -199,8 +200,9 @@ class BaseScreen(FunnelScreen[None]):
         try:
             text_filter = parse_filter(event.value)
         except FilterError as error:
-            self.rapp.report_error(error)
+            self.rapp.report_error(error, source="filter")
             return
+        self.rapp.clear_error("filter")
         self.filters[self._filter_target] = text_filter
         self.apply_filter(self._filter_target, text_filter)
 
@@ -223,6 +225,8 @@ class BaseScreen(FunnelScreen[None]):
 
     def _close_bar(self, bar: Input) -> None:
         bar.remove_class("-visible")
+        if isinstance(bar, FilterBar):
+            self.rapp.clear_error("filter")  # left: the half-typed regex is gone
         target = self.query_one(f"#{self._filter_target}") if self._filter_target else None
         (target or self._focused_table() or self).focus()
 
