@@ -32,11 +32,12 @@ class DeleteConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = """
     DeleteConfirmScreen { align: center middle; }
     DeleteConfirmScreen > Vertical {
-        width: 90%; max-width: 110; height: auto; max-height: 90%;
+        width: 90%; max-width: 110; height: auto; max-height: 100%;
         border: thick $error; background: $surface; padding: 0 1;
     }
     DeleteConfirmScreen #confirm-title { text-style: bold; color: $error; }
-    DeleteConfirmScreen VerticalScroll { height: auto; max-height: 20; }
+    /* The plan scrolls; the typed name and the buttons always stay on screen (80x24). */
+    DeleteConfirmScreen VerticalScroll { height: auto; max-height: 40vh; }
     DeleteConfirmScreen #confirm-typed { margin-top: 1; }
     DeleteConfirmScreen Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
     DeleteConfirmScreen Button { margin-left: 2; }

@@ -13,7 +13,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Footer, RichLog, Static
 
@@ -51,9 +51,10 @@ class CollectConfirm(ModalScreen[bool]):
 
     DEFAULT_CSS = """
     CollectConfirm { align: center middle; }
-    CollectConfirm > Static { width: 80; border: thick $error; background: $surface;
-        padding: 1 2; }
-    CollectConfirm Horizontal { width: 80; height: auto; align-horizontal: right; }
+    CollectConfirm > Vertical { width: 80; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $error; background: $surface; padding: 0 1; }
+    CollectConfirm Static { padding: 1 1 0 1; }
+    CollectConfirm Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
     CollectConfirm Button { margin-left: 2; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "no", "Cancel", id="gc.cancel")]
@@ -63,12 +64,13 @@ class CollectConfirm(ModalScreen[bool]):
         self.summary = summary
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"Collect garbage for real?\n\n{self.summary}\n\nBlobs deleted now "
-                          "cannot be recovered. Pushes during collection can break: put the "
-                          "registry in read-only maintenance mode first."))
-        with Horizontal():
-            yield Button("Cancel", id="gc-cancel", variant="primary")
-            yield Button("Collect", id="gc-collect", variant="error")
+        with Vertical():  # the buttons sit inside the dialog's border
+            yield Static(Text(f"Collect garbage for real?\n\n{self.summary}\n\nBlobs deleted "
+                              "now cannot be recovered. Pushes during collection can break: "
+                              "put the registry in read-only maintenance mode first."))
+            with Horizontal():
+                yield Button("Cancel", id="gc-cancel", variant="primary")
+                yield Button("Collect", id="gc-collect", variant="error")
 
     def on_mount(self) -> None:
         self.query_one("#gc-cancel", Button).focus()
@@ -137,6 +139,7 @@ class GcScreen(FunnelScreen[None]):
         return str(note) or UNTAGGED_WARNING
 
     def on_mount(self) -> None:
+        self._focus_action()
         table = self.query_one("#gc-history", DataTable)
         table.add_columns("time", "mode", "exit", "freed", "summary")
         self._load_history()
@@ -187,6 +190,15 @@ class GcScreen(FunnelScreen[None]):
             self.last_dry_run = run
             self.query_one("#gc-real", Button).disabled = run.exit_code != 0
         self._load_history()
+        self._focus_action()
+
+    def _focus_action(self) -> None:
+        """Focus the next thing to do: Collect after a good dry run, else Dry run."""
+        for button_id in ("#gc-real", "#gc-dry"):
+            button = self.query_one(button_id, Button)
+            if not button.disabled:
+                button.focus()
+                return
 
     async def _run(self, dry_run: bool,
                    on_line: Callable[[str, GcProgress], None]) -> GcRun | None:
