@@ -146,3 +146,24 @@ async def test_errors_go_away_when_their_source_succeeds_or_is_left(
         await pilot.pause()
         assert "nosuch" not in app.error_text
         assert app.error_text == down
+
+
+async def test_q_goes_back_and_quits_only_from_the_fleet(make_app: AppMaker) -> None:
+    from regtui.ui.screens.fleet import FleetScreen
+
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        app.open_registry("lab", "team/app")
+        await settle(pilot)
+        await pilot.press("enter")  # the tag detail
+        await settle(pilot)
+        depth = len(app.screen_stack)
+        await pilot.press("q")
+        await pilot.pause()
+        assert len(app.screen_stack) == depth - 1 and isinstance(app.screen, RegistryScreen)
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, FleetScreen) and app.is_running
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running

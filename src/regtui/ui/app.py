@@ -77,7 +77,8 @@ class RegtuiApp(App[int]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", id="app.help", tooltip="List every key binding"),
-        Binding("q", "quit", "Quit", id="app.quit", tooltip="Leave regtui"),
+        Binding("q", "quit", "Quit", id="app.quit",
+                tooltip="Back to the previous screen; on the fleet, leave regtui"),
         Binding("ctrl+p", "command_palette", "Palette", id="app.palette", priority=True, show=False,
                 tooltip="Commands for this screen and global ones"),
         Binding("ctrl+a", "audit", "Audit log", id="app.audit-log", show=False,
@@ -514,7 +515,11 @@ class RegtuiApp(App[int]):
     # -- actions and commands ---------------------------------------------------------------
 
     async def action_quit(self) -> None:
-        """Quit, asking first while a change is running (it would be cut short)."""
+        """`q`: back from any screen but the fleet, where it quits; asks first while a change
+        is running (leaving would cut it short)."""
+        if len(self.screen_stack) > 1 and not isinstance(self.screen, ModalScreen):
+            leave_or_ask(self, self.screen, self.pop_screen)
+            return
         leave_or_ask(self, None, self.exit, "quit regtui")
 
     def action_audit(self) -> None:
