@@ -240,8 +240,8 @@ class OperationsService:
         return outcome
 
     def _audit_scan(self, target: str, command: str, outcome: str) -> None:
-        self.audit.record(registry=self.registry.name, action="scan", target=target,
-                          digest="", command=command, outcome=outcome)
+        self.audit.record(registry=self.registry.name, url=self.registry.url, action="scan",
+                          target=target, digest="", command=command, outcome=outcome)
 
     def gc_runner(self) -> GarbageCollector:
         """The registry's collector; registries without one say so instead of offering it."""
@@ -258,6 +258,7 @@ class OperationsService:
             raise UsageError(f"registry {self.registry.name} has no [registries.gc] section: "
                              "regtui does not know how to run its garbage collection")
         return GcRunner(self.registry.name, self.registry.gc, read_only=self.read_only,
+                        url=self.registry.url,
                         history_path=self.audit.path.parent / "gc-history.jsonl")
 
     async def collect_garbage(self, *, dry_run: bool, delete_untagged: bool = False,
@@ -298,13 +299,14 @@ class OperationsService:
                 "delete; run garbage-collect without it")
 
     def _audit_gc(self, action: str, command: str, outcome: str) -> None:
-        self.audit.record(registry=self.registry.name, action=action, target=self.registry.name,
-                          digest="", command=command, outcome=outcome)
+        self.audit.record(registry=self.registry.name, url=self.registry.url, action=action,
+                          target=self.registry.name, digest="", command=command,
+                          outcome=outcome)
 
     def _audit(self, action: str, impact: TagImpact, command: str, outcome: str) -> None:
-        self.audit.record(registry=self.registry.name, action=action, target=str(impact.target),
-                          digest=impact.digest, command=command or self.delete_command(impact),
-                          outcome=outcome)
+        self.audit.record(registry=self.registry.name, url=self.registry.url, action=action,
+                          target=str(impact.target), digest=impact.digest,
+                          command=command or self.delete_command(impact), outcome=outcome)
 
     def delete_command(self, impact: TagImpact) -> str:
         return f"regtui delete {self.registry.name}/{impact.target} --yes"

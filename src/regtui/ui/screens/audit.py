@@ -14,7 +14,7 @@ from regtui.text import safe_text
 from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.widgets.badge import ReadOnlyBadge
 
-COLUMNS = ("time", "user", "registry", "action", "target", "outcome", "command")
+COLUMNS = ("time", "user", "registry", "action", "target", "outcome", "command", "url")
 
 
 class AuditScreen(FunnelScreen[None]):
