@@ -56,3 +56,21 @@ async def test_old_ids_still_work_with_a_notice(make_app: AppMaker) -> None:
         assert any("filter -> screen.filter" in str(n.message) for n in app._notifications)
         await pilot.press("f")
         assert app.screen.query_one("#filter-bar").has_focus
+
+
+async def test_palette_entries_are_the_screens_active_bindings(make_app: AppMaker) -> None:
+    from regtui.ui.screens.registry import RegistryScreen
+
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        app.open_registry("lab", "team/app")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RegistryScreen)
+        titles = {c.title for c in screen.context_commands()}
+        for binding in RegistryScreen.BINDINGS:
+            assert isinstance(binding, Binding)
+            name = binding.action.partition("(")[0]
+            active = bool(screen.check_action(name, ()))
+            assert (binding.description in titles) is active, binding.id
+        assert "Refresh" in titles  # the base screen's, too

@@ -106,9 +106,8 @@ async def test_read_only_dashboard_cannot_change_anything(lab_factory: LabFactor
             assert isinstance(app.screen, RegistryScreen), f"{key} opened {app.screen}"
             assert not [w for w in screen.workers if w.group == CHANGE_GROUP], key
         titles = {c.title for c in screen.context_commands()}
-        assert not titles & {"Delete tag", "Delete repository", "Retention",
-                             "Garbage collection"}
-        assert "Storage usage" in titles
+        assert not titles & {"Delete", "Delete repo", "Retention", "GC"}
+        assert "Usage" in titles  # reading is offered
         await pilot.press("ctrl+p")
         await settle(pilot)
         assert isinstance(app.screen, CommandPalette)

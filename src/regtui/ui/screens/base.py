@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -23,6 +24,10 @@ from regtui.ui.widgets.vtable import VirtualTable
 
 if TYPE_CHECKING:
     from regtui.ui.app import RegtuiApp
+
+
+PALETTE_SKIP = frozenset({"back", "open_filter", "open_command"})
+"""Bindings that make no sense from the palette (it is itself a way in and out)."""
 
 
 class BaseScreen(FunnelScreen[None]):
@@ -150,10 +155,23 @@ class BaseScreen(FunnelScreen[None]):
         """Show only the rows of `table_id` that pass `text_filter`."""
 
     def context_commands(self) -> list[ContextCommand]:
-        return [
-            ContextCommand("Refresh", "Reload the data on this screen", self.action_refresh),
-            ContextCommand("Filter", "Filter the focused table", self.action_open_filter),
-        ]
+        """The palette's entries: this screen's bindings (title, tooltip, key) that are
+        active here, so the palette and the keys cannot disagree; screens add the rest."""
+        commands: list[ContextCommand] = []
+        for cls in type(self).__mro__:
+            for binding in cls.__dict__.get("BINDINGS", ()):
+                if not isinstance(binding, Binding) or binding.action in PALETTE_SKIP:
+                    continue
+                name, _, params = binding.action.partition("(")
+                arguments = tuple(part.strip().strip("'\"") for part in
+                                  params.rstrip(")").split(",") if part.strip())
+                if "." in name or not self.check_action(name, arguments):
+                    continue
+                key = self.app.get_key_display(binding)
+                commands.append(ContextCommand(
+                    binding.description, f"{binding.tooltip or binding.description} (key {key})",
+                    partial(self.run_action, binding.action)))
+        return commands
 
     # -- filter and command bars ------------------------------------------------------------
 

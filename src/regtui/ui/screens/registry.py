@@ -34,8 +34,6 @@ from regtui.ui.widgets.vtable import VirtualTable
 REFUSED = {"delete_tag": "deleting", "delete_repository": "deleting",
            "retention": "retention", "gc": "garbage collection"}
 """What each changing action is called when read-only mode refuses it."""
-_SORT_KEYS = {"name": ("N", "name"), "size": ("S", "size"), "date": ("A", "age"),
-              "tags": ("T", "tag count")}
 
 
 class RegistryScreen(BaseScreen):
@@ -466,32 +464,7 @@ class RegistryScreen(BaseScreen):
         self.show_repos(keep=row.key)
 
     def context_commands(self) -> list[ContextCommand]:
-        commands = super().context_commands()
-        for key, (letter, label) in _SORT_KEYS.items():
-            commands.append(ContextCommand(
-                f"Sort by {label}", f"Sort the focused table by {label} (key {letter})",
-                partial(self.action_sort, key)))
-        if self.data.config.prometheus is not None:
-            commands.append(ContextCommand("Metrics", "Prometheus charts of this registry",
-                                           self.action_metrics))
-        if self.data.config.logs:
-            commands.append(ContextCommand("Logs", "This registry's logs", self.action_logs))
-        commands.append(ContextCommand("Storage usage", "Each blob counted once; unique and "
-                                       "shared bytes per repository", self.action_storage))
-        if not self.read_only_mode():
-            commands.extend([
-                ContextCommand("Delete tag", "Delete the selected tag (preview first)",
-                               self.action_delete_tag),
-                ContextCommand("Delete repository", "Delete every tag of the selected "
-                               "repository (preview first)", self.action_delete_repository),
-                ContextCommand("Retention", "Apply a retention policy (dry run first)",
-                               self.action_retention),
-                ContextCommand("Garbage collection", "Dry run, then collect",
-                               self.action_gc),
-            ])
-        commands.append(ContextCommand("Toggle namespace tree",
-                                       "Fold repositories by namespace or list them flat",
-                                       self.action_toggle_tree))
+        commands = super().context_commands()  # from the bindings active here
         for name in self.data.names[:500]:
             commands.append(ContextCommand(f"Open repository {name}", f"in {self.registry}",
                                            partial(self.rapp.jump, f"{self.registry}/{name}")))
