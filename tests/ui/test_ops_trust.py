@@ -177,3 +177,39 @@ async def test_space_marks_tags_and_ctrl_d_deletes_the_set_once(lab_factory: Lab
     assert set(paged_tags(lab, REPO)) == before - marked
     assert sorted(e.target for e in audit(tmp_path).entries()) == sorted(
         f"{REPO}:{t}" for t in marked)
+
+
+async def test_gc_focuses_the_next_action_and_collects_as_a_change(
+        lab_factory: LabFactory, tmp_path: Path) -> None:
+    from textual.widgets import Button
+
+    from regtui.ui.operations import CHANGE_GROUP
+    from regtui.ui.screens.gc import CollectConfirm, GcScreen
+    from tests.ui.test_ops_screens import Host, _ops
+
+    class Recording(Host):
+        """Gets every worker change through the screens' funnel."""
+
+        def worker_changed(self, worker: Any, state: Any) -> None:
+            groups.append((worker.name, worker.group))
+
+    ops, _ = _ops(lab_factory(), tmp_path, read_only=False)
+    screen = GcScreen(ops)
+    app = Recording(screen)
+    groups: list[tuple[str, str]] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert screen.focused is screen.query_one("#gc-dry", Button)  # focus on entry
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.focused is screen.query_one("#gc-real", Button)  # after the dry run
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, CollectConfirm))
+        await pilot.click("#gc-collect")
+        await wait_until(pilot, lambda: ("garbage-collect", CHANGE_GROUP) in groups)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    await ops.inventory.aclose()
+    assert [e.action for e in ops.audit.entries()] == ["gc --dry-run", "gc"]
+    assert ops.audit.entries()[-1].outcome.startswith("ok")

@@ -22,6 +22,7 @@ from regtui.render.formats import size
 from regtui.services.gc import GcProgress, GcRun
 from regtui.services.operations import OperationsService
 from regtui.text import safe_text
+from regtui.ui.operations import CHANGE_GROUP, leave_or_ask, refuse_second_change
 from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.widgets.badge import ReadOnlyBadge
 
@@ -98,7 +99,8 @@ class GcScreen(FunnelScreen[None]):
     GcScreen Button { margin-right: 2; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back", id="gc.back"),
+        Binding("escape", "back", "Back", id="gc.back",
+                tooltip="Back; while garbage-collect runs, asks first"),
     ]
 
     def __init__(self, operations: OperationsService) -> None:
@@ -162,13 +164,24 @@ class GcScreen(FunnelScreen[None]):
         summary = run_summary(self.last_dry_run) if self.last_dry_run else ""
 
         def answered(yes: bool | None) -> None:
-            if yes:
-                self.run_gc(dry_run=False)
+            if yes and not refuse_second_change(self.app):
+                self.collect()
 
         self.app.push_screen(CollectConfirm(summary), answered)
 
+    @work(group=CHANGE_GROUP, name="garbage-collect", exit_on_error=False)
+    async def collect(self) -> None:
+        """The real run is a change: never `exclusive` with the dry run, asked before left."""
+        await self._gc(dry_run=False)
+
+    def action_back(self) -> None:
+        leave_or_ask(self.app, self, self.app.pop_screen)
+
     @work(exclusive=True, group="gc", exit_on_error=False)
     async def run_gc(self, *, dry_run: bool) -> None:
+        await self._gc(dry_run=dry_run)
+
+    async def _gc(self, *, dry_run: bool) -> None:
         log = self.query_one("#gc-log", RichLog)
         progress_line = self.query_one("#gc-progress", Static)
         for button in self.query(Button):
