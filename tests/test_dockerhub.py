@@ -237,12 +237,12 @@ async def test_rate_limit_is_shown_and_warns_under_ten_percent(hub: HubDouble,
     backend = backend_for(hub, tmp_path)
     try:
         await backend.ping()
-        shown = gauge(backend, "pulls left")
+        shown = gauge(backend, "pulls")
         assert (shown.value, shown.total, shown.detail, shown.warn) == (100, 100, "per 6h",
                                                                         False)
         hub.pulls_left = 9
         await backend.head_manifest(RELEASES, "1.0.0")
-        assert gauge(backend, "pulls left").warn
+        assert gauge(backend, "pulls").warn
     finally:
         await backend.aclose()
     assert hub.manifest_gets == 0  # the ping and the HEAD spent nothing
@@ -270,7 +270,7 @@ async def test_hub_api_429_is_retried_after_x_retry_after(hub: HubDouble,
     assert len(tags) == 13
     assert time.monotonic() - started >= 0.5  # it waited for the time X-Retry-After named
     assert hub.throttle == 0
-    assert gauge(backend, "Hub API left").total == 200
+    assert gauge(backend, "Hub API").total == 200
 
 
 async def test_hub_api_429_past_retries_is_told_apart_from_the_pull_limit(
@@ -310,7 +310,7 @@ async def test_second_inventory_makes_no_manifest_get(hub: HubDouble, tmp_path: 
         await first.aclose()
     assert first.problems == [] and len(records) == 16
     gets_first = hub.manifest_gets
-    assert gets_first == first.backend.health().gauges[-1].value > 0
+    assert gets_first > 0 and first.backend.health().gauges[-1].value == gets_first
     assert hub.pulls_left == 100 - gets_first
     second_backend = backend_for(hub, tmp_path, "team-a/*", "library/base")
     second = InventoryService(second_backend, flavor="dockerhub")

@@ -133,7 +133,7 @@ async def test_blob_store_usage_and_quota(nexus_lab: Lab, tmp_path: Path) -> Non
         assert nexus.violations == []
     total = sum(nexus.blobs.sizes.values())
     store = backend.health().gauges[0]
-    assert (store.label, store.value, store.total, store.unit) == ("blob store default", total,
+    assert (store.label, store.value, store.total, store.unit) == ("store default", total,
                                                                     total + 5000, "bytes")
     assert store.detail == f"{len(nexus.blobs.sizes):,} blobs" and store.warn
     notes = " ".join(backend.health().notes)

@@ -205,3 +205,22 @@ def test_folded_schema_tags_are_shortened_keeping_the_suffix() -> None:
     child = table.visible(parse_filter(""), TagSort.NAME, False, {"1.0"})[1]
     assert tag_cells(child, NOW)[0] == "  └ sha256-aaaaaaaa….sig"
     assert tag_cells(child, NOW)[5] == "sig"
+
+
+def test_fleet_gauges_and_the_columns_they_bring() -> None:
+    from regtui.registry.models import Gauge
+    from regtui.render.fleet import FLEET_COLUMNS, fleet_columns, fleet_row, gauge_text
+
+    status = RegistryStatus("hub", "https://registry-1.docker.io", "dockerhub")
+    assert "limits" not in [c.key for c in fleet_columns([status])]
+    status.gauges = (Gauge("pulls", 8, 100, detail="per 6h", warn=True),
+                     Gauge("store default", 3 * 1024**3, 10 * 1024**3, unit="bytes"),
+                     Gauge("pulls", None, None, detail="no limit"))
+    status.notes = ("repositories: configured list",)
+    assert fleet_columns([status]) == FLEET_COLUMNS and status.warns
+    assert [gauge_text(g) for g in status.gauges] == [
+        "! pulls 8/100 per 6h", "store default 3.0 GiB/10.0 GiB", "pulls no limit"]
+    row = dict(zip([c.key for c in FLEET_COLUMNS], fleet_row(status, NOW, FLEET_COLUMNS),
+                   strict=True))
+    assert row["limits"].startswith("! pulls 8/100 per 6h · store default")
+    assert row["notes"] == "repositories: configured list" and row["error"] == "-"

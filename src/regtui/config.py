@@ -262,9 +262,10 @@ class Config:
     """The file this was loaded from; None when no file existed."""
 
     def find(self, name_or_url: str) -> RegistryConfig | None:
-        """The registry an operator means by a name, URL or host; None if none is."""
+        """The registry an operator means by a name, URL, host or alias; None if none is."""
         return next((reg for reg in self.registries
-                     if name_or_url in (reg.name, reg.url, reg.host)), None)
+                     if name_or_url in (reg.name, reg.url, reg.host)
+                     or (reg.alias and name_or_url == reg.alias)), None)
 
     def registry(self, name_or_url: str) -> RegistryConfig:
         """Find a registry by name, URL or host, as an operator types it."""

@@ -441,14 +441,14 @@ class DockerHubBackend(DistributionBackend):
         gauges: list[Gauge] = []
         found = self.pull_limit
         if found is not None:
-            gauges.append(Gauge("pulls left", found.remaining, found.limit,
+            gauges.append(Gauge("pulls", found.remaining, found.limit,
                                 detail=f"per {window_text(found.window_seconds)}",
                                 warn=found.low))
         elif self.pull_limit_seen:
-            gauges.append(Gauge("pulls", 0, None, detail="no limit (no rate-limit headers)"))
+            gauges.append(Gauge("pulls", None, None, detail="no limit (no rate-limit headers)"))
         if self.api_limit is not None:
             remaining, limit = self.api_limit
-            gauges.append(Gauge("Hub API left", remaining, limit,
+            gauges.append(Gauge("Hub API", remaining, limit,
                                 warn=remaining < limit * WARN_RATIO))
         gauges.append(Gauge("manifest GETs", self.manifest_gets, None))
         notes = [self.source_note] if self.source_note else []

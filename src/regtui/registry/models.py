@@ -146,7 +146,8 @@ class Gauge:
     """
 
     label: str
-    value: int
+    value: int | None
+    """None: nothing to count (e.g. no pull limit applies)."""
     total: int | None
     unit: str = "count"
     """`count` or `bytes`: how the renderer formats the numbers."""

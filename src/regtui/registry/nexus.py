@@ -345,7 +345,7 @@ class NexusBackend(DistributionBackend):
         for store in self.blob_stores:
             capacity = store.total_bytes + store.available_bytes
             low = bool(capacity) and store.available_bytes < capacity * LOW_SPACE
-            gauges.append(Gauge(f"blob store {store.name}", store.total_bytes,
+            gauges.append(Gauge(f"store {store.name}", store.total_bytes,
                                 capacity or None, unit="bytes",
                                 detail=f"{store.blob_count:,} blobs",
                                 warn=low or store.quota_violation is True or store.unavailable))

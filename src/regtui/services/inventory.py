@@ -21,6 +21,7 @@ from regtui.registry.factory import open_backend
 from regtui.registry.kinds import classify_manifest, subject_of_tag
 from regtui.registry.models import (
     ArtifactKind,
+    Health,
     ImageConfig,
     Manifest,
     Platform,
@@ -106,6 +107,10 @@ class InventoryService:
 
     async def ping(self) -> RegistryInfo:
         return await self.backend.ping()
+
+    def health(self) -> Health:
+        """Limits, blob store usage and caveats the backend learnt while reading; no I/O."""
+        return self.backend.health()
 
     async def repository_names(self) -> list[str]:
         return [name async for name in self.backend.repositories()]

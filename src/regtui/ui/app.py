@@ -327,13 +327,26 @@ class RegtuiApp(App[int]):
     def on_pinged(self, message: Pinged) -> None:
         status = self.store[message.registry].status
         new = (True, message.info.api_version)
-        if (status.reachable, status.api_version) != new:
+        if (status.reachable, status.api_version) != new or self._take_health(message.registry):
             status.reachable, status.api_version = new
             self._changed(message.registry, None)
 
     def on_names_loaded(self, message: NamesLoaded) -> None:
-        if self.store[message.registry].set_names(message.names):
+        changed = self._take_health(message.registry)
+        if self.store[message.registry].set_names(message.names) or changed:
             self._changed(message.registry, None)
+
+    def _take_health(self, registry: str) -> bool:
+        """Copy the backend's gauges and notes into the status; True when they changed."""
+        health = getattr(self.service(registry), "health", None)  # fakes may lack it
+        if health is None:
+            return False
+        found = health()
+        status = self.store[registry].status
+        if (status.gauges, status.notes) == (found.gauges, found.notes):
+            return False
+        status.gauges, status.notes = found.gauges, found.notes
+        return True
 
     def on_repo_loaded(self, message: RepoLoaded) -> None:
         data = self.store[message.registry]
@@ -360,6 +373,7 @@ class RegtuiApp(App[int]):
         self._changed(message.registry, message.repository)
 
     def on_refresh_done(self, message: RefreshDone) -> None:
+        self._take_health(message.registry)
         data = self.store[message.registry]
         status = data.status
         status.fetched_at, status.error, status.reachable = message.at, "", True

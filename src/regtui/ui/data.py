@@ -35,7 +35,10 @@ def utc_now() -> datetime:
 
 
 class RegistryService(Protocol):
-    """What the UI needs from `regtui.services.inventory.InventoryService` (and test fakes)."""
+    """What the UI needs from `regtui.services.inventory.InventoryService` (and test fakes).
+
+    A service may also offer `health() -> Health` (limits, blob stores, caveats; no I/O);
+    the app reads it where present, so fakes need not."""
 
     name: str
     url: str
@@ -195,7 +198,8 @@ class Store:
 
     def __init__(self, registries: Sequence[RegistryConfig]) -> None:
         self.registries: dict[str, RegistryData] = {
-            reg.name: RegistryData(reg, RegistryStatus(reg.name, reg.url, reg.flavor))
+            reg.name: RegistryData(reg, RegistryStatus(reg.name, reg.url, reg.flavor,
+                                                       alias=reg.alias))
             for reg in registries
         }
 

@@ -10,9 +10,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.widgets import Static
 
 from regtui.errors import RegtuiError, UsageError
 from regtui.filter import TextFilter
+from regtui.render.fleet import gauge_text
 from regtui.render.repos import (
     REPO_COLUMNS,
     RepoPane,
@@ -88,6 +90,9 @@ class RegistryScreen(BaseScreen):
         return self.rapp.store[self.registry]
 
     def compose_body(self) -> ComposeResult:
+        notes = Static(id="registry-notes")
+        notes.display = False
+        yield notes
         with Horizontal(id="panes"):
             yield VirtualTable(REPO_COLUMNS, self._repo_cells, style_of=_repo_style,
                                id="repos", empty="no repositories (yet)")
@@ -193,7 +198,20 @@ class RegistryScreen(BaseScreen):
                 age += " (snapshot, revalidating)" if status.loading or not status.error else (
                     " (snapshot)")
         stale = " · STALE" if status.error and status.fetched_at else ""
-        self.set_title(f"{status.name} · {status.url} · {api} · {age}{stale}")
+        self.set_title(f"{status.name} · {status.shown_url} · {api} · {age}{stale}")
+        self._show_notes()
+
+    def _show_notes(self) -> None:
+        """Where the repository list came from, pull limits, soft deletes: one muted line."""
+        status = self.data.status
+        parts = [*status.notes, *(gauge_text(g) for g in status.gauges)]
+        text = safe_text(" · ".join(parts), 400)
+        if text == getattr(self, "_notes_text", None):
+            return
+        self._notes_text = text
+        notes = self.query_one("#registry-notes", Static)
+        notes.update(Text(text, style="dim"))
+        notes.display = bool(parts)
 
     # -- data flow ---------------------------------------------------------------------------
 

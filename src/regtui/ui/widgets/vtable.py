@@ -135,6 +135,16 @@ class VirtualTable(ScrollView, can_focus=True):
         self._set_cursor(index if index is not None else min(self.cursor, len(rows) - 1))
         self.repaint_changed()
 
+    def set_columns(self, columns: tuple[Column, ...]) -> None:
+        """Show another set of columns (the cells function must follow); a no-op if equal."""
+        if columns == self.columns:
+            return
+        self.columns = columns
+        self._fitted = []
+        self._cache.clear()
+        self._painted.clear()
+        self.refresh()
+
     def invalidate(self) -> None:
         """Forget cached cells, e.g. when the clock moved and ages must be recomputed."""
         self._cache.clear()
