@@ -148,7 +148,7 @@ class DistributionBackend:
             names = [name async for name in self._paged("/v2/_catalog", "repositories",
                                                         "catalog")]
         except RegistryError as refused:
-            status = _status_of(refused)
+            status = _status_of(refused) or ("HTTP 401" if isinstance(refused, AuthError) else "")
             if not self.configured or status not in REFUSED_CATALOG:
                 raise
             reason = "refused" if status in ("HTTP 401", "HTTP 403") else "missing"
