@@ -111,6 +111,9 @@ class ImageConfig:
     user: str = ""
     working_dir: str = ""
     history: tuple[HistoryEntry, ...] = ()
+    created_text: str = ""
+    """`created` exactly as the image has it (buildah writes nanoseconds; `created` is cut
+    to microseconds and is for sorting only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +194,10 @@ class TagRecord:
     """Why the tag could not be fully read (one line), empty when it could."""
     unreadable: bool = False
     """Only the name is known: the record stands for a listed tag that could not be read."""
+    created_text: str = ""
+    """`created` exactly as the image config has it; empty when unknown."""
+    pushed_at: datetime | None = None
+    """When the registry says the tag was pushed, where it keeps that (not registry:2)."""
 
     @property
     def reference(self) -> str:

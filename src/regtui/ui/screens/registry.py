@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-from regtui.errors import RegtuiError, UsageError
+from regtui.errors import RegistryError, RegtuiError, UsageError
 from regtui.filter import TextFilter
 from regtui.render.fleet import gauge_text
 from regtui.render.repos import (
@@ -275,7 +275,9 @@ class RegistryScreen(BaseScreen):
     @on(VirtualTable.Selected, "#tags")
     def _tag_selected(self, event: VirtualTable.Selected) -> None:
         row = event.row
-        if isinstance(row, TagRow):
+        if isinstance(row, TagRow) and row.record.unreadable:
+            self.rapp.report_error(RegistryError(row.record.error), source="tag")
+        elif isinstance(row, TagRow):
             self.rapp.open_tag(self.registry, row.record)
 
     # -- actions -----------------------------------------------------------------------------
