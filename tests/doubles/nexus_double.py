@@ -31,7 +31,7 @@ import httpx
 
 from regtui.registry import mediatypes as mt
 from tests.doubles.loopback import Recorder, Route, SpecHandler, lab_names, match, serving
-from tests.doubles.subset import nexus_spec
+from tests.doubles.schema import load_subset
 
 REST: Final = "/service/rest"
 USERNAME: Final = "admin"
@@ -84,7 +84,7 @@ class NexusDouble:
                  soft_limit: int | None = None, fail: frozenset[str] = frozenset(),
                  task_polls: int = 2, with_tasks: bool = True) -> None:
         self.upstream = upstream
-        self.recorder = Recorder(nexus_spec())
+        self.recorder = Recorder(load_subset("nexus"))
         self.page_size = page_size
         self.available = available
         self.soft_limit = soft_limit
@@ -261,10 +261,14 @@ class _Handler(SpecHandler):
         docker: Json = {"forceBasicAuth": True, "v1Enabled": False}
         if known[(name, kind)]:
             docker["httpPort"] = known[(name, kind)]
-        self.answer(method, template, 200, {
-            "name": name, "format": "docker", "type": kind, "online": True,
-            "url": f"{self.nexus.url}/repository/{name}", "docker": docker,
-            "storage": {"blobStoreName": STORE}})
+        storage: Json = {"blobStoreName": STORE, "strictContentTypeValidation": True,
+                         "writePolicy": "allow"}
+        body: Json = {"name": name, "format": "docker", "type": kind, "online": True,
+                      "url": f"{self.nexus.url}/repository/{name}", "docker": docker,
+                      "storage": storage}
+        if kind == "group":
+            body["group"] = {"memberNames": [HOSTED]}
+        self.answer(method, template, 200, body)
 
     def _component_json(self, component: NexusComponent) -> Json:
         return {"id": component.id, "repository": HOSTED, "format": "docker", "group": "",
