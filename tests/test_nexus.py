@@ -250,3 +250,18 @@ async def test_read_only_starts_no_task_and_deletes_nothing(nexus: NexusDouble,
     finally:
         await operations.inventory.aclose()
     assert nexus.runs == [] and nexus.recorder.count("DELETE") == 0
+
+
+async def test_delete_without_a_listing_finds_the_component_by_search(
+        nexus: NexusDouble, tmp_path: Path) -> None:
+    backend = backend_for(nexus, tmp_path, read_only=False)
+    try:
+        await backend.delete_tag(RELEASES, "1.0.5")
+    finally:
+        await backend.aclose()
+    [search] = [q for m, p, q in nexus.recorder.requests if p.endswith("/v1/search")]
+    assert search == {"repository": [HOSTED], "format": ["docker"],
+                      "name": ["team-a/releases"], "version": ["1.0.5"]}
+    assert nexus.recorder.count("GET", "/service/rest/v1/components") == 0
+    assert "1.0.5" not in {c.version for c in nexus.components.values()
+                           if c.name == "team-a/releases"}

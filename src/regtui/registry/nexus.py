@@ -230,6 +230,15 @@ class NexusBackend(DistributionBackend):
             await self._list_components(nexus_repo)
         return dict(self._components.get(nexus_repo, {}).get(image, {}))
 
+    async def find_component(self, nexus_repo: str, image: str, tag: str) -> Component | None:
+        """One image version through `/v1/search` (no listing of the whole repository)."""
+        params = {"repository": nexus_repo, "format": "docker", "name": image, "version": tag}
+        async for item in self._pages("/v1/search", f"search for {image}:{tag}", params):
+            component = parse_component(item)
+            if (component.name, component.version) == (image, tag):
+                return component
+        return None
+
     async def tags(self, repository: str) -> list[str]:
         await self._route(repository)  # an unknown repository is an error, not "no tags"
         return sorted(await self.components(repository))
@@ -266,10 +275,10 @@ class NexusBackend(DistributionBackend):
 
     async def delete_tag(self, repository: str, tag: str) -> None:
         """Delete the component `image:tag`: that tag goes; Nexus keeps blobs until compaction."""
-        component = (await self.components(repository)).get(tag)
-        if component is None:
-            await self._list_components(repository.partition("/")[0])
-            component = (await self.components(repository)).get(tag)
+        nexus_repo, _, image = repository.partition("/")
+        component = self._components.get(nexus_repo, {}).get(image, {}).get(tag)
+        if component is None:  # not listed yet, or pushed since: ask the search API
+            component = await self.find_component(nexus_repo, image, tag)
         if component is None or not component.id:
             raise NotFoundError(f"{repository}:{tag} on {self.name}: no such component")
         await self._api("DELETE", f"/v1/components/{quote(component.id, safe='')}",
