@@ -372,3 +372,30 @@ def test_the_double_refuses_requests_outside_the_spec(hub: HubDouble) -> None:
     assert answer.status_code == 500
     assert any("query parameter 'n' is not in the spec" in v for v in hub.violations)
     hub.recorder.violations.clear()
+
+
+async def test_hub_audit_log_feeds_the_logs_screen_new_events_only(hub: HubDouble,
+                                                                   tmp_path: Path) -> None:
+    import asyncio
+
+    from regtui.services.hub_audit import HubAuditFeed, hub_audit_source
+
+    backend = backend_for(hub, tmp_path, read_only=False)
+    source = hub_audit_source(backend, "team-a", asyncio.get_running_loop(), interval=0)
+    try:
+        feed = HubAuditFeed(backend, "team-a")
+        assert await feed.new_lines() == []
+        await backend.delete_tag(RELEASES, "1.0.0")
+        [line] = await feed.new_lines()
+        digest = hub.audit[0]["data"]["digest"]
+        assert line == (f"2026-11-30T09:00:00Z repo.tag.delete team-a/releases:1.0.0 by {USERNAME} "
+                        f"{digest}")
+        assert await feed.new_lines() == []  # the cursor moved past it
+        assert await asyncio.to_thread(source.poll) == 1  # the logs screen's thread
+        assert list(source.index.raw_lines(0, 1)) == [line]
+        await backend.delete_tag(RELEASES, "1.0.1")
+        assert [x.split()[2] for x in await feed.new_lines()] == ["team-a/releases:1.0.1"]
+    finally:
+        source.close()
+        await backend.aclose()
+    assert source.state.status == "closed"

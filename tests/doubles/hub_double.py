@@ -324,7 +324,7 @@ class _ApiHandler(SpecHandler):
         with self.hub.recorder.lock:
             gone = repo.tags.pop(tag)
             self.hub.audit.insert(0, {
-                "account": namespace, "action": "repo.tag.delete", "name": repo.name,
+                "account": namespace, "action": "repo.tag.delete", "name": f"{namespace}/{name}",
                 "actor": USERNAME, "data": {"digest": gone.digest, "tag": tag},
                 "timestamp": "2026-11-30T09:00:00Z",
                 "action_description": f"deleted the tag {tag} from {namespace}/{name}"})

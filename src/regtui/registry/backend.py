@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
@@ -153,6 +154,18 @@ def gc_task_api(backend: RegistryBackend) -> GcTaskApi | None:
     if backend.capabilities.gc_tasks and isinstance(backend, GcTaskApi):
         return backend
     return None
+
+
+@runtime_checkable
+class AuditLogApi(Protocol):
+    """A registry that keeps its own audit log of pushes and deletes (Docker Hub)."""
+
+    async def audit_log(self, account: str, *, since: datetime | None = None,
+                        pages: int = 10) -> list[dict[str, Any]]: ...
+
+
+def audit_log_api(backend: RegistryBackend) -> AuditLogApi | None:
+    return backend if isinstance(backend, AuditLogApi) else None
 
 
 def tag_delete_api(backend: RegistryBackend) -> TagDeleteApi | None:

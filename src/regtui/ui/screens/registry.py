@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -340,10 +341,24 @@ class RegistryScreen(BaseScreen):
     def action_logs(self) -> None:
         from regtui.ui.screens.logs import LogsScreen
 
-        if self.data.config.logs:
-            self.app.push_screen(LogsScreen(self.data.config.logs,
-                                            repository_filter=self.repository),
+        sources: list[Any] = [*self.data.config.logs, *self._api_log_sources()]
+        if sources:
+            self.app.push_screen(LogsScreen(sources, repository_filter=self.repository),
                                  callback=self._logs_closed)
+
+    def _api_log_sources(self) -> list[Any]:
+        """The registry's own audit log (Docker Hub), for the account it lists or logs in as."""
+        from regtui.registry.backend import audit_log_api
+        from regtui.services.hub_audit import hub_audit_source
+
+        backend = getattr(self.rapp.service(self.registry), "backend", None)
+        api = audit_log_api(backend) if backend is not None else None
+        config = self.data.config
+        account = next((name[:-2] for name in config.repositories if name.endswith("/*")),
+                       config.auth.username)
+        if api is None or not account:
+            return []
+        return [hub_audit_source(api, account, asyncio.get_running_loop())]
 
     def _logs_closed(self, repository: str | None) -> None:
         """Enter on a log line names a repository: show it here."""
