@@ -399,3 +399,24 @@ async def test_hub_audit_log_feeds_the_logs_screen_new_events_only(hub: HubDoubl
         source.close()
         await backend.aclose()
     assert source.state.status == "closed"
+
+
+async def test_no_hub_api_requests_left_waits_for_the_reset(hub: HubDouble,
+                                                            tmp_path: Path) -> None:
+    backend = backend_for(hub, tmp_path)
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    backend.sleep = sleep
+    backend.wall_clock = hub.clock
+    try:
+        await backend.tags(RELEASES)
+        assert waits == []
+        hub.api_left = 0
+        await backend.tags(RELEASES)  # this answer says none are left, reset in 60 s
+        await backend.tags(RELEASES)
+    finally:
+        await backend.aclose()
+    assert len(waits) == 1 and 50 < waits[0] <= 60

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -49,6 +49,7 @@ WARN_RATIO: Final = 0.10
 PROBE: Final = ("ratelimitpreview/test", "latest")
 """Docker's documented repository for reading the pull limit with a HEAD."""
 PULL_LIMIT_TEXT: Final = "pull rate limit"
+MAX_API_WAIT: Final = 60.0
 CredentialSource = Callable[[], Credentials | None]
 
 
@@ -181,6 +182,10 @@ class DockerHubBackend(DistributionBackend):
         """True once a registry answer was read: no headers then means no limit."""
         self.api_limit: tuple[int, int] | None = None
         """(remaining, limit) from the Hub API's `X-RateLimit-*` headers."""
+        self.api_reset: float | None = None
+        """`X-RateLimit-Reset`: when the Hub API's window starts again (Unix time)."""
+        self.wall_clock: Callable[[], float] = time.time
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self.manifest_gets = 0
         self.page_size = PAGE_SIZE
         self.hub_tags: dict[tuple[str, str], HubTag] = {}
@@ -289,6 +294,7 @@ class DockerHubBackend(DistributionBackend):
         url = self.api_url + path
         where = f"{what} on registry {self.name} ({method} {url})"
         extensions = {TOKEN_REQUEST: True} if token is None else {}
+        await self._respect_api_limit()
         async with self._limit:
             try:
                 async with self.client.stream(method, url, params=params, headers=headers,
@@ -310,8 +316,20 @@ class DockerHubBackend(DistributionBackend):
     def _note_api_limit(self, response: httpx.Response) -> None:
         remaining = response.headers.get("x-ratelimit-remaining", "").strip()
         limit = response.headers.get("x-ratelimit-limit", "").strip()
+        reset = response.headers.get("x-ratelimit-reset", "").strip()
         if remaining.isdigit() and limit.isdigit():
             self.api_limit = (int(remaining), int(limit))
+            self.api_reset = float(reset) if reset.isdigit() else None
+
+    async def _respect_api_limit(self) -> None:
+        """With none left, wait for `X-RateLimit-Reset` (a Unix time) rather than be
+        refused; a reset further away than MAX_API_WAIT is left to the 429 to tell."""
+        if self.api_limit is None or self.api_limit[0] > 0 or self.api_reset is None:
+            return
+        wait = self.api_reset - self.wall_clock()
+        if 0 < wait <= MAX_API_WAIT:
+            await self.sleep(wait)
+        self.api_limit = None  # the next answer says again
 
     def _api_error(self, response: httpx.Response, raw: bytes, where: str,
                    authenticated: bool) -> RegistryError:
