@@ -89,3 +89,23 @@ async def test_password_command_login_reads_the_configured_repositories(
         await backend.aclose()
     assert "app" in names and "team-a/releases" in names  # the catalog answered: no note
     assert backend.health().notes == () and "stable" in tags
+
+
+@pytest.mark.lab
+async def test_a_flavor_without_catalog_reads_only_the_list_and_says_so(
+        htpasswd_lab: Lab, tmp_path: Path) -> None:
+    ghcr = load(examples()["ghcr"], tmp_path)
+    assert htpasswd_lab.username and htpasswd_lab.password
+    ghcr = replace(ghcr, url=htpasswd_lab.url, repositories=("team-a/releases",),
+                   auth=AuthConfig(username=htpasswd_lab.username,
+                                   password_command=f"echo {shlex.quote(htpasswd_lab.password)}",
+                                   docker_config=False))
+    backend = open_backend(ghcr, Config(cache_dir=tmp_path / "cache"), read_only=True)
+    try:
+        names = [name async for name in backend.repositories()]
+        tags = await backend.tags("team-a/releases")
+    finally:
+        await backend.aclose()
+    assert names == ["team-a/releases"] and "latest" in tags
+    assert backend.health().notes == ("repositories: configured list (this flavor has no "
+                                      "catalog)",)
