@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -308,6 +309,8 @@ async def test_second_inventory_makes_no_manifest_get(hub: HubDouble, tmp_path: 
     finally:
         await first.aclose()
     assert first.problems == [] and len(records) == 16
+    # the push time is the Hub's own, from the tag API, not the image's creation date
+    assert {r.pushed_at for r in records} == {datetime(2026, 11, 20, 10, tzinfo=UTC)}
     gets_first = hub.manifest_gets
     assert gets_first > 0 and first.backend.health().gauges[-1].value == gets_first
     assert hub.pulls_left == 100 - gets_first

@@ -10,6 +10,7 @@ spec, and the fixture fails any test that broke it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -114,6 +115,7 @@ async def test_manifests_come_through_the_docker_connector(nexus: NexusDouble, n
     by_tag = {r.tag: r for r in records}
     assert by_tag["1.0.0"].digest == direct.headers["docker-content-digest"]
     assert by_tag["1.0.0"].size_bytes > 0 and service.problems == []
+    assert by_tag["1.0.0"].pushed_at == datetime(2026, 11, 20, 10, tzinfo=UTC)  # blobCreated
     assert nexus.recorder.count(contains="/v2/") == 0  # manifests never went to the REST port
 
 

@@ -164,6 +164,19 @@ class AuditLogApi(Protocol):
                         pages: int = 10) -> list[dict[str, Any]]: ...
 
 
+@runtime_checkable
+class PushTimes(Protocol):
+    """A registry whose tag listing says when each tag was pushed (Docker Hub, Nexus)."""
+
+    def pushed_at(self, repository: str, tag: str) -> datetime | None:
+        """From the last tag listing of `repository`; no I/O."""
+        ...
+
+
+def push_times(backend: RegistryBackend) -> PushTimes | None:
+    return backend if isinstance(backend, PushTimes) else None
+
+
 def audit_log_api(backend: RegistryBackend) -> AuditLogApi | None:
     return backend if isinstance(backend, AuditLogApi) else None
 

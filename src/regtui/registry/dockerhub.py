@@ -426,6 +426,11 @@ class DockerHubBackend(DistributionBackend):
                 names.append(tag.name)
         return names
 
+    def pushed_at(self, repository: str, tag: str) -> datetime | None:
+        """`tag_last_pushed` (else `last_updated`) from the last tag listing."""
+        found = self.hub_tags.get((repository, tag))
+        return None if found is None else found.last_pushed or found.last_updated
+
     async def delete_tag(self, repository: str, tag: str) -> None:
         """The Hub's tag delete: the tag goes, the image and its other tags stay."""
         namespace, name = split_hub(repository)

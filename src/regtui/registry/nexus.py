@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from datetime import datetime
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
@@ -238,6 +239,14 @@ class NexusBackend(DistributionBackend):
             if (component.name, component.version) == (image, tag):
                 return component
         return None
+
+    def pushed_at(self, repository: str, tag: str) -> datetime | None:
+        """The manifest asset's `blobCreated`, from the last component listing."""
+        nexus_repo, _, image = repository.partition("/")
+        component = self._components.get(nexus_repo, {}).get(image, {}).get(tag)
+        if component is None:
+            return None
+        return max((a.created for a in component.assets if a.created), default=None)
 
     async def tags(self, repository: str) -> list[str]:
         await self._route(repository)  # an unknown repository is an error, not "no tags"

@@ -16,7 +16,7 @@ from typing import Final, TypeVar
 
 from regtui.config import Config, RegistryConfig
 from regtui.errors import NotFoundError, ProtocolError, RegistryError, UnknownRepositoryError
-from regtui.registry.backend import Capabilities, ManifestHead, RegistryBackend
+from regtui.registry.backend import Capabilities, ManifestHead, RegistryBackend, push_times
 from regtui.registry.factory import open_backend
 from regtui.registry.kinds import classify_manifest, subject_of_tag
 from regtui.registry.models import (
@@ -196,6 +196,8 @@ class InventoryService:
             subject_digest=_subject_digest(manifest, tag),
             reachable=resolved.reachable,
             children=tuple(d.digest for d in manifest.manifests),
+            pushed_at=times.pushed_at(repository, tag) if (times := push_times(self.backend))
+            else None,
         )
 
     async def resolve(self, repository: str, digest: str, depth: int = 0) -> Resolved:
