@@ -146,10 +146,10 @@ def _stable(lab: Lab) -> str:
 # -- through the fault-injecting proxy, with the real CLI ---------------------------------------
 #
 # Each case: the exit status, the one line that names the request, how long it took and how many
-# requests reached the proxy. The limits are configured small (timeout 1 s, deadline 4 s,
+# requests reached the proxy. The limits are configured small (timeout 2 s, deadline 6 s,
 # 2 retries) so a hang shows as a failed time bound rather than a stuck suite.
 
-TIMEOUT, DEADLINE, RETRIES = 1.0, 4.0, 2
+TIMEOUT, DEADLINE, RETRIES = 2.0, 6.0, 2
 ATTEMPTS = RETRIES + 1
 
 

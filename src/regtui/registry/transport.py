@@ -40,8 +40,13 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 def retry_after_seconds(response: httpx.Response, now: float | None = None) -> float | None:
-    """Read `Retry-After` as seconds or an HTTP date; None when absent or unreadable."""
+    """Read `Retry-After` as seconds or an HTTP date, or Docker Hub's `X-Retry-After` (a Unix
+    time); None when absent or unreadable."""
+    clock = time.time() if now is None else now
     value = response.headers.get("retry-after", "").strip()
+    unix = response.headers.get("x-retry-after", "").strip()
+    if not value and unix.isdigit():
+        return max(0.0, float(unix) - clock)
     if not value:
         return None
     if value.isdigit():
@@ -50,7 +55,15 @@ def retry_after_seconds(response: httpx.Response, now: float | None = None) -> f
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return max(0.0, when.timestamp() - clock)
+
+
+def exhausted_quota(response: httpx.Response) -> bool:
+    """A 429 that says the quota is spent for its window (`ratelimit-remaining: 0;w=...`), or
+    asks for a wait longer than any retry here: retrying would only fail again."""
+    remaining = response.headers.get("ratelimit-remaining", "").split(";", 1)[0].strip()
+    wait = retry_after_seconds(response)
+    return remaining == "0" or (wait is not None and wait > MAX_RETRY_DELAY)
 
 
 def backoff_delay(attempt: int, base: float = 0.25) -> float:
@@ -152,6 +165,8 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     def _should_retry(self, request: httpx.Request, response: httpx.Response) -> bool:
         if response.status_code not in RETRY_STATUSES:
+            return False
+        if response.status_code == 429 and exhausted_quota(response):
             return False
         return request.method in SAFE_METHODS or response.status_code in NOT_PROCESSED
 
