@@ -41,7 +41,7 @@ from regtui.registry.parse import (
     parse_manifest,
     schema1_config,
 )
-from regtui.registry.transport import BODY_LIMIT, describe_http_error
+from regtui.registry.transport import BODY_LIMIT, PURPOSE, describe_http_error
 
 MAX_MANIFEST_BYTES: Final = 4 * 1024 * 1024
 MAX_CONFIG_BYTES: Final = 8 * 1024 * 1024
@@ -109,7 +109,7 @@ class DistributionBackend:
         async with self._limit:
             try:
                 async with self.client.stream(method, path, params=params, headers=headers,
-                                              extensions={BODY_LIMIT: limit}) as rsp:
+                                              extensions={BODY_LIMIT: limit, PURPOSE: what}) as rsp:
                     body = await _read_bounded(rsp, limit, self._where(what, method, path))
             except httpx.HTTPError as exc:
                 raise describe_http_error(exc, registry=self.name, url=self.url,

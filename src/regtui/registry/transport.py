@@ -28,6 +28,8 @@ NOT_PROCESSED: Final = frozenset({429, 503})
 MAX_RETRY_DELAY: Final = 30.0
 DEFAULT_DEADLINE: Final = 60.0
 """Seconds one request may take in all, every retry and wait included."""
+PURPOSE: Final = "regtui_purpose"
+"""Request extension: what the request is for (`tag list of app`), named by its errors."""
 BODY_LIMIT: Final = "regtui_body_limit"
 """Request extension: read the body in the transport, at most this many bytes."""
 TOKEN_REQUEST: Final = "regtui_token_request"
@@ -196,8 +198,11 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
 
 def request_label(request: httpx.Request) -> str:
-    """`GET /v2/app/tags/list`: the method and path an error line names (no query string)."""
-    return f"{request.method} {_short(request.url.path)}"
+    """`GET /v2/app/tags/list (tag list of app)`: the method, path (no query string) and
+    purpose an error line names."""
+    purpose = request.extensions.get(PURPOSE)
+    label = f"{request.method} {_short(request.url.path)}"
+    return f"{label} ({_short(str(purpose))})" if purpose else label
 
 
 def ssl_context(host: str, *, ca_file: Path | None, insecure: bool,
