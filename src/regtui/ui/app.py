@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from regtui.config import Config, RegistryConfig
 from regtui.errors import RegistryError, RegtuiError, UsageError
+from regtui.redact import redact
 from regtui.registry.models import TagRecord
 from regtui.render.clipboard import CopyRefused, Grammar, checked_copy
 from regtui.services.inventory import open_registry
@@ -528,8 +529,8 @@ def _other_binding_groups() -> BindingGroups:
 def _message(error: BaseException | None) -> str:
     """One line for the operator: regtui errors as written, anything else with its type."""
     if isinstance(error, RegtuiError):
-        return str(error)
-    return f"{type(error).__name__}: {error}" if error is not None else "unknown error"
+        return str(error)  # already redacted, like every RegtuiError's text
+    return redact(f"{type(error).__name__}: {error}") if error is not None else "unknown error"
 
 
 def run_app(config: Config, *, read_only: bool | None, factory: ServiceFactory | None = None
