@@ -16,6 +16,7 @@ import httpx
 
 from regtui.registry.harbor_models import GcJob, HarborInfo, Quota
 from regtui.registry.models import ImageConfig, Manifest, Referrer, RegistryInfo
+from regtui.text import Untrusted
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +53,11 @@ class RegistryBackend(Protocol):
 
     async def ping(self) -> RegistryInfo: ...
 
-    def repositories(self) -> AsyncIterator[str]:
+    def repositories(self) -> AsyncIterator[Untrusted]:
         """Every repository name, all catalog pages, in the registry's order."""
         ...
 
-    async def tags(self, repository: str) -> list[str]:
+    async def tags(self, repository: str) -> list[Untrusted]:
         """Every tag of a repository; `[]` when the registry answers `"tags": null`."""
         ...
 

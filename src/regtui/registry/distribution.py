@@ -22,6 +22,7 @@ from regtui.registry.kinds import kind_of_type, subject_of_tag
 from regtui.registry.models import ArtifactKind, ImageConfig, Manifest, Referrer, RegistryInfo
 from regtui.registry.parse import load_json_object, parse_config, parse_manifest, schema1_config
 from regtui.registry.transport import describe_http_error
+from regtui.text import Untrusted, untrusted
 
 MAX_MANIFEST_BYTES: Final = 4 * 1024 * 1024
 MAX_CONFIG_BYTES: Final = 8 * 1024 * 1024
@@ -93,18 +94,18 @@ class DistributionBackend:
     async def ping(self) -> RegistryInfo:
         response, _ = await self._fetch("GET", "/v2/", what="API check", ok_statuses=(200,))
         version = response.headers.get("docker-distribution-api-version", "")
-        return RegistryInfo(url=self.url, api_version=version, reachable=True)
+        return RegistryInfo(url=self.url, api_version=untrusted(version), reachable=True)
 
-    async def repositories(self) -> AsyncIterator[str]:
+    async def repositories(self) -> AsyncIterator[Untrusted]:
         async for name in self._paged("/v2/_catalog", "repositories", "catalog"):
             yield name
 
-    async def tags(self, repository: str) -> list[str]:
+    async def tags(self, repository: str) -> list[Untrusted]:
         path = f"/v2/{_quote(repository)}/tags/list"
         what = f"tag list of {repository}"
         return [tag async for tag in self._paged(path, "tags", what)]
 
-    async def _paged(self, path: str, key: str, what: str) -> AsyncIterator[str]:
+    async def _paged(self, path: str, key: str, what: str) -> AsyncIterator[Untrusted]:
         """Follow `Link` pages to the end; fall back to `n`/`last` only when the server caps `n`."""
         params: dict[str, str] | None = {"n": str(PAGE_SIZE)}
         url: str = path
@@ -238,14 +239,14 @@ class DistributionBackend:
     async def _referrers_from_tags(self, repository: str, digest: str,
                                    tags: Collection[str] | None) -> list[Referrer]:
         base = digest.replace(":", "-", 1)
-        candidates = [base, *(base + suffix for suffix in SUPPLEMENT_SUFFIXES)]
+        candidates = [untrusted(c) for c in (base, *(base + s for s in SUPPLEMENT_SUFFIXES))]
         if tags is not None:
             candidates = [tag for tag in candidates if tag in tags]
         results = await asyncio.gather(*(self._tag_referrers(repository, tag)
                                          for tag in candidates))
         return [referrer for found in results for referrer in found]
 
-    async def _tag_referrers(self, repository: str, tag: str) -> list[Referrer]:
+    async def _tag_referrers(self, repository: str, tag: Untrusted) -> list[Referrer]:
         try:
             manifest = await self.manifest(repository, tag)
         except NotFoundError:
@@ -262,8 +263,8 @@ class DistributionBackend:
         await self.client.aclose()
 
 
-def _referrer(digest: str, media_type: str, artifact_type: str, size: int,
-              tag: str | None = None) -> Referrer:
+def _referrer(digest: str, media_type: Untrusted, artifact_type: Untrusted, size: int,
+              tag: Untrusted | None = None) -> Referrer:
     kind = kind_of_type(artifact_type, media_type) or ArtifactKind.ARTIFACT
     return Referrer(digest, media_type, artifact_type, kind, size, tag)
 
@@ -305,14 +306,14 @@ def _error_detail(body: bytes) -> str:
     return f", {text}" if text else ""
 
 
-def _list_field(body: bytes, key: str, what: str) -> list[str]:
+def _list_field(body: bytes, key: str, what: str) -> list[Untrusted]:
     data = load_json_object(body, what)
     value = data.get(key)
     if value is None:
         return []  # registry:2 answers "tags": null once a repository's last tag is gone
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ProtocolError(f"{what}: '{key}' is not a list of strings")
-    return value
+    return [untrusted(item) for item in value]
 
 
 def _next_link(response: httpx.Response) -> str | None:

@@ -38,6 +38,7 @@ from regtui.registry.harbor_models import (
     parse_scan,
 )
 from regtui.registry.transport import describe_http_error
+from regtui.text import Untrusted, untrusted
 
 API: Final = "/api/v2.0"
 HARBOR_CAPABILITIES: Final = Capabilities(
@@ -178,7 +179,7 @@ class HarborBackend(DistributionBackend):
                             "to anonymous callers: set [registries.auth] or docker login")
         return names
 
-    async def repositories(self) -> AsyncIterator[str]:
+    async def repositories(self) -> AsyncIterator[Untrusted]:
         """`project/name` for every repository the credentials can see, project by project."""
         seen: set[str] = set()
         for project in await self.projects():
@@ -187,7 +188,7 @@ class HarborBackend(DistributionBackend):
                 name = repository.get("name")
                 if isinstance(name, str) and name and name not in seen:  # pages may overlap
                     seen.add(name)
-                    yield name
+                    yield untrusted(name)
 
     async def quotas(self) -> list[Quota]:
         what = "Harbor quotas"

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from regtui.render import formats
 from regtui.render.columns import Column
-from regtui.text import safe_text
+from regtui.text import Shown, safe_text
 
 FLEET_COLUMNS = (
     Column("name", "REGISTRY", 14, priority=0),
@@ -51,20 +51,20 @@ def status_word(status: RegistryStatus) -> str:
     return "up" if status.reachable else "down"
 
 
-def fleet_cells(status: RegistryStatus, now: datetime) -> tuple[str, ...]:
+def fleet_cells(status: RegistryStatus, now: datetime) -> tuple[Shown, ...]:
     """Display strings in `FLEET_COLUMNS` order."""
     api = f"{status.flavor} {status.api_version}".strip()
     return (
         safe_text(status.name, 60),
-        status_word(status),
+        Shown(status_word(status)),
         safe_text(api, 60),
         _count(status.repositories),
         _count(status.tags),
         formats.size(status.size_bytes) if status.size_bytes is not None else formats.UNKNOWN,
-        formats.age(status.fetched_at, now) if status.fetched_at else "never",
-        safe_text(status.error, 300) or "-",
+        formats.age(status.fetched_at, now) if status.fetched_at else Shown("never"),
+        safe_text(status.error or "-", 300),
     )
 
 
-def _count(value: int | None) -> str:
-    return formats.UNKNOWN if value is None else f"{value:,}"
+def _count(value: int | None) -> Shown:
+    return formats.UNKNOWN if value is None else Shown(f"{value:,}")

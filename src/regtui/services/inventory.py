@@ -27,7 +27,7 @@ from regtui.registry.models import (
     RepositorySummary,
     TagRecord,
 )
-from regtui.text import safe_text
+from regtui.text import Untrusted, safe_text, untrusted
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -42,7 +42,7 @@ class Resolved:
 
     manifest: Manifest
     reachable: tuple[tuple[str, int], ...]
-    platforms: tuple[str, ...]
+    platforms: tuple[Untrusted, ...]
     created: datetime | None
 
 
@@ -100,7 +100,7 @@ class InventoryService:
     async def ping(self) -> RegistryInfo:
         return await self.backend.ping()
 
-    async def repository_names(self) -> list[str]:
+    async def repository_names(self) -> list[Untrusted]:
         return [name async for name in self.backend.repositories()]
 
     async def tag_records(self, repository: str) -> list[TagRecord]:
@@ -108,10 +108,11 @@ class InventoryService:
         tags = sorted(set(await self.backend.tags(repository)))
         tag_set = frozenset(tags)
         records = await bounded_map(
-            tags, lambda tag: self._tag_record(repository, tag, tag_set), self.concurrency * 2)
+            tags, lambda tag: self._tag_record(untrusted(repository), tag, tag_set),
+            self.concurrency * 2)
         return [record for record in records if record is not None]
 
-    async def _tag_record(self, repository: str, tag: str,
+    async def _tag_record(self, repository: Untrusted, tag: Untrusted,
                           tags: frozenset[str]) -> TagRecord | None:
         try:
             head = await self.backend.head_manifest(repository, tag)
@@ -138,7 +139,7 @@ class InventoryService:
         """Repositories not fully read: planning must not trust their tag lists."""
         return {p.repository for p in self.problems}
 
-    def _record(self, repository: str, tag: str, head: ManifestHead,
+    def _record(self, repository: Untrusted, tag: Untrusted, head: ManifestHead,
                 resolved: Resolved) -> TagRecord:
         manifest = resolved.manifest
         kind = classify_manifest(manifest, tag)
@@ -179,7 +180,7 @@ class InventoryService:
         if manifest.config is not None:
             reachable.append((manifest.config.digest, manifest.config.size))
         reachable.extend((layer.digest, layer.size) for layer in manifest.layers)
-        platform = (str(config.platform),) if config and config.platform else ()
+        platform = (config.platform.text,) if config and config.platform else ()
         return Resolved(manifest, _distinct(reachable), platform,
                         config.created if config else None)
 
@@ -199,7 +200,7 @@ class InventoryService:
                          strict=True))
         children = [found[d.digest] for d in index.manifests]
         reachable = [(index.digest, index.size)]
-        platforms: list[str] = []
+        platforms: list[Untrusted] = []
         created: list[datetime] = []
         for descriptor, resolved in zip(index.manifests, children, strict=True):
             if resolved is None:
@@ -259,10 +260,10 @@ class InventoryService:
         await self.backend.aclose()
 
 
-def _child_platforms(declared: Platform | None, resolved: Resolved) -> list[str]:
+def _child_platforms(declared: Platform | None, resolved: Resolved) -> list[Untrusted]:
     """Platforms of an index child; BuildKit's `unknown/unknown` attestations are not platforms."""
     if declared is not None:
-        return [] if declared.is_unknown else [str(declared)]
+        return [] if declared.is_unknown else [declared.text]
     return list(resolved.platforms)
 
 
@@ -284,7 +285,7 @@ def summarize(registry: str, repository: str, records: Sequence[TagRecord]) -> R
     for record in records:
         distinct.update(record.reachable)
     pushes = [r.created for r in records if r.created is not None]
-    return RepositorySummary(registry, repository, len(records), sum(distinct.values()),
+    return RepositorySummary(registry, untrusted(repository), len(records), sum(distinct.values()),
                              max(pushes) if pushes else None, tuple(records))
 
 

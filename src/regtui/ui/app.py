@@ -27,7 +27,7 @@ from regtui.registry.models import RegistryInfo, RepositorySummary, TagRecord
 from regtui.render.clipboard import CopyRefused, Grammar, checked_copy
 from regtui.services.inventory import open_registry, summarize
 from regtui.services.operations import OperationsService
-from regtui.text import safe_text
+from regtui.text import Untrusted, safe_text
 from regtui.ui.data import Clock, RegistryService, ServiceFactory, Store, utc_now
 from regtui.ui.operations import audit_log, open_operations
 from regtui.ui.screens.audit import AuditScreen
@@ -53,7 +53,7 @@ class Pinged(Message):
 @dataclass
 class NamesLoaded(Message):
     registry: str
-    names: list[str]
+    names: list[Untrusted]
 
 
 @dataclass

@@ -23,6 +23,7 @@ from regtui.registry.models import (
 )
 from regtui.render.fleet import RegistryStatus
 from regtui.render.tags import TagTable
+from regtui.text import Untrusted
 
 Clock = Callable[[], datetime]
 
@@ -44,7 +45,7 @@ class RegistryService(Protocol):
 
     async def ping(self) -> RegistryInfo: ...
 
-    async def repository_names(self) -> list[str]: ...
+    async def repository_names(self) -> list[Untrusted]: ...
 
     async def tag_records(self, repository: str) -> list[TagRecord]: ...
 
@@ -66,7 +67,7 @@ class RegistryData:
 
     config: RegistryConfig
     status: RegistryStatus
-    names: list[str] = field(default_factory=list)
+    names: list[Untrusted] = field(default_factory=list)
     summaries: dict[str, RepositorySummary] = field(default_factory=dict)
     tables: dict[str, TagTable] = field(default_factory=dict)
     repo_errors: dict[str, str] = field(default_factory=dict)
@@ -80,7 +81,7 @@ class RegistryData:
         self.repo_errors.pop(summary.name, None)
         self._totals()
 
-    def set_names(self, names: Sequence[str]) -> None:
+    def set_names(self, names: Sequence[Untrusted]) -> None:
         """Forget repositories that disappeared from the catalog."""
         self.names = list(names)
         for gone in set(self.summaries) - set(names):
