@@ -8,15 +8,19 @@ below; services ask `tag_delete_api(backend)` etc. and never test for a concrete
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import httpx
 
 from regtui.registry.harbor_models import GcJob, HarborInfo, Quota
-from regtui.registry.models import ImageConfig, Manifest, Referrer, RegistryInfo
+from regtui.registry.models import Health, ImageConfig, Manifest, Referrer, RegistryInfo
+from regtui.registry.nexus_models import BlobStore, NexusRepository, NexusTask
 from regtui.text import Untrusted
+
+if TYPE_CHECKING:  # harbor_scans imports the Harbor backend, which imports this module
+    from regtui.registry.harbor_scans import HarborScans
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +34,8 @@ class Capabilities:
     has_referrers_api: bool = False
     has_scans: bool = False
     has_quota: bool = False
+    gc_tasks: bool = False
+    """GC is the vendor's scheduled tasks run on demand (Nexus), not a command or a job."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,10 @@ class RegistryBackend(Protocol):
 
     async def image_config(self, repository: str, descriptor_digest: str) -> ImageConfig: ...
 
+    async def blob(self, repository: str, digest: str, *, limit: int, what: str) -> bytes:
+        """A small blob (a config, a report layer), at most `limit` bytes, digest-verified."""
+        ...
+
     async def config_of(self, repository: str, manifest: Manifest) -> ImageConfig | None:
         """The image config of an image manifest; None for indexes and config-less artifacts."""
         ...
@@ -77,6 +87,10 @@ class RegistryBackend(Protocol):
                         tags: Collection[str] | None = None) -> list[Referrer]:
         """Referrers API when offered, else the `sha256-<hex>.*` tag schema fallback
         (over `tags`, the repository's tags, when the caller has them)."""
+        ...
+
+    def health(self) -> Health:
+        """Limits and caveats learnt while reading; no I/O."""
         ...
 
     async def aclose(self) -> None: ...
@@ -118,6 +132,45 @@ class GcJobApi(Protocol):
     async def gc_jobs(self) -> list[GcJob]: ...
 
     async def gc_log(self, job_id: int) -> str: ...
+
+
+@runtime_checkable
+class GcTaskApi(Protocol):
+    """Garbage collection as the vendor's own scheduled tasks, run on demand (Nexus)."""
+
+    name: str
+    url: str
+
+    async def docker_repositories(self) -> Mapping[str, NexusRepository]: ...
+
+    async def tasks(self, task_type: str) -> list[NexusTask]: ...
+
+    async def task(self, task_id: str) -> NexusTask: ...
+
+    async def run_task(self, task_id: str) -> None: ...
+
+    async def refresh_blob_stores(self) -> list[BlobStore]: ...
+
+
+def gc_task_api(backend: RegistryBackend) -> GcTaskApi | None:
+    """The backend's GC tasks, when its capabilities say it collects through them."""
+    if backend.capabilities.gc_tasks and isinstance(backend, GcTaskApi):
+        return backend
+    return None
+
+
+@runtime_checkable
+class ScanApi(Protocol):
+    """A registry that scans images itself and serves the reports (Harbor)."""
+
+    def scans(self) -> HarborScans: ...
+
+
+def scan_api(backend: RegistryBackend) -> ScanApi | None:
+    """The backend's own scanner, when its capabilities say it has one."""
+    if backend.capabilities.has_scans and isinstance(backend, ScanApi):
+        return backend
+    return None
 
 
 def tag_delete_api(backend: RegistryBackend) -> TagDeleteApi | None:

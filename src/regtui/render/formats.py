@@ -11,6 +11,8 @@ from regtui.render.sorting import date_key
 from regtui.text import Shown
 
 UNKNOWN: Final = Shown("-")
+EPOCH: Final = Shown("epoch (reproducible build)")
+"""A created time of 1970-01-01: SOURCE_DATE_EPOCH=0 builds, not a 55-year-old image."""
 
 
 def size(value: int | None) -> Shown:
@@ -24,7 +26,12 @@ def age(value: datetime | None, now: datetime) -> Shown:
     """`3 days ago` measured from `now`, so snapshots with a fixed clock stay stable."""
     if value is None:
         return UNKNOWN
-    return Shown(humanize.naturaltime(date_key(now) - date_key(value)))
+    if value.year <= 1970:
+        return EPOCH
+    delta = date_key(now) - date_key(value)
+    if abs(delta.total_seconds()) < 60:
+        return Shown("just now")  # not "17 seconds ago": a label that ticks every second redraws
+    return Shown(humanize.naturaltime(delta))
 
 
 def short_digest(digest: str, length: int = 12) -> Shown:

@@ -195,7 +195,7 @@ async def storage_report(inventory: InventoryService, *, storage_root: Path | No
     """Walk the registry once, accumulating as records arrive; then look at untagged revisions."""
     names = await inventory.repository_names()
     accumulator = StorageAccumulator(inventory.name)
-    async for record in inventory.walk(names, on_repository=on_repository):
+    async for record in inventory.walk(names, on_repository=on_repository, listed=True):
         accumulator.add(record)
     untagged = None
     if storage_root is not None and (storage_root / "docker").is_dir():
