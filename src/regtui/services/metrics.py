@@ -36,7 +36,7 @@ from regtui.services.metric_profiles import (
     resolve_queries,
     unknown_overrides,
 )
-from regtui.text import Untrusted
+from regtui.text import Shown, Untrusted, safe_text
 
 Clock = Callable[[], datetime]
 Point = tuple[float, float]
@@ -195,10 +195,9 @@ def selector_prefix(selector: str) -> str:
     return f"{text}, " if text else ""
 
 
-def one_line(text: str, limit: int = 160) -> str:
+def one_line(text: str, limit: int = 160) -> Shown:
     """Prometheus error bodies can be long or multi-line; the error line is neither."""
-    flat = " ".join(_CONTROL.sub(" ", text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return safe_text(" ".join(_CONTROL.sub(" ", text).split()), limit)
 
 
 class MetricsService:
