@@ -181,7 +181,12 @@ async def test_every_field_of_a_hostile_image_is_literal_on_every_screen(
             await settle(pilot)
         await pilot.press("question_mark")
         await check(pilot, "help")
-        await pilot.press("escape", "colon", *"evil", "enter")
+        await pilot.press("escape", "ctrl+p", *"evil")
+        await check(pilot, "command palette")
+        assert "/every␛]0;T␇" in written(app).split("Open repository", 1)[-1]
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("colon", *"evil", "enter")
         await check(pilot, "jump error line")
         stream = written(app)
     assert app.clipboard == ""  # neither hostile tag name was copied
