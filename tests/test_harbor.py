@@ -33,6 +33,7 @@ from regtui.registry.cache import ContentCache
 from regtui.registry.distribution import DistributionBackend
 from regtui.registry.factory import open_backend
 from regtui.registry.harbor import HarborBackend, repository_path
+from regtui.registry.harbor_models import Quota
 from regtui.registry.models import TagRecord
 from regtui.registry.transport import build_client
 from regtui.services.audit import AuditLog
@@ -142,7 +143,7 @@ async def test_quotas_report_used_bytes_per_project_and_limits(
     for (repo, _), record in records.items():
         expected.setdefault(harbor_name(repo).split("/")[0], {}).update(record.reachable)
     backend = backend_for(harbor, tmp_path)
-    quotas = {q.project: q for q in await backend.quotas()}
+    quotas: dict[str, Quota] = {q.project: q for q in await backend.quotas()}
     await backend.aclose()
     assert {p: q.used_bytes for p, q in quotas.items()} == {
         p: sum(blobs.values()) for p, blobs in expected.items()}

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from regtui.render import formats
 from regtui.render.columns import Column
-from regtui.text import safe_text
+from regtui.text import Shown, safe_text
 
 FLEET_COLUMNS = (
     Column("name", "REGISTRY", 14, priority=0),
@@ -58,12 +58,12 @@ def status_word(status: RegistryStatus) -> str:
     return "up" if status.reachable else "down"
 
 
-def fleet_cells(status: RegistryStatus, now: datetime) -> tuple[str, ...]:
+def fleet_cells(status: RegistryStatus, now: datetime) -> tuple[Shown, ...]:
     """Display strings in `FLEET_COLUMNS` order."""
     api = f"{status.flavor} {status.api_version}".strip()
     return (
         safe_text(status.name, 60),
-        status_word(status),
+        Shown(status_word(status)),
         safe_text(api, 60),
         _count(status.repositories),
         _count(status.tags),
@@ -74,25 +74,25 @@ def fleet_cells(status: RegistryStatus, now: datetime) -> tuple[str, ...]:
     )
 
 
-def _tag_errors(count: int) -> str:
+def _tag_errors(count: int) -> Shown:
     if not count:
-        return "-"
-    return f"{count:,} tag{'s' if count != 1 else ''} could not be read"
+        return Shown("-")
+    return Shown(f"{count:,} tag{'s' if count != 1 else ''} could not be read")
 
 
-def _age(status: RegistryStatus, now: datetime) -> str:
+def _age(status: RegistryStatus, now: datetime) -> Shown:
     if status.fetched_at is None:
-        return "never"
+        return Shown("never")
     age = formats.age(status.fetched_at, now)
-    return f"{age} (snapshot)" if status.from_snapshot else age
+    return Shown(f"{age} (snapshot)") if status.from_snapshot else age
 
 
-def _rate(rate: float | None) -> str:
+def _rate(rate: float | None) -> Shown:
     """Coarse on purpose: the cell changes (and is redrawn) only when the rate really does."""
     if rate is None:
         return formats.UNKNOWN
-    return f"{rate:.1f}" if rate < 10 else f"{rate:,.0f}"
+    return Shown(f"{rate:.1f}" if rate < 10 else f"{rate:,.0f}")
 
 
-def _count(value: int | None) -> str:
-    return formats.UNKNOWN if value is None else f"{value:,}"
+def _count(value: int | None) -> Shown:
+    return formats.UNKNOWN if value is None else Shown(f"{value:,}")

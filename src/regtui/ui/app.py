@@ -506,7 +506,8 @@ class RegtuiApp(App[int]):
         if isinstance(screen, BaseScreen):
             yield SystemCommand("Refresh", "Reload the data on this screen", screen.refresh_data)
         for name, data in self.store.registries.items():
-            yield SystemCommand(f"Registry {name}", f"Open {data.config.url}",
+            yield SystemCommand(safe_text(f"Registry {name}", 120),
+                                safe_text(f"Open {data.config.url}", 300),
                                 partial(self.open_registry, name))
 
 

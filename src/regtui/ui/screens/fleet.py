@@ -12,6 +12,7 @@ from textual.binding import BindingType
 
 from regtui.filter import TextFilter
 from regtui.render.fleet import FLEET_COLUMNS, RegistryStatus, fleet_cells, status_word
+from regtui.text import Shown
 from regtui.ui.commands import ContextCommand
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.vtable import VirtualTable
@@ -36,7 +37,7 @@ class FleetScreen(BaseScreen):
             if status.fetched_at is None and not status.loading:
                 self.rapp.refresh_registry(status.name)
 
-    def _cells(self, status: RegistryStatus) -> tuple[str, ...]:
+    def _cells(self, status: RegistryStatus) -> tuple[Shown, ...]:
         return fleet_cells(status, self.rapp.clock())
 
     def show(self) -> None:
