@@ -59,9 +59,10 @@ class Samples:
         return tail_rss - self.rss[first], tail_traced - self.traced[first]
 
 
-async def soak(seconds: float, rate: float, every: float) -> tuple[Samples, dict[str, int]]:
+async def soak(seconds: float, rate: float, every: float,
+               dataset: str) -> tuple[Samples, dict[str, int]]:
     counts = {"full": 0, "done": 0, "errors": 0, "requests": 0, "foreign": 0}
-    with start_lab(auth="none", dataset="default", prometheus=False) as lab, \
+    with start_lab(auth="none", dataset=dataset, prometheus=False) as lab, \
             fp.FaultProxy(lab.url, fp.random_failures(rate, random.Random(11))) as proxy, \
             tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "soak.toml"
@@ -74,6 +75,7 @@ async def soak(seconds: float, rate: float, every: float) -> tuple[Samples, dict
         started = time.monotonic()
         async with app.run_test(size=(160, 48)):
             last_full, next_sample = -every, 0.0
+            finished: set[object] = set()
             while (elapsed := time.monotonic() - started) < seconds:
                 if elapsed - last_full >= every:
                     with app.superseding():  # the operator's `r`
@@ -82,6 +84,8 @@ async def soak(seconds: float, rate: float, every: float) -> tuple[Samples, dict
                     last_full = elapsed
                 status = app.store["lab"].status
                 counts["errors"] += bool(status.error)
+                if status.fetched_at is not None:
+                    finished.add(status.fetched_at)  # a new value per refresh that finished
                 # Anything but a regtui error on the error line is a crash the app survived.
                 counts["foreign"] += any(
                     w.error is not None and not isinstance(w.error, RegtuiError)
@@ -91,7 +95,7 @@ async def soak(seconds: float, rate: float, every: float) -> tuple[Samples, dict
                     next_sample = elapsed + 10
                 await asyncio.sleep(1)
             samples.take(started)
-            counts["done"] = int(app.store["lab"].status.fetched_at is not None)
+            counts["done"] = len(finished)
             counts["requests"] = len(proxy.requests)
             proxy.requests.clear()
     return samples, counts
@@ -101,15 +105,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make soak", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=600)
     parser.add_argument("--rate", type=float, default=0.10)
-    parser.add_argument("--every", type=float, default=20, help="seconds between r presses")
+    parser.add_argument("--every", type=float, default=45, help="seconds between r presses")
+    parser.add_argument("--dataset", default="minimal", choices=("minimal", "default"))
     parser.add_argument("--max-growth-mb", type=float, default=40)
     args = parser.parse_args(argv)
     tracemalloc.start()
-    samples, counts = asyncio.run(soak(args.seconds, args.rate, args.every))
+    samples, counts = asyncio.run(soak(args.seconds, args.rate, args.every, args.dataset))
     rss, traced = samples.growth_after(args.seconds * WARM_UP)
     mb = 1024 * 1024
     print(f"soak: {args.seconds:.0f} s at {args.rate:.0%} failures, {counts['requests']} "
-          f"requests, {counts['full']} operator refreshes; RSS {samples.rss[0] / mb:.1f} -> "
+          f"requests, {counts['full']} operator refreshes, {counts['done']} refreshes "
+          f"finished; RSS {samples.rss[0] / mb:.1f} -> "
           f"{samples.rss[-1] / mb:.1f} MB (growth after warm-up {rss / mb:+.1f} MB), traced "
           f"growth {traced / mb:+.1f} MB")
     failures = []
