@@ -414,7 +414,7 @@ class RegtuiApp(App[int]):
             for screen in self.screen_stack:
                 if isinstance(screen, BaseScreen) and screen.ready:
                     for registry, repositories in dirty.items():
-                        screen.data_changed_batch(registry, repositories)
+                        screen.store_changed(registry, repositories)
 
     # -- periodic refresh -------------------------------------------------------------------
 
@@ -446,7 +446,7 @@ class RegtuiApp(App[int]):
                 data.status.request_rate = data.requests.rate
         for screen in self.screen_stack:
             if isinstance(screen, BaseScreen) and screen.ready:
-                screen.clock_moved()
+                screen.clock_ticked()
 
     # -- navigation -------------------------------------------------------------------------
 
