@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -437,3 +438,21 @@ def test_a_repository_holding_only_blobs_has_no_tags(proxy: FaultProxy, tmp_path
     named = cli(proxy, tmp_path, "inventory", "--repository", "no/such-repo")
     assert named.status == 1, "a name the operator typed that does not exist is still an error"
     named.one_error("no/such-repo", "not found")
+
+
+def test_an_unreachable_token_endpoint_is_told_apart_from_the_registry(
+        lab_factory: Callable[..., Lab], tmp_path: Path) -> None:
+    lab = lab_factory(auth="token")
+    assert lab.token_server is not None and lab.token_url is not None
+    lab.token_server.stop()
+    config = tmp_path / "config.toml"
+    config.write_text(lab.regtui_config_toml())
+    env = {**os.environ, "REGTUI_LAB_PASSWORD": lab.password or ""}
+    if lab.ca_file is not None:
+        env["SSL_CERT_FILE"] = str(lab.ca_file)
+    done = subprocess.run([sys.executable, "-m", "regtui", "inventory", "--config", str(config)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert "token endpoint" in line and "registry lab" in line and "cannot connect" in line, line
+    assert "GET /v2/" in line, "the request it was for is named"
