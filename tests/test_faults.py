@@ -295,10 +295,14 @@ def test_an_answer_that_never_comes_is_given_up_by_the_deadline(proxy: FaultProx
 def test_a_walk_ends_by_its_refresh_deadline_naming_what_was_pending(
         proxy: FaultProxy, tmp_path: Path) -> None:
     proxy.reset(on("GET", TAGS_OF_APP, fp.never_answer))
-    run = cli(proxy, tmp_path, timeout=30, deadline=60, refresh_deadline=3)
+    run = cli(proxy, tmp_path, timeout=300, deadline=600, refresh_deadline=10)
     assert run.status == 1
-    run.one_error("repository app", "refresh_deadline = 3 s")
-    assert run.seconds < 3 + 10
+    assert "Traceback" not in run.stderr
+    pending = [line for line in run.errors if "could not be read;" not in line]
+    assert any(line.startswith("regtui: repository app on registry lab") for line in pending)
+    # On a busy machine others may still be pending too; each is named, nothing else fails.
+    assert all("not read within refresh_deadline = 10 s" in line for line in pending), pending
+    assert run.seconds < 10 + 15
 
 
 @pytest.mark.parametrize("fault", [fp.drop_mid_body, fp.truncate], ids=["drop", "truncate"])
