@@ -111,9 +111,17 @@ class InventoryService:
     async def repository_names(self) -> list[Untrusted]:
         return [name async for name in self.backend.repositories()]
 
-    async def tag_names(self, repository: str) -> list[str]:
-        """The repository's tag list, sorted: one request, the cheap signal of a change."""
-        return sorted(set(await self.backend.tags(repository)))
+    async def tag_names(self, repository: str, *, listed: bool = True) -> list[str]:
+        """The repository's tag list, sorted: one request, the cheap signal of a change.
+
+        NAME_UNKNOWN for a repository the catalog `listed` is no tags (it holds only blobs).
+        """
+        try:
+            return sorted(set(await self.backend.tags(repository)))
+        except UnknownRepositoryError:
+            if listed:
+                return []
+            raise
 
     async def tag_records(self, repository: str, *, listed: bool = True) -> list[TagRecord]:
         """Every tag of a repository, one record each; an unreadable tag is a record with its
@@ -123,12 +131,7 @@ class InventoryService:
         blobs (an interrupted push): it has no tags, like `"tags": null`.
         """
         self.problems[:] = [p for p in self.problems if p.repository != repository]
-        try:
-            tags = sorted(set(await self.backend.tags(repository)))
-        except UnknownRepositoryError:
-            if listed:
-                return []
-            raise
+        tags = await self.tag_names(repository, listed=listed)
         tag_set = frozenset(tags)
         records = await bounded_map(
             tags, lambda tag: self._tag_record(untrusted(repository), tag, tag_set),
