@@ -111,7 +111,7 @@ class InventoryService:
     async def repository_names(self) -> list[Untrusted]:
         return [name async for name in self.backend.repositories()]
 
-    async def tag_names(self, repository: str, *, listed: bool = True) -> list[str]:
+    async def tag_names(self, repository: str, *, listed: bool = True) -> list[Untrusted]:
         """The repository's tag list, sorted: one request, the cheap signal of a change.
 
         NAME_UNKNOWN for a repository the catalog `listed` is no tags (it holds only blobs).
