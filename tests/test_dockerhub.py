@@ -214,7 +214,8 @@ async def test_wrong_pat_is_one_line(hub: HubDouble, tmp_path: Path,
     monkeypatch.setenv("HUB_PAT", "dckr_pat_wrong")
     backend = backend_for(hub, tmp_path)
     try:
-        with pytest.raises(AuthError, match=r"Docker Hub login .* access denied \(401\)"):
+        with pytest.raises(AuthError, match=r"Docker Hub login .* access denied \(401, "
+                                            r"incorrect credentials\)"):
             await backend.tags(RELEASES)
     finally:
         await backend.aclose()
@@ -320,8 +321,8 @@ async def test_second_inventory_makes_no_manifest_get(hub: HubDouble, tmp_path: 
         again = [r async for r in second.walk()]
     finally:
         await second.aclose()
-    assert sorted((r.reference, r.digest) for r in again) == sorted(
-        (r.reference, r.digest) for r in records)
+    assert sorted((r.repository, r.tag, r.digest) for r in again) == sorted(
+        (r.repository, r.tag, r.digest) for r in records)  # records come as they complete
     assert hub.manifest_gets == gets_first  # HEAD and the cache only: zero pulls
     assert gauge(second_backend, "manifest GETs").value == 0
     assert hub.registry_recorder.count("HEAD", contains="/manifests/") >= 2 * 16
@@ -373,7 +374,7 @@ def test_the_double_refuses_requests_outside_the_spec(hub: HubDouble) -> None:
     answer = httpx.get(f"{hub.api_url}/v2/namespaces/team-a/repositories/releases/tags",
                        params={"n": "100"})
     assert answer.status_code == 500
-    assert any("query parameter 'n' is not in the spec" in v for v in hub.violations)
+    assert any("undeclared query parameter 'n'" in v for v in hub.violations)
     hub.recorder.violations.clear()
 
 

@@ -20,6 +20,7 @@ from regtui.config import AuthConfig, Config, RegistryConfig
 from regtui.errors import ReadOnlyError, UsageError
 from regtui.lab import Lab, start_lab
 from regtui.registry.factory import open_backend
+from regtui.registry.models import TagRecord
 from regtui.registry.nexus import NexusBackend
 from regtui.services.audit import AuditLog
 from regtui.services.gc import GcProgress
@@ -112,7 +113,7 @@ async def test_manifests_come_through_the_docker_connector(nexus: NexusDouble, n
     direct = httpx.head(f"{nexus_lab.url}/v2/team-a/releases/manifests/1.0.0",
                         headers={"Accept": "application/vnd.oci.image.manifest.v1+json, "
                                            "application/vnd.docker.distribution.manifest.v2+json"})
-    by_tag = {r.tag: r for r in records}
+    by_tag: dict[str, TagRecord] = {r.tag: r for r in records}
     assert by_tag["1.0.0"].digest == direct.headers["docker-content-digest"]
     assert by_tag["1.0.0"].size_bytes > 0 and service.problems == []
     assert by_tag["1.0.0"].pushed_at == datetime(2026, 11, 20, 10, tzinfo=UTC)  # blobCreated

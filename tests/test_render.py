@@ -14,6 +14,7 @@ from regtui.render.fleet import RegistryStatus, fleet_cells, status_word
 from regtui.render.repos import RepoSort, flat_rows, repo_cells, tree_rows
 from regtui.render.sorting import version_key
 from regtui.render.tags import TagSort, TagTable, group_tags, marks, tag_cells
+from regtui.text import Untrusted as U
 from regtui.text import safe_text
 
 NOW = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
@@ -23,7 +24,7 @@ DIGEST_B = "sha256:" + "b" * 64
 
 def record(tag: str, digest: str = DIGEST_A, *, size: int = 1024, days: int = 1,
            kind: ArtifactKind = ArtifactKind.IMAGE, subject: str | None = None) -> TagRecord:
-    return TagRecord("lab", "app", tag, digest, "m", size, ("linux/amd64",),
+    return TagRecord("lab", U("app"), U(tag), digest, U("m"), size, (U("linux/amd64"),),
                      NOW - timedelta(days=days), kind, subject)
 
 
@@ -143,7 +144,7 @@ def test_tag_cells_make_hostile_names_literal() -> None:
 
 
 def summary(name: str, tags: int, size: int, days: int) -> RepositorySummary:
-    return RepositorySummary("lab", name, tags, size, NOW - timedelta(days=days))
+    return RepositorySummary("lab", U(name), tags, size, NOW - timedelta(days=days))
 
 
 def test_repo_tree_folds_namespaces_with_totals() -> None:

@@ -3,7 +3,7 @@
 No Docker Hub can be reached here, so the API side serves the endpoints regtui uses from a
 model read out of the real lab registry, and the registry side forwards `/v2` to that
 registry, so every manifest and blob is real. Requests and answers of the API side are
-checked against the project's subset of Docker Hub's spec (`load_subset("dockerhub")`), see
+checked against the project's subset of Docker Hub's spec (tests/doubles/specs), see
 `tests.doubles.loopback`.
 
 What it does the way Hub does: `POST /v2/auth/token` hands out JWT-like tokens that expire
@@ -16,14 +16,9 @@ reached your pull rate limit"; API answers carry `X-RateLimit-*` and, when throt
 with `X-Retry-After` (a Unix time).
 
 Where the vendor spec is silent, the double is deliberately minimal and says so in the
-subset (`tests/doubles/specs/dockerhub_subset.json`, `x-regtui-not-in-vendor`, with the
-reason; the drift check skips those and compares the rest): the repository listings
-(`/v2/namespaces/{ns}/repositories` and the older `/v2/repositories/{ns}/`) answer just
-name, namespace, is_private, last_updated;
-tag delete is hub-tool's `DELETE /v2/repositories/{ns}/{repo}/tags/{tag}/`; 401/429 on the
-tag list and the login, and `images` as an array. Re-extracting the subset
-(`python -m tests.doubles.schema`) keeps the hand-written operations but not the marked
-nodes inside extracted ones: put those back. The registry
+subset (`outside_spec`): the repository listings (`/v2/namespaces/{ns}/repositories` and
+the older `/v2/repositories/{ns}/`) answer just name, namespace, is_private, last_updated;
+tag delete is hub-tool's `DELETE /v2/repositories/{ns}/{repo}/tags/{tag}/`. The registry
 side (the distribution API) is not in the Hub spec and is not validated against it.
 """
 
@@ -32,6 +27,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -42,7 +38,7 @@ import httpx
 
 from regtui.registry import mediatypes as mt
 from tests.doubles.loopback import Recorder, Route, SpecHandler, lab_names, match, serving
-from tests.doubles.schema import load_subset
+from tests.doubles.subset import hub_spec
 
 USERNAME: Final = "hubuser"
 TOKEN: Final = "dckr_pat_regtui-double"
@@ -93,8 +89,8 @@ class HubDouble:
                  namespaces_route: bool = True, images_as_object: bool = False,
                  clock: Callable[[], float] = time.time) -> None:
         self.upstream = upstream
-        self.recorder = Recorder(load_subset("dockerhub"))
-        self.registry_recorder = Recorder(load_subset("dockerhub"))
+        self.recorder = Recorder(hub_spec())
+        self.registry_recorder = Recorder(hub_spec())
         self.pull_limit = pull_limit
         self.pulls_left = pull_limit or 0
         self.window = window
@@ -219,7 +215,8 @@ class _ApiHandler(SpecHandler):
         with hub.recorder.lock:
             if hub.throttle > 0:
                 hub.throttle -= 1
-                reset = int(hub.clock()) + hub.retry_after
+                # A Unix time at least `retry_after` seconds ahead: int() would round the wait down.
+                reset = math.ceil(hub.clock()) + hub.retry_after
                 self.answer(method, template, 429, _error_body(template, "Rate limit exceeded"),
                             {"X-Retry-After": str(reset), **self._limits()})
                 return
@@ -273,7 +270,7 @@ class _ApiHandler(SpecHandler):
             return
         data = json.loads(body)
         if (data["identifier"], data["secret"]) != (USERNAME, TOKEN):
-            self._ok(method, template, None, 401)  # the spec's 401 here declares no body
+            self._ok(method, template, {"detail": "incorrect credentials"}, 401)
             return
         self._ok(method, template, {"access_token": self.hub.issue(USERNAME)})
 

@@ -31,7 +31,7 @@ import httpx
 
 from regtui.registry import mediatypes as mt
 from tests.doubles.loopback import Recorder, Route, SpecHandler, lab_names, match, serving
-from tests.doubles.schema import load_subset
+from tests.doubles.subset import nexus_spec
 
 REST: Final = "/service/rest"
 USERNAME: Final = "admin"
@@ -84,7 +84,7 @@ class NexusDouble:
                  soft_limit: int | None = None, fail: frozenset[str] = frozenset(),
                  task_polls: int = 2, with_tasks: bool = True) -> None:
         self.upstream = upstream
-        self.recorder = Recorder(load_subset("nexus"))
+        self.recorder = Recorder(nexus_spec())
         self.page_size = page_size
         self.available = available
         self.soft_limit = soft_limit
@@ -266,8 +266,6 @@ class _Handler(SpecHandler):
         body: Json = {"name": name, "format": "docker", "type": kind, "online": True,
                       "url": f"{self.nexus.url}/repository/{name}", "docker": docker,
                       "storage": storage}
-        if kind == "group":
-            body["group"] = {"memberNames": [HOSTED]}
         self.answer(method, template, 200, body)
 
     def _component_json(self, component: NexusComponent) -> Json:

@@ -34,6 +34,7 @@ from regtui.registry.distribution import (
 )
 from regtui.registry.models import Gauge, Health, RegistryInfo
 from regtui.registry.transport import TOKEN_REQUEST, describe_http_error
+from regtui.text import Untrusted, untrusted
 
 HUB_API: Final = "https://hub.docker.com"
 HUB_REGISTRY: Final = "https://registry-1.docker.io"
@@ -349,7 +350,7 @@ class DockerHubBackend(DistributionBackend):
 
     # -- repositories --------------------------------------------------------------------------
 
-    async def repositories(self) -> AsyncIterator[str]:
+    async def repositories(self) -> AsyncIterator[Untrusted]:
         """Configured names as given; `ns/*` and no configuration through the Hub API."""
         exact = [n for n in self.configured if not n.endswith("/*")]
         namespaces = [n[:-2] for n in self.configured if n.endswith("/*")]
@@ -364,7 +365,7 @@ class DockerHubBackend(DistributionBackend):
             namespaces = [credentials.username]
         seen = set(exact)
         for name in exact:
-            yield name
+            yield untrusted(name)
         for namespace in namespaces:
             found: list[str] = []
             route, private = await self._namespace(namespace, found)
@@ -375,7 +376,7 @@ class DockerHubBackend(DistributionBackend):
             for name in found:
                 if name not in seen:
                     seen.add(name)
-                    yield name
+                    yield untrusted(name)
         self.source_note = "repositories: " + "; ".join(notes) if notes else ""
 
     async def _namespace(self, namespace: str, found: list[str]) -> tuple[str, bool]:
@@ -414,16 +415,16 @@ class DockerHubBackend(DistributionBackend):
 
     # -- tags ----------------------------------------------------------------------------------
 
-    async def tags(self, repository: str) -> list[str]:
+    async def tags(self, repository: str) -> list[Untrusted]:
         namespace, name = split_hub(repository)
         path = (f"/v2/namespaces/{quote(namespace, safe='')}/repositories/"
                 f"{quote(name, safe='')}/tags")
-        names: list[str] = []
+        names: list[Untrusted] = []
         async for item in self._pages(path, f"tag list of {repository}"):
             tag = parse_hub_tag(item)
             if tag.name:
                 self.hub_tags[(repository, tag.name)] = tag
-                names.append(tag.name)
+                names.append(untrusted(tag.name))
         return names
 
     def pushed_at(self, repository: str, tag: str) -> datetime | None:

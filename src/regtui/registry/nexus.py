@@ -47,6 +47,7 @@ from regtui.registry.nexus_models import (
     parse_task,
 )
 from regtui.registry.transport import describe_http_error
+from regtui.text import Untrusted, untrusted
 
 REST: Final = "/service/rest"
 NEXUS_CAPABILITIES: Final = Capabilities(
@@ -202,7 +203,7 @@ class NexusBackend(DistributionBackend):
                 f"{self.name}/{nexus_repo}", found.connector)
         return backend, image
 
-    async def repositories(self) -> AsyncIterator[str]:
+    async def repositories(self) -> AsyncIterator[Untrusted]:
         """`<docker repository>/<image>` for every image of hosted and proxy repositories."""
         notes: list[str] = []
         for repo in (await self.docker_repositories()).values():
@@ -211,7 +212,7 @@ class NexusBackend(DistributionBackend):
                 continue
             images = await self._list_components(repo.name)
             for image in sorted(images):
-                yield f"{repo.name}/{image}"
+                yield untrusted(f"{repo.name}/{image}")
         self.notes = notes
 
     async def _list_components(self, nexus_repo: str) -> dict[str, dict[str, Component]]:
@@ -248,16 +249,17 @@ class NexusBackend(DistributionBackend):
             return None
         return max((a.created for a in component.assets if a.created), default=None)
 
-    async def tags(self, repository: str) -> list[str]:
+    async def tags(self, repository: str) -> list[Untrusted]:
         await self._route(repository)  # an unknown repository is an error, not "no tags"
-        return sorted(await self.components(repository))
+        return [untrusted(tag) for tag in sorted(await self.components(repository))]
 
     # -- `/v2` through the connector ------------------------------------------------------------
 
     async def ping(self) -> RegistryInfo:
         await self._api("GET", "/v1/status", what="Nexus status")
         await self.refresh_blob_stores()
-        return RegistryInfo(url=self.url, api_version="nexus /service/rest/v1", reachable=True)
+        return RegistryInfo(url=self.url, api_version=untrusted("nexus /service/rest/v1"),
+                            reachable=True)
 
     async def head_manifest(self, repository: str, reference: str) -> ManifestHead:
         backend, image = await self._route(repository)
@@ -330,7 +332,7 @@ class NexusBackend(DistributionBackend):
     async def quotas(self) -> list[Quota]:
         """Blob stores as the storage pane's quota lines: used of used + available."""
         stores = await self.refresh_blob_stores()
-        return [Quota(f"blob store {s.name} ({s.blob_count:,} blobs)", s.total_bytes,
+        return [Quota(untrusted(f"blob store {s.name} ({s.blob_count:,} blobs)"), s.total_bytes,
                       s.total_bytes + s.available_bytes or None) for s in stores]
 
     # -- tasks (GC) --------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from regtui.config import Config, RegistryConfig
 from regtui.errors import RegistryError, RegtuiError, UsageError
+from regtui.redact import redact
 from regtui.registry.models import TagRecord
 from regtui.render.clipboard import CopyRefused, Grammar, checked_copy
 from regtui.services.inventory import open_registry
@@ -519,7 +520,8 @@ class RegtuiApp(App[int]):
         if isinstance(screen, BaseScreen):
             yield SystemCommand("Refresh", "Reload the data on this screen", screen.refresh_data)
         for name, data in self.store.registries.items():
-            yield SystemCommand(f"Registry {name}", f"Open {data.config.url}",
+            yield SystemCommand(safe_text(f"Registry {name}", 120),
+                                safe_text(f"Open {data.config.url}", 300),
                                 partial(self.open_registry, name))
 
 
@@ -542,8 +544,8 @@ def _other_binding_groups() -> BindingGroups:
 def _message(error: BaseException | None) -> str:
     """One line for the operator: regtui errors as written, anything else with its type."""
     if isinstance(error, RegtuiError):
-        return str(error)
-    return f"{type(error).__name__}: {error}" if error is not None else "unknown error"
+        return str(error)  # already redacted, like every RegtuiError's text
+    return redact(f"{type(error).__name__}: {error}") if error is not None else "unknown error"
 
 
 def run_app(config: Config, *, read_only: bool | None, factory: ServiceFactory | None = None

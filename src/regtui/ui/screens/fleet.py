@@ -17,6 +17,7 @@ from regtui.render.fleet import (
     fleet_row,
     status_word,
 )
+from regtui.text import Shown
 from regtui.ui.commands import ContextCommand
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.vtable import VirtualTable
@@ -42,7 +43,7 @@ class FleetScreen(BaseScreen):
             if status.fetched_at is None and not status.loading:
                 self.rapp.refresh_registry(status.name)
 
-    def _cells(self, status: RegistryStatus) -> tuple[str, ...]:
+    def _cells(self, status: RegistryStatus) -> tuple[Shown, ...]:
         table = self.query_one("#fleet", VirtualTable)
         return fleet_row(status, self.rapp.clock(), table.columns)
 

@@ -27,7 +27,7 @@ from regtui.render.tags import TAG_COLUMNS, TagRow, TagSort, TagTable, tag_cells
 from regtui.services.impact import Target
 from regtui.services.inventory import InventoryService
 from regtui.services.operations import OperationsService
-from regtui.text import safe_text
+from regtui.text import Shown, safe_text
 from regtui.ui.commands import ContextCommand
 from regtui.ui.data import RegistryData
 from regtui.ui.operations import delete_with_confirmation
@@ -111,10 +111,10 @@ class RegistryScreen(BaseScreen):
 
     # -- rendering ---------------------------------------------------------------------------
 
-    def _repo_cells(self, row: RepoRow) -> tuple[str, ...]:
+    def _repo_cells(self, row: RepoRow) -> tuple[Shown, ...]:
         return repo_cells(row, self.rapp.clock())
 
-    def _tag_cells(self, row: TagRow) -> tuple[str, ...]:
+    def _tag_cells(self, row: TagRow) -> tuple[Shown, ...]:
         return tag_cells(row, self.rapp.clock(), row.key in self.expanded)
 
     def show_repos(self, keep: str | None = None) -> None:
