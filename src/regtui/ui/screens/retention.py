@@ -8,6 +8,7 @@ stays disabled until a new dry run.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
@@ -166,7 +167,8 @@ class RetentionScreen(FunnelScreen[None]):
     def _show_plan(self, plan: DeletePlan, chosen: list[TagRecord]) -> None:
         table = self.query_one(DataTable)
         table.clear()
-        created = {(r.repository, r.tag): r.created for r in chosen}
+        created: dict[tuple[str, str], datetime | None] = {
+            (r.repository, r.tag): r.created for r in chosen}
         for impact in plan.impacts:
             when = created.get((impact.target.repository, impact.target.tag or ""))
             table.add_row(Text(safe_text(impact.target.repository, 80)),
