@@ -42,7 +42,15 @@ typecheck: setup
 
 check: lint typecheck
 
+BENCH_DEBS := wrk hey skopeo
+
 bench: setup debs
+	@if ! command -v wrk >/dev/null || ! command -v hey >/dev/null \
+	    || ! command -v skopeo >/dev/null; then \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(BENCH_DEBS); \
+	fi
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/run_all.py
 
 snapshots-update: setup debs

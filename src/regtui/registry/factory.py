@@ -34,6 +34,8 @@ def open_backend(registry: RegistryConfig, config: Config, *, read_only: bool,
         read_only=read_only,
         auth=auth,
         concurrency=registry.concurrency,
+        max_concurrency=registry.max_concurrency,
+        max_requests_per_second=registry.max_requests_per_second,
         timeout=registry.timeout,
         retries=registry.retries,
         ca_file=registry.ca_file,
@@ -42,13 +44,18 @@ def open_backend(registry: RegistryConfig, config: Config, *, read_only: bool,
     store = cache if cache is not None else ContentCache(config.cache_dir)
     if registry.flavor == "harbor":  # its management API wants Basic credentials up front
         return HarborBackend(name=registry.name, url=registry.url, client=client, cache=store,
-                             concurrency=registry.concurrency,
+                             concurrency=_bound(registry),
                              credentials=lambda: resolve_credentials(registry))
     return DistributionBackend(
         name=registry.name,
         url=registry.url,
         client=client,
         cache=store,
-        concurrency=registry.concurrency,
+        concurrency=_bound(registry),
         capabilities=FLAVOR_CAPABILITIES.get(registry.flavor, OCI_CAPABILITIES),
     )
+
+
+def _bound(registry: RegistryConfig) -> int:
+    """The backend's own bound: wide enough for the transport's adaptive limit to decide."""
+    return max(registry.concurrency, registry.max_concurrency)

@@ -15,7 +15,7 @@ from typing import Final, TypeVar
 
 from regtui.config import Config, RegistryConfig
 from regtui.errors import NotFoundError, ProtocolError, RegistryError
-from regtui.registry.backend import Capabilities, ManifestHead
+from regtui.registry.backend import Capabilities
 from regtui.registry.distribution import DistributionBackend
 from regtui.registry.factory import open_backend
 from regtui.registry.kinds import classify_manifest, subject_of_tag
@@ -84,7 +84,8 @@ class InventoryService:
     """Read-side view of one registry, for the CLI and the TUI alike."""
 
     def __init__(self, backend: DistributionBackend, *, flavor: str = "distribution",
-                 read_only: bool = True, concurrency: int = 8) -> None:
+                 read_only: bool = True, concurrency: int = 8,
+                 max_concurrency: int = 0) -> None:
         self.backend = backend
         self.name = backend.name
         self.url = backend.url
@@ -93,6 +94,9 @@ class InventoryService:
         self.concurrency = concurrency
         self.problems: list[Problem] = []
         self._resolved: dict[tuple[str, str], asyncio.Task[Resolved]] = {}
+        self._tag_lists: dict[str, frozenset[str]] = {}
+        self.workers = max(concurrency, max_concurrency) * 2
+        """Tags resolved at once per repository: enough to keep the transport's limit busy."""
 
     @property
     def capabilities(self) -> Capabilities:
@@ -108,25 +112,29 @@ class InventoryService:
         """Every tag of a repository resolved; unreadable tags are recorded in `problems`."""
         tags = sorted(set(await self.backend.tags(repository)))
         tag_set = frozenset(tags)
+        self._tag_lists[repository] = tag_set
+        cache = self.backend.cache
+        hints = cache.tag_hints(self.url, repository)
         records = await bounded_map(
-            tags, lambda tag: self._tag_record(repository, tag, tag_set), self.concurrency * 2)
-        return [record for record in records if record is not None]
+            tags, lambda tag: self._tag_record(repository, tag, hints.get(tag)), self.workers)
+        found = [record for record in records if record is not None]
+        cache.remember_tags(self.url, repository, {r.tag: r.digest for r in found})
+        return found
 
-    async def _tag_record(self, repository: str, tag: str,
-                          tags: frozenset[str]) -> TagRecord | None:
+    async def _tag_record(self, repository: str, tag: str, hint: str | None) -> TagRecord | None:
         try:
-            head = await self.backend.head_manifest(repository, tag)
+            manifest = await self.backend.resolve_tag(repository, tag, hint)
         except NotFoundError:
             return None  # deleted between the tag list and now: it is simply gone
         except Exception as exc:  # one bad tag must not end the walk
             self._problem(repository, tag, exc)
             return None
         try:
-            resolved = await self.resolve(repository, head.digest)
+            resolved = await self.resolve(repository, manifest.digest, manifest=manifest)
         except Exception as exc:  # reported as a problem, never a traceback
             self._problem(repository, tag, exc)
             return None
-        return self._record(repository, tag, head, resolved)
+        return self._record(repository, tag, manifest.digest, resolved)
 
     def _problem(self, repository: str, tag: str | None, exc: BaseException) -> None:
         """Record what could not be read; anything that is not ours is still one line."""
@@ -139,7 +147,7 @@ class InventoryService:
         """Repositories not fully read: planning must not trust their tag lists."""
         return {p.repository for p in self.problems}
 
-    def _record(self, repository: str, tag: str, head: ManifestHead,
+    def _record(self, repository: str, tag: str, digest: str,
                 resolved: Resolved) -> TagRecord:
         manifest = resolved.manifest
         kind = classify_manifest(manifest, tag)
@@ -147,7 +155,7 @@ class InventoryService:
             registry=self.name,
             repository=repository,
             tag=tag,
-            digest=head.digest,
+            digest=digest,
             media_type=manifest.media_type,
             size_bytes=sum(size for _, size in resolved.reachable),
             platforms=resolved.platforms,
@@ -158,7 +166,8 @@ class InventoryService:
             children=tuple(d.digest for d in manifest.manifests),
         )
 
-    async def resolve(self, repository: str, digest: str, depth: int = 0) -> Resolved:
+    async def resolve(self, repository: str, digest: str, depth: int = 0, *,
+                      manifest: Manifest | None = None) -> Resolved:
         """Resolve a digest once per repository, sharing the work between concurrent callers.
 
         Keyed by repository too: a manifest that is complete in one repository may have
@@ -167,12 +176,13 @@ class InventoryService:
         key = (repository, digest)
         task = self._resolved.get(key)
         if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
-            task = asyncio.ensure_future(self._resolve(repository, digest, depth))
+            task = asyncio.ensure_future(self._resolve(repository, digest, depth, manifest))
             self._resolved[key] = task
         return await asyncio.shield(task)
 
-    async def _resolve(self, repository: str, digest: str, depth: int) -> Resolved:
-        manifest = await self.backend.manifest(repository, digest)
+    async def _resolve(self, repository: str, digest: str, depth: int,
+                       known: Manifest | None) -> Resolved:
+        manifest = known if known is not None else await self.backend.manifest(repository, digest)
         if manifest.is_index and depth < MAX_INDEX_DEPTH:
             return await self._resolve_index(repository, manifest, depth)
         config = await self.backend.config_of(repository, manifest)
@@ -224,7 +234,9 @@ class InventoryService:
 
     async def referrers(self, repository: str, digest: str,
                         tags: Sequence[str] | None = None) -> list[Referrer]:
-        return await self.backend.referrers(repository, digest, tags)
+        """Referrers of a digest; the last tag list read spares probes for absent tags."""
+        known = tags if tags is not None else self._tag_lists.get(repository)
+        return await self.backend.referrers(repository, digest, known)
 
     async def walk(self, repositories: Sequence[str] | None = None,
                    on_repository: Callable[[int, int], None] | None = None,
@@ -293,4 +305,5 @@ def open_registry(registry: RegistryConfig, config: Config, *, read_only: bool,
                   ) -> InventoryService:
     backend = open_backend(registry, config, read_only=read_only)
     return InventoryService(backend, flavor=registry.flavor, read_only=read_only,
-                            concurrency=registry.concurrency)
+                            concurrency=registry.concurrency,
+                            max_concurrency=registry.max_concurrency)
