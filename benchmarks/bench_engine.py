@@ -88,7 +88,8 @@ async def _walk(url: str, cache: Path, repositories: int | None) -> dict[str, An
     from regtui.services.inventory import InventoryService
 
     registry = adhoc_registry(url)
-    backend = open_backend(registry, load_config(None), read_only=True, cache=ContentCache(cache))
+    store = ContentCache(cache)
+    backend = open_backend(registry, load_config(None), read_only=True, cache=store)
     service = InventoryService(backend, concurrency=registry.concurrency,
                                max_concurrency=registry.max_concurrency)
     started = time.perf_counter()
@@ -106,7 +107,7 @@ async def _walk(url: str, cache: Path, repositories: int | None) -> dict[str, An
             client.pacing else -1
         await service.aclose()
     seconds = time.perf_counter() - started
-    service.backend.cache.flush()
+    store.flush()
     return {"tags": count, "seconds": round(seconds, 3), "requests": sent,
             "final_limit": limit, "problems": len(service.problems)}
 
@@ -225,16 +226,19 @@ def rate(result: dict[str, Any]) -> float:
 class Runner:
     """Holds the fixture, the registry and the samples of every contender."""
 
-    def __init__(self, work: Path, fixture: Fixture, url: str) -> None:
+    def __init__(self, work: Path, fixture: Fixture, url: str, walk: int) -> None:
         self.work = work
         self.fixture = fixture
         self.url = url
+        self.walk = walk
         self.samples: dict[str, list[float]] = {}
         self.extra: dict[str, Any] = {}
         self.mix = work / "mix.txt"
-        pairs = fixture.minimum_requests()
+        walked = sorted(fixture.tags)[:walk]  # the catalog's order: what every contender reads
+        pairs = fixture.minimum_requests(walked)
         self.mix.write_text("".join(f"{m} {p}\n" for m, p in pairs))
-        self.per_tag = len(pairs) / fixture.tag_count
+        self.tags_walked = sum(len(fixture.tags[r]) for r in walked)
+        self.per_tag = len(pairs) / self.tags_walked
         self.lua = work / "mix.lua"
         self.lua.write_text(WRK_LUA)
 
@@ -252,15 +256,16 @@ def loopback_round(runner: Runner, n: int, subset: int) -> None:
     cache = work / f"cache-{n}"
 
     def cold_and_warm() -> None:
-        cold = regtui(url, cache)
-        warm = regtui(url, cache)
+        cold = regtui(url, cache, repositories=runner.walk)
+        warm = regtui(url, cache, repositories=runner.walk)
         runner.add("regtui cold", rate(cold))
         runner.add("regtui warm", rate(warm))
         runner.extra.setdefault("regtui cold runs", []).append(cold)
         runner.extra.setdefault("regtui warm runs", []).append(warm)
 
     runner.timed(f"round {n}: regtui cold + warm", cold_and_warm)
-    runner.timed(f"round {n}: peer", lambda: runner.add("peer aiohttp 8", rate(peer(url))))
+    runner.timed(f"round {n}: peer", lambda: runner.add("peer aiohttp 8",
+                                                           rate(peer(url, runner.walk))))
     runner.timed(f"round {n}: wrk mix", lambda: runner.add(
         "capacity (wrk, mix)", wrk(url, runner.mix, runner.lua, 6, 16) / runner.per_tag))
     repo, tags = next(iter(runner.fixture.tags.items()))
@@ -316,12 +321,13 @@ def parent_main(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         fixture = write_fixture(work / "storage", repositories=args.repositories,
                                 tags=args.tags)
+        walk = min(args.walk or args.repositories, args.repositories)
         seed_seconds = time.perf_counter() - started
         print(f"fixture: {fixture.tag_count} tags in {seed_seconds:.1f} s", file=sys.stderr)
         registry, url = _start_registry(work, work / "storage")
         proxy: Child | None = None
         try:
-            runner = Runner(work, fixture, url)
+            runner = Runner(work, fixture, url, walk)
             for n in range(args.rounds):
                 loopback_round(runner, n, args.subset)
             port = free_port()
@@ -354,6 +360,7 @@ def _summary(runner: Runner, fixture: Fixture, seed_seconds: float, prof: dict[s
                     "distinct configs": len(fixture.configs),
                     "index children": len(fixture.children),
                     "minimum requests per tag": round(runner.per_tag, 3),
+                    "tags walked per run": runner.tags_walked,
                     "written in s": round(seed_seconds, 1)},
         "rounds": args.rounds,
         "load average at end": os.getloadavg()[0],
@@ -378,7 +385,9 @@ def _markdown(summary: dict[str, Any]) -> str:
     lines = ["# Inventory engine benchmark (`make bench`, benchmarks/bench_engine.py)", "",
              f"Fixture: {fx['tags']} tags in {fx['repositories']} repositories, "
              f"{fx['distinct configs']} distinct configs, {fx['index children']} index "
-             f"children; minimum cold mix {fx['minimum requests per tag']} requests per tag; "
+             f"children; each contender walks {fx['tags walked per run']} tags per run "
+             f"(the first repositories in catalog order); minimum cold mix "
+             f"{fx['minimum requests per tag']} requests per tag; "
              f"written straight into the storage layout in {fx['written in s']} s. "
              f"Medians of {summary['rounds']} rounds, contenders in turn; load average at the "
              f"end {summary['load average at end']:.1f} on 2 shared cores.", "",
@@ -424,10 +433,12 @@ def main() -> int:
     parser.add_argument("--repositories", type=int, default=100)
     parser.add_argument("--tags", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--subset", type=int, default=20,
+    parser.add_argument("--subset", type=int, default=5,
                         help="repositories for the transport comparison and the profile")
-    parser.add_argument("--wan-subset", type=int, default=10)
-    parser.add_argument("--skopeo-tags", type=int, default=20)
+    parser.add_argument("--walk", type=int, default=0,
+                        help="repositories every contender walks (default: all)")
+    parser.add_argument("--wan-subset", type=int, default=5)
+    parser.add_argument("--skopeo-tags", type=int, default=10)
     args = parser.parse_args()
     return child_main(args) if args.child else parent_main(args)
 

@@ -35,17 +35,25 @@ class Fixture:
     """config digest -> first repository holding it (one GET each, deduped by digest)."""
     children: dict[str, str] = field(default_factory=dict)
     """index child digest -> first repository holding it."""
+    needs: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)
+    """(repository, tag) -> what else a cold read of it needs: ("manifests"|"blobs", digest)."""
 
     @property
     def tag_count(self) -> int:
         return sum(len(t) for t in self.tags.values())
 
-    def minimum_requests(self) -> list[tuple[str, str]]:
-        """(method, path) of a cold walk that sends nothing twice (the capacity mix)."""
-        out = [("GET", f"/v2/{repo}/manifests/{tag}")
-               for repo, tags in self.tags.items() for tag in tags]
-        out += [("GET", f"/v2/{repo}/manifests/{d}") for d, repo in self.children.items()]
-        out += [("GET", f"/v2/{repo}/blobs/{d}") for d, repo in self.configs.items()]
+    def minimum_requests(self, repositories: list[str] | None = None) -> list[tuple[str, str]]:
+        """(method, path) of a cold walk of `repositories` (default all) that sends nothing
+        twice: the capacity mix."""
+        out: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for repo in repositories if repositories is not None else sorted(self.tags):
+            for tag in self.tags[repo]:
+                out.append(("GET", f"/v2/{repo}/manifests/{tag}"))
+                for kind, digest in self.needs.get((repo, tag), []):
+                    if digest not in seen:
+                        seen.add(digest)
+                        out.append(("GET", f"/v2/{repo}/{kind}/{digest}"))
         return out
 
 
@@ -90,9 +98,8 @@ class _Writer:
         self.link(self.repo(repo) / "_manifests" / "revisions" / "sha256" / digest[7:], digest)
 
     def tag(self, repo: str, tag: str, digest: str) -> None:
-        base = self.repo(repo) / "_manifests" / "tags" / tag
-        self.link(base / "current", digest)
-        self.link(base / "index" / "sha256" / digest[7:], digest)
+        # Reads need only `current`; the `index/` history matters to deletes, not here.
+        self.link(self.repo(repo) / "_manifests" / "tags" / tag / "current", digest)
 
 
 def _image(writer: _Writer, repo: str, key: str, arch: str) -> tuple[str, int]:
@@ -124,7 +131,7 @@ def write_fixture(root: Path, *, repositories: int = 100, tags: int = 100) -> Fi
         repo = f"bench/team{r % 10:02d}/app{r:03d}"
         group = r % half  # repositories r and r + half hold the same images
         fixture.tags[repo] = {}
-        previous = ""
+        previous, prev_name = "", ""
         for t in range(tags):
             name = f"v{t // 10}.{t % 10}.0"
             key = f"g{group}-t{t}"
@@ -138,18 +145,23 @@ def write_fixture(root: Path, *, repositories: int = 100, tags: int = 100) -> Fi
                     for (d, s), arch in zip(kids, ("amd64", "arm64"), strict=True)]})
                 digest = writer.blob(index)
                 writer.revision(repo, digest)
+                needs = []
                 for child, _ in kids:
                     config = json.loads(_read(writer, child))["config"]["digest"]
                     fixture.configs.setdefault(config, repo)
+                    needs += [("manifests", child), ("blobs", config)]
+                fixture.needs[(repo, name)] = needs
             elif t % 5 == 1 and previous:
                 digest = previous  # an alias: the same manifest under a second tag
+                fixture.needs[(repo, name)] = fixture.needs.get((repo, prev_name), [])
             else:
                 digest, _ = _image(writer, repo, key, "amd64")
                 config = json.loads(_read(writer, digest))["config"]["digest"]
                 fixture.configs.setdefault(config, repo)
+                fixture.needs[(repo, name)] = [("blobs", config)]
             writer.tag(repo, name, digest)
             fixture.tags[repo][name] = digest
-            previous = digest
+            previous, prev_name = digest, name
     return fixture
 
 

@@ -12,10 +12,10 @@ from typing import Any, TextIO
 from regtui.cli_ops import select_registries
 from regtui.config import Config
 from regtui.render.formats import size
-from regtui.render.text import safe_text
 from regtui.services.gc import storage_root
 from regtui.services.inventory import open_registry
 from regtui.services.storage import StorageReport, Usage, storage_report
+from regtui.text import safe_text
 
 
 def add_storage_parser(commands: argparse._SubParsersAction[Any], add_globals: Any) -> None:

@@ -6,7 +6,7 @@ from typing import Final
 
 from regtui.config import Config, RegistryConfig
 from regtui.registry.auth import RegistryAuth, resolve_credentials
-from regtui.registry.backend import Capabilities
+from regtui.registry.backend import Capabilities, RegistryBackend
 from regtui.registry.cache import ContentCache
 from regtui.registry.distribution import DistributionBackend
 from regtui.registry.harbor import HARBOR_CAPABILITIES, HarborBackend
@@ -24,8 +24,12 @@ FLAVOR_CAPABILITIES: Final[dict[str, Capabilities]] = {
 
 
 def open_backend(registry: RegistryConfig, config: Config, *, read_only: bool,
-                 cache: ContentCache | None = None) -> DistributionBackend:
-    """A ready backend; credentials are looked up lazily, on the first 401."""
+                 cache: ContentCache | None = None) -> RegistryBackend:
+    """A ready backend; credentials are looked up lazily, on the first 401.
+
+    Callers get the Protocol: what a flavor can do beyond it they ask through its
+    capabilities and the optional protocols in `registry.backend`, never its class.
+    """
     auth = RegistryAuth(registry)
     client = build_client(
         name=registry.name,
@@ -40,6 +44,7 @@ def open_backend(registry: RegistryConfig, config: Config, *, read_only: bool,
         retries=registry.retries,
         ca_file=registry.ca_file,
         insecure=registry.insecure,
+        deadline=registry.deadline,
     )
     store = cache if cache is not None else ContentCache(config.cache_dir)
     if registry.flavor == "harbor":  # its management API wants Basic credentials up front
@@ -53,6 +58,8 @@ def open_backend(registry: RegistryConfig, config: Config, *, read_only: bool,
         cache=store,
         concurrency=_bound(registry),
         capabilities=FLAVOR_CAPABILITIES.get(registry.flavor, OCI_CAPABILITIES),
+        max_names=registry.max_names,
+        list_deadline=registry.refresh_deadline,
     )
 
 

@@ -156,6 +156,10 @@ class TagRecord:
     """Every distinct (digest, size) reachable from the tag; the tag's size is their sum."""
     children: tuple[str, ...] = ()
     """For an index: the digests of the manifests it lists."""
+    error: str = ""
+    """Why the tag could not be fully read (one line), empty when it could."""
+    unreadable: bool = False
+    """Only the name is known: the record stands for a listed tag that could not be read."""
 
     @property
     def reference(self) -> str:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from regtui.render import formats
 from regtui.render.columns import Column
-from regtui.render.text import safe_text
+from regtui.text import safe_text
 
 FLEET_COLUMNS = (
     Column("name", "REGISTRY", 14, priority=0),
@@ -17,6 +17,7 @@ FLEET_COLUMNS = (
     Column("tags", "TAGS", 7, priority=2, align="right"),
     Column("size", "SIZE", 10, priority=2, align="right"),
     Column("age", "DATA AGE", 14, priority=3),
+    Column("rate", "REQ/S", 6, priority=4, align="right"),
     Column("error", "LAST ERROR", 16, priority=5, flex=True),
 )
 
@@ -36,6 +37,10 @@ class RegistryStatus:
     fetched_at: datetime | None = None
     error: str = ""
     loading: bool = False
+    from_snapshot: bool = False
+    """The data shown is the last snapshot, not yet revalidated against the registry."""
+    request_rate: float | None = None
+    """regtui's own requests per second to this registry, lately (None: not measured)."""
 
     @property
     def key(self) -> str:
@@ -61,9 +66,24 @@ def fleet_cells(status: RegistryStatus, now: datetime) -> tuple[str, ...]:
         _count(status.repositories),
         _count(status.tags),
         formats.size(status.size_bytes) if status.size_bytes is not None else formats.UNKNOWN,
-        formats.age(status.fetched_at, now) if status.fetched_at else "never",
+        _age(status, now),
+        _rate(status.request_rate),
         safe_text(status.error, 300) or "-",
     )
+
+
+def _age(status: RegistryStatus, now: datetime) -> str:
+    if status.fetched_at is None:
+        return "never"
+    age = formats.age(status.fetched_at, now)
+    return f"{age} (snapshot)" if status.from_snapshot else age
+
+
+def _rate(rate: float | None) -> str:
+    """Coarse on purpose: the cell changes (and is redrawn) only when the rate really does."""
+    if rate is None:
+        return formats.UNKNOWN
+    return f"{rate:.1f}" if rate < 10 else f"{rate:,.0f}"
 
 
 def _count(value: int | None) -> str:

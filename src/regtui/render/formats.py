@@ -22,7 +22,10 @@ def age(value: datetime | None, now: datetime) -> str:
     """`3 days ago` measured from `now`, so snapshots with a fixed clock stay stable."""
     if value is None:
         return UNKNOWN
-    return str(humanize.naturaltime(date_key(now) - date_key(value)))
+    delta = date_key(now) - date_key(value)
+    if abs(delta.total_seconds()) < 60:
+        return "just now"  # not "17 seconds ago": a label that ticks every second redraws
+    return str(humanize.naturaltime(delta))
 
 
 def short_digest(digest: str, length: int = 12) -> str:

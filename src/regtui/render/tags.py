@@ -17,12 +17,12 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
+from regtui.filter import TextFilter
 from regtui.registry.models import ArtifactKind, TagRecord
 from regtui.render import formats
 from regtui.render.columns import Column
-from regtui.render.filter import TextFilter
 from regtui.render.sorting import date_key, version_key
-from regtui.render.text import safe_text
+from regtui.text import safe_text
 
 _SCHEMA_TAG = re.compile(r"^(sha256)-([0-9a-f]{64})(?:\.[A-Za-z0-9]+)?$")
 

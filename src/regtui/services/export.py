@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Final, TextIO
 
 from regtui.registry.models import TagRecord
-from regtui.render.text import safe_text
+from regtui.text import safe_text
 
 FORMATS: Final = ("jsonl", "json", "csv", "table")
 FIELDS: Final = (

@@ -142,6 +142,11 @@ class GarbageCollector(Protocol):
 
     registry: str
 
+    @property
+    def untagged_deletes_index_children(self) -> bool:
+        """True when `delete_untagged` also removes the untagged children of an index."""
+        ...
+
     def describe(self, *, dry_run: bool, delete_untagged: bool) -> str:
         """The equivalent command line, for the audit log and the confirmation."""
         ...
@@ -154,6 +159,9 @@ class GarbageCollector(Protocol):
 
 class GcRunner:
     """Runs garbage-collect for one registry; refuses in read-only mode before spawning."""
+
+    untagged_deletes_index_children: Final = True
+    """distribution 2.x's `--delete-untagged` does not follow an index to its children."""
 
     def __init__(self, registry: str, gc: GcConfig, *, read_only: bool,
                  history_path: Path) -> None:

@@ -10,7 +10,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import BindingType
 
-from regtui.render.filter import TextFilter
+from regtui.filter import TextFilter
 from regtui.render.fleet import FLEET_COLUMNS, RegistryStatus, fleet_cells, status_word
 from regtui.ui.commands import ContextCommand
 from regtui.ui.screens.base import BaseScreen
@@ -53,8 +53,22 @@ class FleetScreen(BaseScreen):
         for status in self.rapp.store.statuses():
             self.rapp.refresh_registry(status.name)
 
+    def periodic_refresh(self) -> None:
+        """Status only: the slow tier keeps the totals current."""
+        for status in self.rapp.store.statuses():
+            if status.fetched_at is None and not status.loading:
+                self.rapp.refresh_registry(status.name)
+
     def data_changed(self, registry: str, repository: str | None) -> None:
         if repository is None or self.is_current:
+            self.show()
+
+    def data_changed_batch(self, registry: str, repositories: set[str | None]) -> None:
+        if None in repositories or self.is_current:
+            self.show()
+
+    def clock_moved(self) -> None:
+        if self.is_current:
             self.show()
 
     def apply_filter(self, table_id: str, text_filter: TextFilter) -> None:

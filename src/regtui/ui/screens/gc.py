@@ -19,9 +19,9 @@ from textual.widgets import Button, DataTable, Footer, RichLog, Static
 
 from regtui.errors import RegtuiError
 from regtui.render.formats import size
-from regtui.render.text import safe_text
 from regtui.services.gc import GcProgress, GcRun
 from regtui.services.operations import OperationsService
+from regtui.text import safe_text
 from regtui.ui.widgets.badge import ReadOnlyBadge
 
 UNTAGGED_WARNING = (
