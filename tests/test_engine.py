@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ import pytest
 from regtui.config import RegistryConfig, load_config
 from regtui.errors import ConfigError
 from regtui.lab import Lab
-from regtui.registry.cache import ContentCache
+from regtui.registry.cache import DB_NAME, ContentCache, compute_digest
 from regtui.registry.factory import open_backend
 from regtui.registry.pacing import AdaptiveLimit
 from regtui.registry.transport import build_client
@@ -222,3 +223,28 @@ def test_max_requests_per_second_and_max_concurrency_are_validated(tmp_path: Pat
         with pytest.raises(ConfigError) as failed:
             load_config(bad)
         assert message in str(failed.value) and "bad.toml" in str(failed.value)
+
+
+def test_cache_writes_land_in_one_sqlite_file_off_the_caller(tmp_path: Path) -> None:
+    cache = ContentCache(tmp_path)
+    data = b'{"schemaVersion": 2}'
+    digest = compute_digest(data)
+    cache.put(digest, data)
+    cache.remember_tags("http://r", "app", {"1.0": digest})
+    assert ContentCache(tmp_path).get(digest) == data, "served before the writer commits"
+    cache.flush()
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        assert db.execute("SELECT data FROM blobs").fetchall() == [(data,)]
+        assert db.execute("SELECT tag, digest FROM tags").fetchall() == [("1.0", digest)]
+    assert not list(tmp_path.glob("blobs")), "no file per digest any more"
+    assert ContentCache(tmp_path).tag_hints("http://r", "app") == {"1.0": digest}
+
+
+def test_an_unusable_cache_file_costs_speed_not_correctness(tmp_path: Path) -> None:
+    (tmp_path / DB_NAME).write_bytes(b"this is not a database" * 100)
+    cache = ContentCache(tmp_path)
+    data = b"{}"
+    cache.put(compute_digest(data), data)
+    cache.remember_tags("http://r", "app", {"x": compute_digest(data)})
+    assert cache.get(compute_digest(data)) == data  # from memory
+    cache.flush()
