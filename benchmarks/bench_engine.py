@@ -112,7 +112,36 @@ async def _walk(url: str, cache: Path, repositories: int | None) -> dict[str, An
             "final_limit": limit, "problems": len(service.problems)}
 
 
+async def _walk_before(url: str, cache: Path, repositories: int | None) -> dict[str, Any]:
+    """The same walk on an older regtui tree (`--before-ref`), through its own API."""
+    from regtui.config import adhoc_registry, load_config
+    from regtui.registry.cache import ContentCache
+    from regtui.registry.factory import open_backend
+    from regtui.services.inventory import InventoryService
+
+    registry = adhoc_registry(url)
+    backend = open_backend(registry, load_config(None), read_only=True, cache=ContentCache(cache))
+    service = InventoryService(backend, concurrency=registry.concurrency)
+    started = time.perf_counter()
+    names = (await service.repository_names())[:repositories] if repositories else None
+    count = 0
+    try:
+        async for _ in service.walk(names):
+            count += 1
+    finally:
+        sent = getattr(backend.client._transport, "requests_sent", -1)
+        await service.aclose()
+    return {"tags": count, "seconds": round(time.perf_counter() - started, 3),
+            "requests": sent, "final_limit": registry.concurrency,
+            "problems": len(service.problems)}
+
+
 def child_main(args: argparse.Namespace) -> int:
+    if args.inner == "before":
+        result = asyncio.run(_walk_before(args.url, Path(args.cache), args.repositories or None))
+        json.dump(result, sys.stdout)
+        print()
+        return 0
     _install_inner(args.inner)
     repositories = args.repositories or None
     if args.profile:
@@ -142,6 +171,8 @@ def _bucket(filename: str, function: str) -> str:
             return "digests"
         if "select" in function or "epoll" in function:
             return "event loop (waiting)"
+        if "_socket" in function:
+            return "socket syscalls"
         if "json" in function:
             return "json"
         return "builtins"
@@ -165,20 +196,27 @@ def _headline(stats: pstats.Stats) -> dict[str, float]:
 
 # -- the parent: fixture, registry, contenders in turn --------------------------------------
 
-def _run_json(argv: list[str], timeout: float = 600) -> dict[str, Any]:
+def _run_json(argv: list[str], timeout: float = 600,
+              first_path: str | None = None) -> dict[str, Any]:
+    path = ([first_path] if first_path else []) + sys.path
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(path)})
     if done.returncode != 0:
         raise SystemExit(f"{argv[:3]} failed: {done.stderr.strip()[-500:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
+BEFORE_SRC: list[str] = []
+"""The `src` of the `--before-ref` tree, when one was asked for."""
+
+
 def regtui(url: str, cache: Path, inner: str = "aiohttp", repositories: int = 0,
            profile: bool = False) -> dict[str, Any]:
     argv = [sys.executable, __file__, "--child", "--url", url, "--cache", str(cache),
             "--inner", inner, "--repositories", str(repositories)]
-    return _run_json(argv + (["--profile"] if profile else []))
+    first = BEFORE_SRC[0] if inner == "before" and BEFORE_SRC else None
+    return _run_json(argv + (["--profile"] if profile else []), first_path=first)
 
 
 def peer(url: str, repositories: int | None = None) -> dict[str, Any]:
@@ -231,6 +269,7 @@ class Runner:
         self.fixture = fixture
         self.url = url
         self.walk = walk
+        self.quick = False
         self.samples: dict[str, list[float]] = {}
         self.extra: dict[str, Any] = {}
         self.mix = work / "mix.txt"
@@ -264,6 +303,18 @@ def loopback_round(runner: Runner, n: int, subset: int) -> None:
         runner.extra.setdefault("regtui warm runs", []).append(warm)
 
     runner.timed(f"round {n}: regtui cold + warm", cold_and_warm)
+    if BEFORE_SRC:
+        def before() -> None:
+            old = work / f"before-{n}"
+            runner.add("regtui before (--before-ref) cold",
+                       rate(regtui(url, old, "before", runner.walk)))
+            runner.add("regtui before (--before-ref) warm",
+                       rate(regtui(url, old, "before", runner.walk)))
+            shutil.rmtree(old, ignore_errors=True)
+        runner.timed(f"round {n}: regtui before cold + warm", before)
+    if runner.quick:
+        shutil.rmtree(cache, ignore_errors=True)
+        return
     runner.timed(f"round {n}: peer", lambda: runner.add("peer aiohttp 8",
                                                            rate(peer(url, runner.walk))))
     runner.timed(f"round {n}: wrk mix", lambda: runner.add(
@@ -276,7 +327,7 @@ def loopback_round(runner: Runner, n: int, subset: int) -> None:
         def one(inner: str = inner) -> None:
             result = regtui(url, work / f"cache-{n}-{inner}", inner, subset)
             runner.add(f"regtui cold {subset} repos, {inner}", rate(result))
-            runner.add(f"ms CPU-bound per request, {inner}",
+            runner.add(f"wall ms per request, {inner}",
                        1000 * float(result["seconds"]) / float(result["requests"]))
         runner.timed(f"round {n}: transport {inner}", one)
         shutil.rmtree(work / f"cache-{n}-{inner}", ignore_errors=True)
@@ -318,6 +369,13 @@ def _start_registry(work: Path, storage: Path) -> tuple[Child, str]:
 def parent_main(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="regtui-bench-") as tmp:
         work = Path(tmp)
+        if args.before_ref:
+            tree = work / "before"
+            tree.mkdir()
+            archive = subprocess.run(["git", "-C", str(HERE), "archive", args.before_ref, "src"],
+                                     check=True, capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+            BEFORE_SRC.append(str(tree / "src"))
         started = time.perf_counter()
         fixture = write_fixture(work / "storage", repositories=args.repositories,
                                 tags=args.tags)
@@ -328,8 +386,19 @@ def parent_main(args: argparse.Namespace) -> int:
         proxy: Child | None = None
         try:
             runner = Runner(work, fixture, url, walk)
+            runner.quick = args.quick
             for n in range(args.rounds):
                 loopback_round(runner, n, args.subset)
+            if args.quick:
+                summary = {"fixture": fixture.tag_count, "tags walked": runner.tags_walked,
+                           "before_ref": args.before_ref, "rounds": args.rounds,
+                           "load average at end": os.getloadavg()[0],
+                           "medians (tags/s)": {k: median(v) for k, v in runner.samples.items()},
+                           "samples": runner.samples,
+                           "regtui runs": runner.extra}
+                json.dump(summary, sys.stdout, indent=1)
+                print()
+                return 0
             port = free_port()
             proxy = spawn("delayproxy", [sys.executable, str(HERE / "delayproxy.py"), str(port),
                                          "127.0.0.1", url.rsplit(":", 1)[1]],
@@ -428,13 +497,17 @@ def main() -> int:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", default="")
     parser.add_argument("--cache", default="")
-    parser.add_argument("--inner", default="aiohttp", choices=INNERS)
+    parser.add_argument("--inner", default="aiohttp", choices=(*INNERS, "before"))
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--repositories", type=int, default=100)
     parser.add_argument("--tags", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--subset", type=int, default=5,
                         help="repositories for the transport comparison and the profile")
+    parser.add_argument("--before-ref", default="",
+                        help="also walk with the regtui of this git ref (before/after)")
+    parser.add_argument("--quick", action="store_true",
+                        help="regtui cold/warm (and --before-ref) only; JSON, no results.md")
     parser.add_argument("--walk", type=int, default=0,
                         help="repositories every contender walks (default: all)")
     parser.add_argument("--wan-subset", type=int, default=5)

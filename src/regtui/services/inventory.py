@@ -18,7 +18,6 @@ from regtui.config import Config, RegistryConfig
 from regtui.errors import NotFoundError, ProtocolError, RegistryError, UnknownRepositoryError
 from regtui.registry.backend import Capabilities, RegistryBackend, TagResolver, tag_resolver
 from regtui.registry.factory import open_backend
-from regtui.registry.transport import RegistryClient
 from regtui.registry.kinds import classify_manifest, subject_of_tag
 from regtui.registry.models import (
     ArtifactKind,
@@ -30,6 +29,7 @@ from regtui.registry.models import (
     RepositorySummary,
     TagRecord,
 )
+from regtui.registry.transport import RegistryClient
 from regtui.text import safe_text
 
 T = TypeVar("T")
