@@ -372,8 +372,9 @@ def parent_main(args: argparse.Namespace) -> int:
         if args.before_ref:
             tree = work / "before"
             tree.mkdir()
-            archive = subprocess.run(["git", "-C", str(HERE), "archive", args.before_ref, "src"],
-                                     check=True, capture_output=True).stdout
+            archive = subprocess.run(
+                ["git", "-C", str(HERE.parent), "archive", args.before_ref, "src"],
+                check=True, capture_output=True).stdout
             subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
             BEFORE_SRC.append(str(tree / "src"))
         started = time.perf_counter()
