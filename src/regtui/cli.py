@@ -160,8 +160,9 @@ async def _inventory_one(service: InventoryService, args: argparse.Namespace,
     await service.ping()
     recorder = WalkRecorder(service, writer, args.repository)
     names = await recorder.names()
-    records = recorder.records(service.walk(names, on_repository=recorder.on_repository(
-        progress.update if progress else None)))
+    records = recorder.records(service.walk(
+        names, on_repository=progress.update if progress else None, on_done=recorder.done,
+        listed=recorder.full))
     count = await write_records(records, args.format, sys.stdout)
     recorder.finish()
     if progress:

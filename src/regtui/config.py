@@ -202,6 +202,12 @@ class RegistryConfig:
     """Log sources, if any."""
     gc: GcConfig | None = None
     """Garbage collection, if this registry allows it."""
+    alias: str = ""
+    """Short name shown instead of a long host (`prod-ecr` for `1234....amazonaws.com`)."""
+    repositories: tuple[str, ...] = ()
+    """Repositories to show where there is no catalog: `ns/repo`, or `ns/*` for a namespace."""
+    api_url: str = ""
+    """The vendor API when it is not `url` (Docker Hub: `https://hub.docker.com`)."""
     scans: ScanConfig | None = None
     """Vulnerability report sources and thresholds, if any."""
 
@@ -209,6 +215,11 @@ class RegistryConfig:
     def host(self) -> str:
         """`host[:port]`, the name docker files credentials and certs.d entries under."""
         return urlsplit(self.url).netloc
+
+    @property
+    def shown_host(self) -> str:
+        """What the UI shows for the host: the alias when one is set."""
+        return self.alias or self.host
 
 
 def _default_dir(env: Mapping[str, str], xdg: str, fallback: str) -> Path:
@@ -655,8 +666,33 @@ def _registry(table: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -
         prometheus=_sub(table, "prometheus", where, _prometheus),
         logs=_logs(table, where),
         gc=_sub(table, "gc", where, _gc),
+        alias=_string(table, "alias", where).strip(),
+        repositories=_repository_list(table, where),
+        api_url=(normalize_url(_string(table, "api_url", where), where.child("api_url"),
+                               insecure=insecure) if _string(table, "api_url", where) else ""),
         scans=_sub(table, "scans", where, _scans),
     )
+
+
+_REPOSITORY_PATTERN = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+                                 r"(?:/\*)?$")
+
+
+def _repository_list(table: Mapping[str, Any], where: _Where) -> tuple[str, ...]:
+    """`repositories = ["library/nginx", "myorg/*"]`: names checked now, not at first use."""
+    if "repositories" not in table:
+        return ()
+    here = where.child("repositories")
+    items: list[Any] = _expect(table["repositories"], list, "an array of strings", here)
+    names: list[str] = []
+    for i, item in enumerate(items):
+        name = _expect(item, str, "a string", here.child(i)).strip()
+        if not _REPOSITORY_PATTERN.match(name) or name == "*":
+            raise here.child(i).error(f"expected a repository name like library/nginx or a "
+                                      f"namespace pattern like myorg/*, got {_describe(item)}")
+        if name not in names:
+            names.append(name)
+    return tuple(names)
 
 
 def _registries(

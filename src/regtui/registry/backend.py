@@ -8,14 +8,15 @@ below; services ask `tag_delete_api(backend)` etc. and never test for a concrete
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import httpx
 
 from regtui.registry.harbor_models import GcJob, HarborInfo, Quota
-from regtui.registry.models import ImageConfig, Manifest, Referrer, RegistryInfo
+from regtui.registry.models import Health, ImageConfig, Manifest, Referrer, RegistryInfo
+from regtui.registry.nexus_models import BlobStore, NexusRepository, NexusTask
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,8 @@ class Capabilities:
     has_referrers_api: bool = False
     has_scans: bool = False
     has_quota: bool = False
+    gc_tasks: bool = False
+    """GC is the vendor's scheduled tasks run on demand (Nexus), not a command or a job."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,10 @@ class RegistryBackend(Protocol):
                         tags: Collection[str] | None = None) -> list[Referrer]:
         """Referrers API when offered, else the `sha256-<hex>.*` tag schema fallback
         (over `tags`, the repository's tags, when the caller has them)."""
+        ...
+
+    def health(self) -> Health:
+        """Limits and caveats learnt while reading; no I/O."""
         ...
 
     async def aclose(self) -> None: ...
@@ -143,6 +150,31 @@ class GcJobApi(Protocol):
     async def gc_jobs(self) -> list[GcJob]: ...
 
     async def gc_log(self, job_id: int) -> str: ...
+
+
+@runtime_checkable
+class GcTaskApi(Protocol):
+    """Garbage collection as the vendor's own scheduled tasks, run on demand (Nexus)."""
+
+    name: str
+    url: str
+
+    async def docker_repositories(self) -> Mapping[str, NexusRepository]: ...
+
+    async def tasks(self, task_type: str) -> list[NexusTask]: ...
+
+    async def task(self, task_id: str) -> NexusTask: ...
+
+    async def run_task(self, task_id: str) -> None: ...
+
+    async def refresh_blob_stores(self) -> list[BlobStore]: ...
+
+
+def gc_task_api(backend: RegistryBackend) -> GcTaskApi | None:
+    """The backend's GC tasks, when its capabilities say it collects through them."""
+    if backend.capabilities.gc_tasks and isinstance(backend, GcTaskApi):
+        return backend
+    return None
 
 
 def tag_delete_api(backend: RegistryBackend) -> TagDeleteApi | None:

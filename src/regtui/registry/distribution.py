@@ -26,7 +26,14 @@ from regtui.registry import mediatypes as mt
 from regtui.registry.backend import Capabilities, ManifestHead
 from regtui.registry.cache import ContentCache, compute_digest, is_digest, verify_digest
 from regtui.registry.kinds import kind_of_type, subject_of_tag
-from regtui.registry.models import ArtifactKind, ImageConfig, Manifest, Referrer, RegistryInfo
+from regtui.registry.models import (
+    ArtifactKind,
+    Health,
+    ImageConfig,
+    Manifest,
+    Referrer,
+    RegistryInfo,
+)
 from regtui.registry.parse import (
     load_json_object,
     manifest_digest_content,
@@ -34,7 +41,7 @@ from regtui.registry.parse import (
     parse_manifest,
     schema1_config,
 )
-from regtui.registry.transport import BODY_LIMIT, describe_http_error
+from regtui.registry.transport import BODY_LIMIT, PURPOSE, describe_http_error
 
 MAX_MANIFEST_BYTES: Final = 4 * 1024 * 1024
 MAX_CONFIG_BYTES: Final = 8 * 1024 * 1024
@@ -48,6 +55,8 @@ SUPPLEMENT_SUFFIXES: Final = (".sig", ".att", ".sbom")
 REFERRERS_TTL: Final = 300.0
 """Seconds a referrer answer is reused; the tag-schema key also changes when tags do."""
 MAX_REFERRER_ENTRIES: Final = 100_000
+REFUSED_CATALOG: Final = frozenset({"HTTP 401", "HTTP 403", "HTTP 404", "HTTP 405"})
+"""GHCR, GitLab and some ECR setups answer these for `/v2/_catalog`."""
 
 
 class DistributionBackend:
@@ -62,6 +71,7 @@ class DistributionBackend:
         cache: ContentCache,
         concurrency: int = 8,
         capabilities: Capabilities | None = None,
+        configured: tuple[str, ...] = (),
         max_names: int = DEFAULT_MAX_NAMES,
         list_deadline: float = DEFAULT_LIST_DEADLINE,
     ) -> None:
@@ -70,6 +80,10 @@ class DistributionBackend:
         self.client = client
         self.cache = cache
         self.capabilities = capabilities or Capabilities()
+        self.configured = configured
+        """`repositories = [...]` from the config: used where the catalog is missing."""
+        self.source_note = ""
+        """Where the last repository list came from, when that is not the catalog."""
         self.max_names = max_names
         self.list_deadline = list_deadline
         self._limit = asyncio.Semaphore(concurrency)
@@ -101,7 +115,7 @@ class DistributionBackend:
         async with self._limit:
             try:
                 async with self.client.stream(method, path, params=params, headers=headers,
-                                              extensions={BODY_LIMIT: limit}) as rsp:
+                                              extensions={BODY_LIMIT: limit, PURPOSE: what}) as rsp:
                     body = await _read_bounded(rsp, limit, self._where(what, method, path))
             except httpx.HTTPError as exc:
                 raise describe_http_error(exc, registry=self.name, url=self.url,
@@ -130,8 +144,38 @@ class DistributionBackend:
         return RegistryInfo(url=self.url, api_version=version, reachable=True)
 
     async def repositories(self) -> AsyncIterator[str]:
-        async for name in self._paged("/v2/_catalog", "repositories", "catalog"):
+        """The catalog; the configured list where there is none or it is refused."""
+        if not self.capabilities.has_catalog and self.configured:
+            self.source_note = "repositories: configured list (this flavor has no catalog)"
+            for name in self._configured_names():
+                yield name
+            return
+        try:
+            names = [name async for name in self._paged("/v2/_catalog", "repositories",
+                                                        "catalog")]
+        except RegistryError as refused:
+            status = _status_of(refused)
+            if not self.configured or status not in REFUSED_CATALOG:
+                raise
+            reason = "refused" if status in ("HTTP 401", "HTTP 403") else "missing"
+            self.source_note = f"repositories: configured list (the catalog is {reason}: {status})"
+            names = self._configured_names()
+        else:
+            self.source_note = ""
+        for name in names:
             yield name
+
+    def _configured_names(self) -> list[str]:
+        """Exact names only: a `ns/*` pattern needs a listing API this registry lacks."""
+        patterns = [n for n in self.configured if n.endswith("/*")]
+        if patterns:
+            self.source_note += (f"; {', '.join(patterns)} skipped: a namespace pattern needs "
+                                 "a listing this registry does not offer")
+        return [n for n in self.configured if not n.endswith("/*")]
+
+    def health(self) -> Health:
+        """What reading taught us; the base backend knows only its repository source."""
+        return Health(notes=(self.source_note,) if self.source_note else ())
 
     async def tags(self, repository: str) -> list[str]:
         path = f"/v2/{_quote(repository)}/tags/list"
@@ -397,6 +441,15 @@ def _referrer(digest: str, media_type: str, artifact_type: str, size: int,
               tag: str | None = None) -> Referrer:
     kind = kind_of_type(artifact_type, media_type) or ArtifactKind.ARTIFACT
     return Referrer(digest, media_type, artifact_type, kind, size, tag)
+
+
+def _status_of(error: RegistryError) -> str:
+    """`HTTP 403` out of an error line that names its status, else the first words."""
+    text = str(error)
+    for status in ("401", "403", "404", "405"):
+        if f"({status}" in text or f"HTTP {status}" in text:
+            return f"HTTP {status}"
+    return ""
 
 
 def _short_url(url: str) -> str:

@@ -177,10 +177,10 @@ class PacedTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, inner: httpx.AsyncBaseTransport, *, limit: AdaptiveLimit,
                  rate: float | None = None, meter: RequestMeter | None = None,
-                 clock: Clock = time.monotonic) -> None:
+                 bucket: TokenBucket | None = None, clock: Clock = time.monotonic) -> None:
         self._inner = inner
         self.limit = limit
-        self.bucket = TokenBucket(rate, clock=clock) if rate else None
+        self.bucket = bucket or (TokenBucket(rate, clock=clock) if rate else None)
         self.meter = meter or RequestMeter(clock=clock)
         self._clock = clock
 

@@ -30,6 +30,8 @@ NOT_PROCESSED: Final = frozenset({429, 503})
 MAX_RETRY_DELAY: Final = 30.0
 DEFAULT_DEADLINE: Final = 60.0
 """Seconds one request may take in all, every retry and wait included."""
+PURPOSE: Final = "regtui_purpose"
+"""Request extension: what the request is for (`tag list of app`), named by its errors."""
 BODY_LIMIT: Final = "regtui_body_limit"
 """Request extension: read the body in the transport, at most this many bytes."""
 TOKEN_REQUEST: Final = "regtui_token_request"
@@ -42,8 +44,13 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 def retry_after_seconds(response: httpx.Response, now: float | None = None) -> float | None:
-    """Read `Retry-After` as seconds or an HTTP date; None when absent or unreadable."""
+    """Read `Retry-After` as seconds or an HTTP date, or Docker Hub's `X-Retry-After` (a Unix
+    time); None when absent or unreadable."""
+    clock = time.time() if now is None else now
     value = response.headers.get("retry-after", "").strip()
+    unix = response.headers.get("x-retry-after", "").strip()
+    if not value and unix.isdigit():
+        return max(0.0, float(unix) - clock)
     if not value:
         return None
     if value.isdigit():
@@ -52,7 +59,15 @@ def retry_after_seconds(response: httpx.Response, now: float | None = None) -> f
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return max(0.0, when.timestamp() - clock)
+
+
+def exhausted_quota(response: httpx.Response) -> bool:
+    """A 429 that says the quota is spent for its window (`ratelimit-remaining: 0;w=...`), or
+    asks for a wait longer than any retry here: retrying would only fail again."""
+    remaining = response.headers.get("ratelimit-remaining", "").split(";", 1)[0].strip()
+    wait = retry_after_seconds(response)
+    return remaining == "0" or (wait is not None and wait > MAX_RETRY_DELAY)
 
 
 def backoff_delay(attempt: int, base: float = 0.25) -> float:
@@ -155,6 +170,8 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     def _should_retry(self, request: httpx.Request, response: httpx.Response) -> bool:
         if response.status_code not in RETRY_STATUSES:
             return False
+        if response.status_code == 429 and exhausted_quota(response):
+            return False
         return request.method in SAFE_METHODS or response.status_code in NOT_PROCESSED
 
     async def _buffered(self, request: httpx.Request, response: httpx.Response) -> httpx.Response:
@@ -183,8 +200,11 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
 
 def request_label(request: httpx.Request) -> str:
-    """`GET /v2/app/tags/list`: the method and path an error line names (no query string)."""
-    return f"{request.method} {_short(request.url.path)}"
+    """`GET /v2/app/tags/list (tag list of app)`: the method, path (no query string) and
+    purpose an error line names."""
+    purpose = request.extensions.get(PURPOSE)
+    label = f"{request.method} {_short(request.url.path)}"
+    return f"{label} ({_short(str(purpose))})" if purpose else label
 
 
 def ssl_context(host: str, *, ca_file: Path | None, insecure: bool,
@@ -247,13 +267,21 @@ def build_client(
     insecure: bool = False,
     deadline: float = DEFAULT_DEADLINE,
     inner: str = "aiohttp",
+    shared_with: RegistryClient | None = None,
 ) -> RegistryClient:
-    """One pooled client per registry: keep-alive pool, pacing, read-only guard outermost."""
+    """One pooled client per registry: keep-alive pool, pacing, read-only guard outermost.
+
+    `shared_with`: another endpoint of the same registry (a Nexus connector) whose rate cap,
+    in-flight limit and request count this client shares.
+    """
     verify = ssl_context(host, ca_file=ca_file, insecure=insecure)
     cap = max(concurrency, max_concurrency)
-    pacing = PacedTransport(inner_transport(inner, verify=verify, connections=cap),
-                            limit=AdaptiveLimit(concurrency, max_concurrency),
-                            rate=max_requests_per_second)
+    io = inner_transport(inner, verify=verify, connections=cap)
+    same = shared_with.pacing if shared_with is not None else None
+    pacing = (PacedTransport(io, limit=same.limit, bucket=same.bucket, meter=same.meter)
+              if same is not None else
+              PacedTransport(io, limit=AdaptiveLimit(concurrency, max_concurrency),
+                             rate=max_requests_per_second))
     transport = GuardedTransport(pacing, registry=name, read_only=read_only, retries=retries,
                                  deadline=deadline)
     client = RegistryClient(

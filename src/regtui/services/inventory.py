@@ -50,6 +50,7 @@ class Resolved:
     created: datetime | None
     missing: tuple[str, ...] = ()
     """Digests an index (or an index below it) lists that the registry does not have."""
+    created_text: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +209,7 @@ class InventoryService:
             size_bytes=sum(size for _, size in resolved.reachable),
             platforms=resolved.platforms,
             created=resolved.created,
+            created_text=resolved.created_text,
             artifact_kind=kind,
             subject_digest=_subject_digest(manifest, tag),
             reachable=resolved.reachable,
@@ -240,7 +242,8 @@ class InventoryService:
         reachable.extend((layer.digest, layer.size) for layer in manifest.layers)
         platform = (str(config.platform),) if config and config.platform else ()
         return Resolved(manifest, _distinct(reachable), platform,
-                        config.created if config else None)
+                        config.created if config else None, (),
+                        config.created_text if config else "")
 
     async def _resolve_index(self, repository: str, index: Manifest, depth: int) -> Resolved:
         if len(index.manifests) > MAX_CHILDREN:
@@ -259,7 +262,7 @@ class InventoryService:
         children = [found[d.digest] for d in index.manifests]
         reachable = [(index.digest, index.size)]
         platforms: list[str] = []
-        created: list[datetime] = []
+        created: list[tuple[datetime, str]] = []
         missing: list[str] = []
         for descriptor, resolved in zip(index.manifests, children, strict=True):
             if resolved is None:
@@ -269,10 +272,11 @@ class InventoryService:
             reachable.extend(resolved.reachable)
             missing.extend(resolved.missing)
             if resolved.created is not None:
-                created.append(resolved.created)
+                created.append((resolved.created, resolved.created_text))
             platforms.extend(_child_platforms(descriptor.platform, resolved))
+        newest = max(created, key=lambda pair: pair[0]) if created else (None, "")
         return Resolved(index, _distinct(reachable), tuple(dict.fromkeys(platforms)),
-                        max(created) if created else None, tuple(dict.fromkeys(missing)))
+                        newest[0], tuple(dict.fromkeys(missing)), newest[1])
 
     async def manifest(self, repository: str, reference: str) -> Manifest:
         return await self.backend.manifest(repository, reference)
@@ -291,13 +295,15 @@ class InventoryService:
 
     async def walk(self, repositories: Sequence[str] | None = None,
                    on_repository: Callable[[int, int], None] | None = None, *,
-                   listed: bool | None = None) -> AsyncIterator[TagRecord]:
+                   listed: bool | None = None, on_done: Callable[[str], None] | None = None,
+                   ) -> AsyncIterator[TagRecord]:
         """Every readable tag of every repository, a few repositories at a time.
 
         Repositories are yielded as they complete, so one slow repository holds back only
         itself; the whole walk ends by `refresh_deadline`, naming what was still pending.
         Unreadable tags are not yielded: they are in `problems`. `listed` (default: when
-        the names come from the catalog) says the registry's catalog named them.
+        the names come from the catalog) says the registry's catalog named them. `on_done`
+        hears each repository's name right after its records, in completion order.
         """
         listed = repositories is None if listed is None else listed
         names = list(repositories) if repositories is not None else await self.repository_names()
@@ -318,10 +324,12 @@ class InventoryService:
                     self._out_of_time([*pending.values(), *queue])
                     return
                 for task in finished:
-                    pending.pop(task)
+                    name = pending.pop(task)
                     for record in task.result():
                         if not record.unreadable:
                             yield record
+                    if on_done is not None:
+                        on_done(name)
                     done += 1
                     if on_repository is not None:
                         on_repository(done, len(names))

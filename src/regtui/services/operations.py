@@ -23,7 +23,7 @@ import httpx
 from regtui.config import RegistryConfig
 from regtui.errors import NotFoundError, ReadOnlyError, RegistryError, UsageError
 from regtui.registry import mediatypes as mt
-from regtui.registry.backend import gc_job_api, tag_delete_api
+from regtui.registry.backend import gc_job_api, gc_task_api, tag_delete_api
 from regtui.registry.models import ArtifactKind, TagRecord
 from regtui.registry.push import delete_manifest, push_blob, push_manifest
 from regtui.services.audit import AuditLog
@@ -31,6 +31,7 @@ from regtui.services.gc import GarbageCollector, GcProgress, GcRun, GcRunner, st
 from regtui.services.harbor_gc import HarborGc
 from regtui.services.impact import DeletePlan, Strategy, TagImpact, Target, plan_delete
 from regtui.services.inventory import InventoryService, bounded_map
+from regtui.services.nexus_gc import NexusGc
 from regtui.services.retention import RetentionPolicy, select
 from regtui.services.storage import untagged_reach, untagged_revisions
 
@@ -96,7 +97,13 @@ class OperationsService:
             self.registry.name, targets, records, reach, can_delete_tag=can_tag,
             unsafe_repositories=frozenset(self.inventory.problem_repositories()),
             children_of=children_of,
-            untagged_reach=await self._untagged_reach(records, targets))
+            untagged_reach=await self._untagged_reach(records, targets),
+            tags_only=self._tags_only())
+
+    def _tags_only(self) -> bool:
+        """Registries whose own API deletes tags and that cannot delete manifests."""
+        capabilities = self.inventory.capabilities
+        return capabilities.can_delete_tag and not capabilities.can_delete_manifest
 
     async def _add_reach(self, target: Target, records: Sequence[TagRecord],
                          reach: dict[str, dict[str, int]],
@@ -236,6 +243,9 @@ class OperationsService:
         api = gc_job_api(self.inventory.backend)
         if api is not None:
             return HarborGc(api, read_only=self.read_only)
+        tasks = gc_task_api(self.inventory.backend)
+        if tasks is not None:
+            return NexusGc(tasks, read_only=self.read_only)
         if self.registry.flavor not in COMMAND_GC_FLAVORS:
             raise UsageError(f"registry {self.registry.name} ({self.registry.flavor}) has no "
                              "garbage collection regtui can run")
@@ -488,6 +498,8 @@ def gc_outcome(run: GcRun) -> str:
     if run.exit_code != 0:
         return f"failed: exit {run.exit_code}"
     freed = f", {run.bytes_freed} bytes freed" if run.bytes_freed is not None else ""
+    if "tasks" in run.progress:  # Nexus: tasks, not a mark-and-sweep count
+        return f"ok: {run.progress.get('tasks_done', 0)} Nexus tasks run{freed}"
     return f"ok: {run.progress.get('eligible_blobs', 0)} blobs eligible{freed}"
 
 

@@ -26,7 +26,7 @@ class WalkRecorder:
     """Buffers one repository's records and commits them when the walk moves on.
 
     `InventoryService.walk` yields every record of a repository before it reports that
-    repository done, so the buffer holds exactly one repository when `on_repository` fires.
+    repository done (`on_done`, in completion order), so the buffer then holds exactly it.
     A repository that could not be read at all keeps what the snapshot had for it.
     """
 
@@ -52,14 +52,8 @@ class WalkRecorder:
             self._buffer.append(record)
             yield record
 
-    def on_repository(self, then: Progress | None) -> Progress:
-        def done(count: int, total: int) -> None:
-            self._commit(self._names[count - 1])
-            if then is not None:
-                then(count, total)
-        return done
-
-    def _commit(self, repository: str) -> None:
+    def done(self, repository: str) -> None:
+        """`on_done` for the walk: commit what was buffered for `repository`."""
         records, self._buffer = self._buffer, []
         unreadable = any(p.repository == repository and p.tag is None
                          for p in self.service.problems)

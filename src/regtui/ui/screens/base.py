@@ -47,6 +47,8 @@ class BaseScreen(Screen[None]):
         self.ready = False
         self._filter_target: str | None = None
         self._title = ""
+        self._missed: dict[str, set[str | None]] = {}
+        self._clock_missed = False
 
     @property
     def rapp(self) -> RegtuiApp:
@@ -99,6 +101,32 @@ class BaseScreen(Screen[None]):
 
     def data_changed(self, registry: str, repository: str | None) -> None:
         """The store changed for `registry` (and `repository`, if given)."""
+
+    def store_changed(self, registry: str, repositories: set[str | None]) -> None:
+        """From the app: apply now if this screen is on top, else when it is shown again.
+
+        Why: Textual repaints a covered screen's dirty regions through the one on top, so a
+        screen below that redraws on every change costs the visible one full repaints.
+        """
+        if self.app.screen is self:
+            self.data_changed_batch(registry, repositories)
+        else:
+            self._missed.setdefault(registry, set()).update(repositories)
+
+    def clock_ticked(self) -> None:
+        """From the app's coarse clock: re-read time labels now, or when shown again."""
+        if self.app.screen is self:
+            self.clock_moved()
+        else:
+            self._clock_missed = True
+
+    def on_screen_resume(self) -> None:
+        missed, self._missed = self._missed, {}
+        for registry, repositories in missed.items():
+            self.data_changed_batch(registry, repositories)
+        if missed or self._clock_missed:
+            self.clock_moved()
+        self._clock_missed = False
 
     def data_changed_batch(self, registry: str, repositories: set[str | None]) -> None:
         """Several changes at once (the app coalesces them); screens where a change costs
@@ -207,4 +235,5 @@ class BaseScreen(Screen[None]):
             self.app.pop_screen()
 
     def action_refresh(self) -> None:
-        self.refresh_data()
+        with self.rapp.superseding():  # the operator asked: a stuck refresh gives way
+            self.refresh_data()

@@ -64,12 +64,10 @@ class FleetScreen(BaseScreen):
             self.show()
 
     def data_changed_batch(self, registry: str, repositories: set[str | None]) -> None:
-        if None in repositories or self.is_current:
-            self.show()
+        self.show()
 
     def clock_moved(self) -> None:
-        if self.is_current:
-            self.show()
+        self.show()
 
     def apply_filter(self, table_id: str, text_filter: TextFilter) -> None:
         self.show()

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 
-from regtui.errors import RegtuiError, UsageError
+from regtui.errors import RegistryError, RegtuiError, UsageError
 from regtui.filter import TextFilter
 from regtui.render.repos import (
     REPO_COLUMNS,
@@ -257,7 +257,9 @@ class RegistryScreen(BaseScreen):
     @on(VirtualTable.Selected, "#tags")
     def _tag_selected(self, event: VirtualTable.Selected) -> None:
         row = event.row
-        if isinstance(row, TagRow):
+        if isinstance(row, TagRow) and row.record.unreadable:
+            self.rapp.report_error(RegistryError(row.record.error), source="tag")
+        elif isinstance(row, TagRow):
             self.rapp.open_tag(self.registry, row.record)
 
     # -- actions -----------------------------------------------------------------------------

@@ -116,6 +116,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._painted: dict[int, tuple[object, ...]] = {}
         self._positions: dict[int, int] | None = None
         self.lines_rendered = 0
+        self.cells_computed = 0
         """Data lines drawn so far: what tests and benchmarks count to see what a change cost."""
 
     # -- data -------------------------------------------------------------------------------
@@ -130,7 +131,9 @@ class VirtualTable(ScrollView, can_focus=True):
         key = keep if keep is not None else self.current_key
         self.rows = rows
         self._positions = None
-        self.virtual_size = Size(self.size.width, len(rows) + 1)
+        size = Size(self.virtual_size.width or self.size.width, len(rows) + 1)
+        if size != self.virtual_size:  # setting it, even unchanged, redraws everything
+            self.virtual_size = size
         index = _index_of(rows, key, current) if key is not None else None
         self._set_cursor(index if index is not None else min(self.cursor, len(rows) - 1))
         self.repaint_changed()
@@ -195,6 +198,7 @@ class VirtualTable(ScrollView, can_focus=True):
         if len(self._cache) > CACHE_LIMIT:
             self._cache.clear()
         cells = self._cells_func(row)
+        self.cells_computed += 1
         self._cache[id(row)] = (row, cells)  # holding `row` keeps its id from being reused
         return cells
 
