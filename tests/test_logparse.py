@@ -122,3 +122,35 @@ def test_times_and_levels_and_uris() -> None:
     assert repository_from_uri("/v2/a/b/c/blobs/uploads/123?x=1") == "a/b/c"
     assert repository_from_uri("/v2/_catalog") == ""
     assert repository_from_uri("/v2/") == ""
+
+
+# --- regtui's own requests: the User-Agent of access and JSON lines -----------------------
+
+OWN_JSON = (  # distribution 2.8.2's line for a request regtui's transport made (from the lab)
+    '{"go.version":"go1.19.8","http.request.method":"GET","http.request.uri":"/v2/",'
+    '"http.request.useragent":"regtui/0.9","http.response.duration":"906.74µs",'
+    '"http.response.status":200,"level":"info","msg":"response completed",'
+    '"time":"2026-12-01T17:53:12.31467171Z"}'
+)
+OWN_ACCESS = ('127.0.0.1 - - [01/Dec/2026:17:53:12 +0000] "GET /v2/nosuch/manifests/x HTTP/1.1"'
+              ' 404 91 "" "regtui/0.9"')
+
+
+def test_user_agent_of_json_and_access_lines() -> None:
+    assert parse_line(OWN_JSON).user_agent == "regtui/0.9"
+    assert parse_line(OWN_ACCESS).user_agent == "regtui/0.9"
+    assert parse_line(OWN_JSON).is_own and parse_line(OWN_ACCESS).is_own
+    assert parse_line(JSON_404).user_agent == "python-httpx/0.28.1"
+    assert parse_line(ACCESS_500).user_agent == "python-httpx/0.28.1"
+    assert not parse_line(JSON_404).is_own and not parse_line(ACCESS_500).is_own
+
+
+def test_user_agent_quoting_and_lookalikes() -> None:
+    escaped = ACCESS_500.replace('"python-httpx/0.28.1"', r'"say \"hi\" regtui/1"')
+    record = parse_line(escaped)
+    assert record.user_agent == 'say "hi" regtui/1' and not record.is_own
+    assert record.status == 500  # the quoted fields do not disturb the rest
+    assert not parse_line(JSON_404.replace("python-httpx/0.28.1", "regtui")).is_own
+    assert not parse_line(JSON_PUT_NO_VARS).is_own  # no agent at all
+    common = '127.0.0.1 - - [23/Nov/2026:13:44:15 +0000] "GET /v2/ HTTP/1.1" 200 2'
+    assert parse_line(common).kind == "access" and parse_line(common).user_agent == ""

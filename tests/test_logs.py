@@ -3,6 +3,7 @@ rotated and truncated while written, real shell commands, a million-line file.""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -10,16 +11,18 @@ import threading
 import time
 from array import array
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from regtui.config import LogSourceConfig
+from regtui.config import LogSourceConfig, RegistryConfig
 from regtui.errors import RegtuiError
 from regtui.lab import Lab
 from regtui.registry.push import sha256_digest, upload_url
+from regtui.registry.transport import build_client
 from regtui.services import logs
 from regtui.services.logparse import LogRecord, parse_line
 from regtui.services.logs import (
@@ -518,3 +521,69 @@ def test_chunk_search_agrees_with_line_by_line(tmp_path: Path, text: str,
                else text.lstrip("!").lower() in line.lower()) != text.startswith("!")
               for line in lines]
     assert list(scan(source.index, matcher)) == [i for i, hit in enumerate(oracle) if hit]
+
+
+# --- regtui's own requests -----------------------------------------------------------------
+
+
+def _index_of(tmp_path: Path, lines: list[str]) -> LineIndex:
+    path = tmp_path / "own.log"
+    path.write_text("".join(line + "\n" for line in lines))
+    source = FileSource("own", path, 100)
+    source.poll()
+    return source.index
+
+
+def test_hide_own_leaves_out_regtui_requests_only(tmp_path: Path) -> None:
+    own = ('127.0.0.1 - - [01/Dec/2026:17:53:12 +0000] "GET /v2/a/manifests/x HTTP/1.1" 404 91 '
+           '"" "regtui/0.9"')
+    other = own.replace("regtui/0.9", "containerd/1.7")
+    says_regtui = '{"level":"error","msg":"client regtui/0.9 sent junk"}'  # not its agent
+    lines = [own, other, says_regtui, own.replace(" 404 ", " 200 "), "plain regtui/ text"]
+    index = _index_of(tmp_path, lines)
+    assert list(find_matches(index, LogQuery(hide_own=True))) == [1, 2, 4]
+    assert not LogQuery(hide_own=True).is_empty
+    problems = LogQuery(min_level="warning", hide_own=True)  # a 404 access line is a warning
+    assert list(find_matches(index, problems)) == [1, 2]
+    assert list(find_matches(index, replace(problems, hide_own=False))) == [0, 1, 2]
+    assert list(find_matches(index, LogQuery(text="/v2/a", hide_own=True))) == [1]
+
+
+def _regtui_requests(url: str) -> None:
+    """Two requests through regtui's own transport (its real User-Agent), one failing."""
+    async def run() -> None:
+        registry = RegistryConfig("lab", url)
+        client = build_client(name="lab", url=url, host=registry.host, read_only=True)
+        try:
+            assert (await client.get("/v2/")).status_code == 200
+            assert (await client.get("/v2/own-probe/manifests/nosuch")).status_code == 404
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())
+
+
+@pytest.mark.lab
+def test_real_registry_marks_regtui_requests(lab_factory: LabFactory) -> None:
+    lab = lab_factory()
+    source = open_source(LogSourceConfig(type="file", path=lab.log_file))
+    try:
+        _regtui_requests(lab.url)
+        with httpx.Client(base_url=lab.url, timeout=10) as client:
+            assert client.get("/v2/other-probe/manifests/nosuch").status_code == 404
+
+        def probes() -> list[LogRecord]:
+            return [r for r in source.index.records(0, len(source.index))
+                    if r.repository in ("own-probe", "other-probe")]
+
+        poll_until(source, lambda: {r.repository for r in probes() if r.kind == "access"}
+                   == {"own-probe", "other-probe"})
+        assert {(r.repository, r.kind) for r in probes() if r.is_own} == {
+            ("own-probe", "json"), ("own-probe", "access")}
+        errors = find_matches(source.index, LogQuery(min_level="warning", hide_own=True))
+        shown = {source.index.record(row).repository for row in errors}
+        assert "other-probe" in shown and "own-probe" not in shown
+        everything = find_matches(source.index, LogQuery(min_level="warning"))
+        assert "own-probe" in {source.index.record(row).repository for row in everything}
+    finally:
+        source.close()

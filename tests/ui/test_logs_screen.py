@@ -13,12 +13,13 @@ import pytest
 from textual.app import App
 from textual.pilot import Pilot
 
-from regtui.config import LogSourceConfig
+from regtui.config import LogSourceConfig, RegistryConfig
 from regtui.lab import Lab
 from regtui.registry.push import sha256_digest, upload_url
+from regtui.registry.transport import build_client
 from regtui.services.logs import CommandSource, FileSource
 from regtui.ui.screens.logs import LogsScreen, RepositorySelected
-from regtui.ui.widgets.log_view import LogView
+from regtui.ui.widgets.log_view import OWN_MARK, LogView
 
 LabFactory = Callable[..., Lab]
 FIXED_NOW = datetime(2026, 11, 23, 13, 50, tzinfo=UTC)
@@ -404,3 +405,36 @@ def test_filtered_snapshot_with_context(tmp_path: Path, snap_compare: SnapCompar
 
     assert snap_compare(Host(screen_for(file_config(path))), terminal_size=SIZE,
                         run_before=filtered)
+
+
+@pytest.mark.lab
+async def test_regtui_requests_marked_and_hidden_with_o(lab_factory: LabFactory) -> None:
+    """regtui's own probes (its real transport) are marked; `o` hides them, so a filter for
+    warnings and worse shows only the other client's failure."""
+    lab = lab_factory()
+    app = Host(screen_for(LogSourceConfig(type="file", path=lab.log_file)))
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, lambda: view_of(app).count > 0)
+        registry = RegistryConfig("lab", lab.url)
+        client = build_client(name="lab", url=lab.url, host=registry.host, read_only=True)
+        try:
+            assert (await client.get("/v2/own-ui/manifests/nosuch")).status_code == 404
+        finally:
+            await client.aclose()
+        async with httpx.AsyncClient(base_url=lab.url, timeout=10) as other:
+            assert (await other.get("/v2/other-ui/manifests/nosuch")).status_code == 404
+
+        def lines_of(repo: str) -> list[str]:
+            return [line for line in view_of(app).visible_text() if repo in line]
+
+        await until(pilot, lambda: len(lines_of("own-ui")) == 2 and len(lines_of("other-ui")) == 2)
+        assert all(OWN_MARK in line for line in lines_of("own-ui"))
+        assert not any(OWN_MARK in line for line in lines_of("other-ui"))
+        await pilot.press("e")  # warnings and worse
+        await pilot.press("o")
+        await until(pilot, lambda: not app.logs_screen.filtering)
+        assert "regtui's own requests hidden" in app.logs_screen.status_parts()
+        assert lines_of("own-ui") == [] and len(lines_of("other-ui")) == 2
+        await pilot.press("o")
+        await until(pilot, lambda: not app.logs_screen.filtering and len(lines_of("own-ui")) == 2)
+        assert "regtui's own requests hidden" not in app.logs_screen.status_parts()

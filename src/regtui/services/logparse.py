@@ -30,6 +30,7 @@ _LEVEL_ALIASES = {
 _ACCESS = re.compile(
     r'^(?P<addr>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<method>[A-Z]+) (?P<uri>\S+)[^"]*" '
     r"(?P<status>\d{3}) (?P<size>\S+)"
+    r'(?: "(?:[^"\\]|\\.)*" "(?P<agent>(?:[^"\\]|\\.)*)")?'
 )
 _HARBOR = re.compile(
     r"(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)) "
@@ -43,6 +44,8 @@ _MONTHS = {name: number for number, name in enumerate(
 _LOGFMT_PAIR = re.compile(r'([\w.\-]+)=("(?:[^"\\]|\\.)*"|\S*)')
 _REPO_IN_URI = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags|referrers)/")
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|μs|ms|s|m|h)")
+OWN_AGENT = "regtui/"
+"""How regtui's own requests start their User-Agent (the transport sends `regtui/<version>`)."""
 _DURATION_MS = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "μs": 1e-3, "ms": 1.0, "s": 1e3,
                 "m": 60e3, "h": 3600e3}
 
@@ -62,6 +65,13 @@ class LogRecord:
     repository: Untrusted = EMPTY
     duration_ms: float | None = None
     message: Untrusted = EMPTY
+    user_agent: Untrusted = EMPTY
+
+    @property
+    def is_own(self) -> bool:
+        """A request regtui itself made (its User-Agent starts `regtui/`). Any client can send
+        that header, so this only sorts lines for reading; it proves nothing."""
+        return self.user_agent.startswith(OWN_AGENT)
 
     @property
     def status_class(self) -> int:
@@ -149,6 +159,7 @@ def _record_from_fields(line: str, kind: str, fields: dict[str, Any]) -> LogReco
         repository=Untrusted(repository),
         duration_ms=parse_go_duration(str(fields.get("http.response.duration", ""))),
         message=Untrusted(_message(fields, uri)),
+        user_agent=Untrusted(fields.get("http.request.useragent", "")),
     )
 
 
@@ -184,6 +195,7 @@ def _parse_access(line: str) -> LogRecord | None:
         method=Untrusted(match.group("method")), status=status,
         repository=Untrusted(repository_from_uri(uri)),
         message=Untrusted(f"{uri} from {match.group('addr')}"),
+        user_agent=Untrusted(_unescape_quoted(match.group("agent") or "")),
     )
 
 
@@ -207,6 +219,11 @@ def _zone(text: str) -> timezone:
     sign = -1 if text[0] == "-" else 1
     offset = timedelta(hours=int(text[1:3]), minutes=int(text[3:5])) * sign
     return UTC if not offset else timezone(offset)
+
+
+def _unescape_quoted(text: str) -> str:
+    """The combined log format escapes `"` and `\\` inside its quoted fields."""
+    return re.sub(r"\\(.)", r"\1", text) if "\\" in text else text
 
 
 def _level_for_status(status: int) -> str:

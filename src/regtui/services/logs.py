@@ -33,7 +33,7 @@ from typing import Protocol
 from regtui.config import LogSourceConfig
 from regtui.errors import RegtuiError
 from regtui.filter import TextFilter, parse_filter
-from regtui.services.logparse import LEVELS, LogRecord, parse_line
+from regtui.services.logparse import LEVELS, OWN_AGENT, LogRecord, parse_line
 
 DEFAULT_BUFFER_LINES = 100_000
 """Parsed lines kept in memory; older ones are re-read from the file when scrolled to."""
@@ -759,11 +759,14 @@ class LogQuery:
     status_classes: frozenset[int] = frozenset()
     repository: str = ""
     since: datetime | None = None
+    hide_own: bool = False
+    """Leave out regtui's own requests (User-Agent `regtui/...`), so its probes do not read as
+    the registry's traffic or errors."""
 
     @property
     def is_empty(self) -> bool:
         return not (self.text or self.min_level or self.status_classes or self.repository
-                    or self.since)
+                    or self.since or self.hide_own)
 
 
 Predicate = Callable[[str], bool]
@@ -807,9 +810,16 @@ def compile_query(query: LogQuery) -> Matcher:
         predicate = lambda raw: structured(parse_line(raw))  # noqa: E731
     else:
         predicate = lambda raw: text_test(raw) and structured(parse_line(raw))  # noqa: E731
+    if query.hide_own:
+        predicate = _without_own(predicate)
     candidates, lower = _candidates(query, text)
-    everything = text.is_empty and structured is None
+    everything = text.is_empty and structured is None and not query.hide_own
     return Matcher(predicate, candidates, lower, everything)
+
+
+def _without_own(predicate: Predicate) -> Predicate:
+    """`predicate`, minus regtui's own requests; only lines naming the agent are parsed."""
+    return lambda raw: predicate(raw) and (OWN_AGENT not in raw or not parse_line(raw).is_own)
 
 
 def _text_test(text: TextFilter) -> Predicate:

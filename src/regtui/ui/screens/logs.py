@@ -155,6 +155,9 @@ class LogsScreen(FunnelScreen[str | None]):
                 tooltip="Show only 4xx+5xx, 4xx or 5xx responses"),
         Binding("r", "toggle_repository", "Repo", id="logs.repository",
                 tooltip="Filter to the selected line's repository, or drop that filter"),
+        Binding("o", "toggle_own", "Own reqs", show=False, id="logs.own-requests",
+                tooltip="Hide or show regtui's own requests (User-Agent regtui/...), marked "
+                        "[regtui]"),
         Binding("plus,equals_sign", "context(1)", "Context+", show=False, id="logs.more-context",
                 tooltip="One more line of context around each match"),
         Binding("minus", "context(-1)", "Context-", show=False, id="logs.less-context",
@@ -366,9 +369,7 @@ class LogsScreen(FunnelScreen[str | None]):
     def _effective_query(self) -> LogQuery:
         span = WINDOWS[self.window]
         since = self.clock() - span if span is not None else None
-        return LogQuery(text=self.log_query.text, min_level=self.log_query.min_level,
-                        status_classes=self.log_query.status_classes,
-                        repository=self.log_query.repository, since=since)
+        return replace(self.log_query, since=since)
 
     def _apply_query(self) -> None:
         """Show every line, or start a scan of the whole index for the new query."""
@@ -459,6 +460,10 @@ class LogsScreen(FunnelScreen[str | None]):
             self._show_error("the selected line names no repository")
             return
         self._set_query(repository=record.repository)
+
+    def action_toggle_own(self) -> None:
+        """Hide regtui's own probes, so "errors in the last hour" are other clients' errors."""
+        self._set_query(hide_own=not self.log_query.hide_own)
 
     def action_context(self, delta: int) -> None:
         self.context = max(0, min(50, self.context + delta))
@@ -595,6 +600,8 @@ class LogsScreen(FunnelScreen[str | None]):
             parts.append("/".join(f"{c}xx" for c in sorted(query.status_classes)))
         if query.repository:
             parts.append(f"repo {query.repository}")
+        if query.hide_own:
+            parts.append("regtui's own requests hidden")
         if self.window != "all":
             parts.append(f"last {self.window}")
         if self.context:

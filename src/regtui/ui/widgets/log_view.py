@@ -31,6 +31,8 @@ LEVEL_LABELS = {"debug": "DEBUG", "info": "INFO", "warning": "WARN", "error": "E
 MESSAGE_LIMIT = 4000
 """Characters of one line shown at most (wrapped); the saved file keeps the whole line."""
 REPOSITORY_WIDTH = 24
+OWN_MARK = "[regtui]"
+"""Put in front of the message of a request regtui itself made (see `LogRecord.is_own`)."""
 
 Cell = tuple[str, str]
 """(text, component class) of one column."""
@@ -56,6 +58,8 @@ def row_cells(record: LogRecord, *, timestamps: bool) -> list[Cell]:
         (_fit(safe_text(record.repository, 200), REPOSITORY_WIDTH), "logview--repository"),
         (format_duration(record.duration_ms).rjust(8), "logview--duration"),
     ]
+    if record.is_own:
+        cells.append((OWN_MARK, "logview--own"))
     message = record.message if record.kind != "text" else record.raw
     cells.append((safe_text(message, MESSAGE_LIMIT), _message_class(record)))
     return cells
@@ -105,6 +109,7 @@ class LogView(Widget, can_focus=True):
     LogView > .logview--duration { color: $text-muted; }
     LogView > .logview--message-warning { color: $text-warning; }
     LogView > .logview--message-error { color: $text-error; }
+    LogView > .logview--own { color: $text-secondary; text-style: italic; }
     LogView > .logview--context { color: $text-muted; text-style: dim; }
     LogView > .logview--cursor { background: $block-cursor-blurred-background; }
     LogView:focus > .logview--cursor {
@@ -120,7 +125,7 @@ class LogView(Widget, can_focus=True):
         "logview--level-panic", "logview--method", "logview--status-2", "logview--status-3",
         "logview--status-4", "logview--status-5", "logview--repository", "logview--duration",
         "logview--message-warning", "logview--message-error", "logview--context",
-        "logview--cursor", "logview--empty", "logview--match",
+        "logview--cursor", "logview--empty", "logview--match", "logview--own",
     }
 
     BINDINGS: ClassVar[list[BindingType]] = [
