@@ -48,8 +48,11 @@ class RegistryStatus:
 
 
 def status_word(status: RegistryStatus) -> str:
-    """`up`, `down`, `stale` (reachable before, failing now) or `…` while the first load runs."""
+    """`up`, `down`, `stale` (reachable before, failing now), `snapshot` (the last snapshot,
+    being revalidated) or `…` while the first load runs."""
     if status.reachable is None:
+        if status.from_snapshot and not status.error:
+            return "snapshot"  # the last snapshot is shown while it is revalidated
         return "…" if status.loading or not status.error else "down"
     if status.error:
         return "stale" if status.reachable else "down"
@@ -75,8 +78,7 @@ def fleet_cells(status: RegistryStatus, now: datetime) -> tuple[str, ...]:
 def _age(status: RegistryStatus, now: datetime) -> str:
     if status.fetched_at is None:
         return "never"
-    age = formats.age(status.fetched_at, now)
-    return f"{age} (snapshot)" if status.from_snapshot else age
+    return formats.age(status.fetched_at, now)
 
 
 def _rate(rate: float | None) -> str:

@@ -136,6 +136,12 @@ class Refresher:
     def _unchanged(self, registry: str, tier: str, writes: float | None) -> bool:
         return writes is not None and self._seen.get((registry, tier)) == writes
 
+    def _moved(self, registry: str, tier: str, writes: float | None) -> bool:
+        """Manifests were written since this tier's last walk: a tag may point elsewhere now
+        with the same tag list, so every tag is resolved again (HEADs, from the cache)."""
+        seen = self._seen.get((registry, tier))
+        return writes is not None and seen is not None and seen != writes
+
     def _remember(self, registry: str, tier: str, writes: float | None) -> None:
         if writes is not None:
             self._seen[(registry, tier)] = writes
@@ -168,7 +174,7 @@ class Refresher:
         if self._unchanged(registry, "slow", writes):
             self._post(RefreshDone(registry, self.host.clock(), walked=False))
             return
-        resolve_all = writes is not None  # writes happened: a tag may point elsewhere now
+        resolve_all = self._moved(registry, "slow", writes)
         service = self.host.service(registry)
         if not data.status.api_version:
             self._post(Pinged(registry, await service.ping()))
@@ -195,7 +201,8 @@ class Refresher:
         if self._unchanged(registry, "fast", writes):
             return
         window = asyncio.Semaphore(1)
-        if await self._check(registry, repository, window, resolve_all=writes is not None):
+        resolve_all = self._moved(registry, "fast", writes)
+        if await self._check(registry, repository, window, resolve_all=resolve_all):
             self._post(RepoConfirmed(registry, [repository]))
         self._remember(registry, "fast", writes)
 

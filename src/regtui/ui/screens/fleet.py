@@ -91,4 +91,5 @@ def _search(status: RegistryStatus) -> str:
 
 def _row_style(status: RegistryStatus) -> str:
     word = status_word(status)
-    return {"down": "vtable--error", "stale": "vtable--warning", "…": "vtable--muted"}.get(word, "")
+    return {"down": "vtable--error", "stale": "vtable--warning", "…": "vtable--muted",
+            "snapshot": "vtable--muted"}.get(word, "")
