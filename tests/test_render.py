@@ -6,15 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from regtui.filter import FilterError, parse_filter
 from regtui.registry.models import ArtifactKind, RepositorySummary, TagRecord
 from regtui.render import formats
 from regtui.render.columns import Column, fit_columns
-from regtui.render.filter import FilterError, parse_filter
 from regtui.render.fleet import RegistryStatus, fleet_cells, status_word
 from regtui.render.repos import RepoSort, flat_rows, repo_cells, tree_rows
 from regtui.render.sorting import version_key
 from regtui.render.tags import TagSort, TagTable, group_tags, marks, tag_cells
-from regtui.render.text import safe_text
+from regtui.text import safe_text
 
 NOW = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
 DIGEST_A = "sha256:" + "a" * 64

@@ -2,7 +2,8 @@
 
 Global options are accepted before or after the subcommand, as operators type them either way.
 Every failure an operator can cause ends as one line on stderr and an exit status:
-0 success, 1 a registry could not be read, 2 usage or config error, 3 refused by read-only mode.
+0 success, 1 a registry could not be read, 2 usage or config error, 3 refused by read-only mode,
+4 `scans --fail-on` reached.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from regtui.cli_ops import (
     run_retention,
     select_registries,
 )
+from regtui.cli_scans import add_scan_parsers, run_scan, run_scans
 from regtui.cli_storage import add_storage_parser, run_storage
 from regtui.config import Config, RegistryConfig, load_config
 from regtui.errors import RegtuiError, UsageError
@@ -33,7 +35,7 @@ from regtui.services.snapshot_walk import WalkRecorder, print_cached
 
 PROG = "regtui"
 OPERATIONS = {"delete": run_delete, "retention": run_retention, "gc": run_gc,
-              "storage": run_storage}
+              "storage": run_storage, "scans": run_scans, "scan": run_scan}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_operation_parsers(commands, lambda p: _add_global_options(p, suppress=True))
     add_storage_parser(commands, lambda p: _add_global_options(p, suppress=True))
+    add_scan_parsers(commands, lambda p: _add_global_options(p, suppress=True))
 
     demo = commands.add_parser("demo", help="start the demo lab and open the app on it")
     _add_global_options(demo, suppress=True)
@@ -157,8 +160,9 @@ async def _inventory_one(service: InventoryService, args: argparse.Namespace,
     await service.ping()
     recorder = WalkRecorder(service, writer, args.repository)
     names = await recorder.names()
-    records = recorder.records(service.walk(names, on_repository=recorder.on_repository(
-        progress.update if progress else None)))
+    records = recorder.records(service.walk(
+        names, on_repository=progress.update if progress else None, on_done=recorder.done,
+        listed=recorder.full))
     count = await write_records(records, args.format, sys.stdout)
     recorder.finish()
     if progress:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from regtui.registry.models import Descriptor, ImageConfig, Manifest, Referrer
 from regtui.render import formats
-from regtui.render.text import safe_text
+from regtui.text import safe_text
 
 MANIFEST_MAX = 200_000
 VALUE_MAX = 500

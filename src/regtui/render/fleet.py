@@ -7,7 +7,7 @@ from datetime import datetime
 
 from regtui.render import formats
 from regtui.render.columns import Column
-from regtui.render.text import safe_text
+from regtui.text import safe_text
 
 FLEET_COLUMNS = (
     Column("name", "REGISTRY", 14, priority=0),
@@ -37,6 +37,8 @@ class RegistryStatus:
     fetched_at: datetime | None = None
     error: str = ""
     loading: bool = False
+    tag_errors: int = 0
+    """Tags listed but not (fully) read in the data shown: each one is a row with its error."""
     from_snapshot: bool = False
     """The data shown is the last snapshot, not yet revalidated against the registry."""
     request_rate: float | None = None
@@ -71,8 +73,14 @@ def fleet_cells(status: RegistryStatus, now: datetime) -> tuple[str, ...]:
         formats.size(status.size_bytes) if status.size_bytes is not None else formats.UNKNOWN,
         _age(status, now),
         _rate(status.request_rate),
-        safe_text(status.error, 300) or "-",
+        safe_text(status.error, 300) or _tag_errors(status.tag_errors),
     )
+
+
+def _tag_errors(count: int) -> str:
+    if not count:
+        return "-"
+    return f"{count:,} tag{'s' if count != 1 else ''} could not be read"
 
 
 def _age(status: RegistryStatus, now: datetime) -> str:

@@ -7,12 +7,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from regtui.filter import TextFilter
 from regtui.registry.models import RepositorySummary
 from regtui.render import formats
 from regtui.render.columns import Column
-from regtui.render.filter import TextFilter
 from regtui.render.sorting import date_key, version_key
-from regtui.render.text import safe_text
+from regtui.text import safe_text
 
 REPO_COLUMNS = (
     Column("name", "REPOSITORY", 16, priority=0, flex=True),

@@ -76,18 +76,22 @@ def _parse_when(value: str | None) -> datetime | None:
 
 def encode_record(record: TagRecord) -> list[Any]:
     """Everything of a record but its registry and repository (the row knows those)."""
-    return [record.tag, record.digest, record.media_type, record.size_bytes,
-            list(record.platforms), _when(record.created), record.artifact_kind.value,
-            record.subject_digest, [list(pair) for pair in record.reachable],
-            list(record.children)]
+    row = [record.tag, record.digest, record.media_type, record.size_bytes,
+           list(record.platforms), _when(record.created), record.artifact_kind.value,
+           record.subject_digest, [list(pair) for pair in record.reachable],
+           list(record.children)]
+    extra = [record.created_text, record.error, record.unreadable]
+    return [*row, *extra] if any(extra) else row
 
 
 def decode_record(registry: str, repository: str, row: Sequence[Any]) -> TagRecord:
     (tag, digest, media_type, size, platforms, created, kind, subject, reachable,
-     children) = row
+     children) = row[:10]
+    created_text, error, unreadable = row[10:13] if len(row) >= 13 else ("", "", False)
     return TagRecord(registry, repository, tag, digest, media_type, size, tuple(platforms),
                      _parse_when(created), ArtifactKind(kind), subject,
-                     tuple((d, s) for d, s in reachable), tuple(children))
+                     tuple((d, s) for d, s in reachable), tuple(children), str(error),
+                     bool(unreadable), str(created_text))
 
 
 # -- reading ------------------------------------------------------------------------------

@@ -11,9 +11,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+import humanize
+
 from regtui.config import RegistryConfig
 from regtui.registry.models import TagRecord
-from regtui.render.formats import age
 from regtui.services.export import write_records
 from regtui.services.inventory import InventoryService
 from regtui.services.snapshot import SnapshotError, SnapshotReader, SnapshotWriter, now
@@ -25,7 +26,7 @@ class WalkRecorder:
     """Buffers one repository's records and commits them when the walk moves on.
 
     `InventoryService.walk` yields every record of a repository before it reports that
-    repository done, so the buffer holds exactly one repository when `on_repository` fires.
+    repository done (`on_done`, in completion order), so the buffer then holds exactly it.
     A repository that could not be read at all keeps what the snapshot had for it.
     """
 
@@ -51,14 +52,8 @@ class WalkRecorder:
             self._buffer.append(record)
             yield record
 
-    def on_repository(self, then: Progress | None) -> Progress:
-        def done(count: int, total: int) -> None:
-            self._commit(self._names[count - 1])
-            if then is not None:
-                then(count, total)
-        return done
-
-    def _commit(self, repository: str) -> None:
+    def done(self, repository: str) -> None:
+        """`on_done` for the walk: commit what was buffered for `repository`."""
         records, self._buffer = self._buffer, []
         unreadable = any(p.repository == repository and p.tag is None
                          for p in self.service.problems)
@@ -91,7 +86,8 @@ async def print_cached(registry: RegistryConfig, cache_dir: Path, fmt: str,
     finally:
         reader.close()
     taken = summary.taken_at
-    note = (f"from the snapshot of {taken:%Y-%m-%d %H:%M:%S} UTC ({age(taken, now())})"
+    note = (f"from the snapshot of {taken:%Y-%m-%d %H:%M:%S} UTC "
+            f"({humanize.naturaltime(now() - taken)})"
             if taken else "from a snapshot with no finished walk")
     unread = summary.unread
     if not summary.complete:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any, ClassVar
 
@@ -20,12 +21,13 @@ from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
 from regtui.config import Config, RegistryConfig
-from regtui.errors import RegtuiError, UsageError
+from regtui.errors import RegistryError, RegtuiError, UsageError
 from regtui.registry.models import TagRecord
-from regtui.render.text import safe_text
+from regtui.render.clipboard import CopyRefused, Grammar, checked_copy
 from regtui.services.inventory import open_registry
 from regtui.services.operations import OperationsService
 from regtui.services.snapshot import SnapshotError, SnapshotReader
+from regtui.text import safe_text
 from regtui.ui.data import (
     Clock,
     RegistryService,
@@ -97,6 +99,7 @@ class RegtuiApp(App[int]):
         self._operations: dict[str, OperationsService] = {}
         self._error_source = ""
         self._ticking = False
+        self._superseding = False
         self._failures: dict[str, int] = {}
         self._retry_at: dict[str, float] = {}
         self.refresher = Refresher(self)
@@ -226,25 +229,49 @@ class RegtuiApp(App[int]):
         return next((w for w in self.workers if w.name == name
                      and w.state in (WorkerState.PENDING, WorkerState.RUNNING)), None)
 
+    @contextmanager
+    def superseding(self) -> Iterator[None]:
+        """Refreshes asked for inside this block replace running ones (the `r` key)."""
+        self._superseding = True
+        try:
+            yield
+        finally:
+            self._superseding = False
+
     def _worker_running(self, name: str) -> bool:
         return self._worker(name) is not None
 
     def refresh_registry(self, registry: str, first: str | None = None) -> None:
         """Walk the whole registry again in the background (`r`, or nothing known yet).
 
-        Dropped while a full walk of it runs; a background revalidation it supersedes is
-        stopped, never left to overlap.
+        While a full walk of it runs, the operator's `r` cancels it and starts again (it may be
+        stuck); anything else is dropped. A background revalidation it supersedes is stopped,
+        never left to overlap.
         """
         name = f"refresh:{registry}"
         if self._worker_running(name):
-            return
+            if not self._superseding:
+                return
+            for worker in self.workers:
+                if worker.name == name:
+                    worker.cancel()
         if self._ticking and time.monotonic() < self._retry_at.get(registry, 0.0):
             return  # backing off after failures; `r` still refreshes at once
         if (slow := self._worker(f"revalidate:{registry}")) is not None:
             slow.cancel()
         self.store[registry].status.loading = True
-        self.run_worker(self.refresher.full(registry, first), name=name, group="refresh",
-                        exit_on_error=False)
+        self.run_worker(self._bounded(registry, self.refresher.full(registry, first)),
+                        name=name, group="refresh", exit_on_error=False)
+
+    async def _bounded(self, registry: str, walk: Awaitable[None]) -> None:
+        """A walk of the registry ends by its `refresh_deadline`, as one error line."""
+        deadline = self.store[registry].config.refresh_deadline
+        try:
+            async with asyncio.timeout(deadline):
+                await walk
+        except TimeoutError:
+            raise RegistryError(f"registry {registry}: refresh not done within "
+                                f"refresh_deadline = {deadline:g} s; stopped") from None
 
     def revalidate(self, registry: str) -> None:
         """The slow tier: check the registry cheaply, resolve only what changed."""
@@ -253,8 +280,8 @@ class RegtuiApp(App[int]):
             return
         if time.monotonic() < self._retry_at.get(registry, 0.0):
             return
-        self.run_worker(self.refresher.background(registry), name=f"revalidate:{registry}",
-                        group="refresh", exit_on_error=False)
+        self.run_worker(self._bounded(registry, self.refresher.background(registry)),
+                        name=f"revalidate:{registry}", group="refresh", exit_on_error=False)
 
     def revalidate_repository(self, registry: str, repository: str) -> None:
         """The fast tier: the repository on screen; a check of another one is superseded."""
@@ -290,6 +317,8 @@ class RegtuiApp(App[int]):
         if kind not in ("refresh", "revalidate") or state not in (
                 WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
+        if self._worker_running(worker.name):
+            return  # superseded by a newer refresh, which reports for itself
         status = self.store[registry].status
         status.loading = False
         self._back_off(registry, failed=state is WorkerState.ERROR)
@@ -310,6 +339,16 @@ class RegtuiApp(App[int]):
         """Show a failure on the error line; the app keeps running and keeps its data."""
         self.error_text = safe_text(f"{self.clock():%H:%M:%S} {_message(error)}", 400)
         self._error_source = source
+
+    def copy_checked(self, text: str, grammar: Grammar) -> bool:
+        """Every copy goes through here: refused with a message unless `text` is a `grammar`."""
+        try:
+            self.copy_to_clipboard(checked_copy(text, grammar))
+        except CopyRefused as refused:
+            self.notify(str(refused), title="Not copied", severity="error", markup=False)
+            return False
+        self.notify(safe_text(text, 200), title="Copied to clipboard", markup=False)
+        return True
 
     # -- message handlers: the only code that changes the store -----------------------------
 

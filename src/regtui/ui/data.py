@@ -81,6 +81,8 @@ class RegistryData:
     summaries: dict[str, RepositorySummary] = field(default_factory=dict)
     tables: dict[str, TagTable] = field(default_factory=dict)
     repo_errors: dict[str, str] = field(default_factory=dict)
+    tag_errors: dict[str, int] = field(default_factory=dict)
+    """Per repository: tags listed whose row carries an error instead of (all) data."""
     tag_sets: dict[str, frozenset[str]] = field(default_factory=dict)
     undecoded: set[str] = field(default_factory=set)
     unconfirmed: set[str] = field(default_factory=set)
@@ -96,6 +98,7 @@ class RegistryData:
             self._tags_total -= old.tag_count
             self._size_total -= old.size_bytes
         self.summaries[summary.name] = summary
+        self.tag_errors[summary.name] = sum(1 for tag in summary.tags if tag.error)
         self._tags_total += summary.tag_count
         self._size_total += summary.size_bytes
         if decoded:
@@ -119,6 +122,7 @@ class RegistryData:
             self._tags_total -= old.tag_count
             self._size_total -= old.size_bytes
             self.tables.pop(gone, None)
+            self.tag_errors.pop(gone, None)
             self.tag_sets.pop(gone, None)
             self.undecoded.discard(gone)
             self.unconfirmed.discard(gone)
@@ -145,10 +149,12 @@ class RegistryData:
         has = bool(self.summaries)
         self.status.tags = self._tags_total if has else None
         self.status.size_bytes = self._size_total if has else None
+        self.status.tag_errors = sum(self.tag_errors.values())
 
     def complete(self) -> bool:
         """Every repository read from the registry in this session: safe to plan against."""
-        return (self.live_walk_done and not self.repo_errors and not self.undecoded
+        return (self.live_walk_done and not self.repo_errors and not self.status.tag_errors
+                and not self.undecoded
                 and not self.unconfirmed and not set(self.names) - set(self.summaries))
 
 

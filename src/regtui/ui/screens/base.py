@@ -6,14 +6,15 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker
 
-from regtui.render.filter import FilterError, TextFilter, parse_filter
-from regtui.render.text import safe_text
+from regtui.filter import FilterError, TextFilter, parse_filter
+from regtui.text import safe_text
 from regtui.ui.commands import ContextCommand, ContextCommands
 from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.bars import BarClosed, CommandBar, ErrorLine, FilterBar
@@ -29,9 +30,11 @@ class BaseScreen(Screen[None]):
     COMMANDS = Screen.COMMANDS | {ContextCommands}
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "open_filter", "Filter", id="filter",
+        # Priority: run as the key arrives, before the keys typed after it are dispatched, so
+        # a burst (a paste, a slow link) lands in the bar. Inputs still get their own `/`.
+        Binding("slash", "open_filter", "Filter", id="filter", priority=True,
                 tooltip="Filter the focused table: text, ~regex, ! to invert"),
-        Binding("colon", "open_command", "Jump", id="command",
+        Binding("colon", "open_command", "Jump", id="command", priority=True,
                 tooltip="Command mode: jump to a registry or registry/repository"),
         Binding("escape", "back", "Back", id="back",
                 tooltip="Clear the filter, else go back to the previous screen"),
@@ -157,21 +160,34 @@ class BaseScreen(Screen[None]):
         tables = list(self.query(VirtualTable))
         return tables[0] if tables else None
 
+    def _typing(self) -> None:
+        """Priority bindings see keys before an Input does: let the focused Input have them
+        (Textual filters `:` for inputs but not `/`, whose key name has no character)."""
+        if isinstance(self.focused, Input):
+            raise SkipAction()
+
     def action_open_filter(self) -> None:
+        self._typing()
         table = self._focused_table()
         if table is None or table.id is None:
             return
         self._filter_target = table.id
         bar = self.query_one(FilterBar)
         bar.value = self.filters.get(table.id, TextFilter()).query
-        bar.add_class("-visible")
-        bar.focus()
+        self._open_bar(bar)
 
     def action_open_command(self) -> None:
+        self._typing()
         bar = self.query_one(CommandBar)
         bar.set_targets(self.rapp.jump_targets())
+        bar.value = ""
+        self._open_bar(bar)
+
+    def _open_bar(self, bar: Input) -> None:
+        """Focus now, not after a refresh: keys already queued behind `/` or `:` go to the
+        bar, in order, instead of running as hotkeys on the table."""
         bar.add_class("-visible")
-        bar.focus()
+        self.set_focus(bar)
 
     @on(Input.Changed, "#filter-bar")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -219,4 +235,5 @@ class BaseScreen(Screen[None]):
             self.app.pop_screen()
 
     def action_refresh(self) -> None:
-        self.refresh_data()
+        with self.rapp.superseding():  # the operator asked: a stuck refresh gives way
+            self.refresh_data()

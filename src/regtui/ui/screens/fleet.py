@@ -10,7 +10,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import BindingType
 
-from regtui.render.filter import TextFilter
+from regtui.filter import TextFilter
 from regtui.render.fleet import FLEET_COLUMNS, RegistryStatus, fleet_cells, status_word
 from regtui.ui.commands import ContextCommand
 from regtui.ui.screens.base import BaseScreen

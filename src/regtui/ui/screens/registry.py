@@ -11,8 +11,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 
-from regtui.errors import RegtuiError, UsageError
-from regtui.render.filter import TextFilter
+from regtui.errors import RegistryError, RegtuiError, UsageError
+from regtui.filter import TextFilter
 from regtui.render.repos import (
     REPO_COLUMNS,
     RepoPane,
@@ -21,10 +21,10 @@ from regtui.render.repos import (
     repo_cells,
 )
 from regtui.render.tags import TAG_COLUMNS, TagRow, TagSort, TagTable, tag_cells
-from regtui.render.text import safe_text
 from regtui.services.impact import Target
 from regtui.services.inventory import InventoryService
 from regtui.services.operations import OperationsService
+from regtui.text import safe_text
 from regtui.ui.commands import ContextCommand
 from regtui.ui.data import RegistryData
 from regtui.ui.operations import delete_with_confirmation
@@ -257,7 +257,9 @@ class RegistryScreen(BaseScreen):
     @on(VirtualTable.Selected, "#tags")
     def _tag_selected(self, event: VirtualTable.Selected) -> None:
         row = event.row
-        if isinstance(row, TagRow):
+        if isinstance(row, TagRow) and row.record.unreadable:
+            self.rapp.report_error(RegistryError(row.record.error), source="tag")
+        elif isinstance(row, TagRow):
             self.rapp.open_tag(self.registry, row.record)
 
     # -- actions -----------------------------------------------------------------------------

@@ -19,10 +19,10 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar
 from regtui.errors import RegtuiError, UsageError
 from regtui.render.formats import size
 from regtui.render.plan import outcome_count
-from regtui.render.text import safe_text
 from regtui.services.impact import DeletePlan
 from regtui.services.operations import OperationsService
 from regtui.services.retention import RetentionPolicy, compile_pattern, parse_duration
+from regtui.text import safe_text
 from regtui.ui.operations import ask
 from regtui.ui.widgets.badge import ReadOnlyBadge
 

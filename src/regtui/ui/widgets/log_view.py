@@ -22,9 +22,9 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from regtui.render.text import safe_text
 from regtui.services.logparse import LogRecord
 from regtui.services.logs import FilteredView, LineIndex
+from regtui.text import safe_text
 
 LEVEL_LABELS = {"debug": "DEBUG", "info": "INFO", "warning": "WARN", "error": "ERROR",
                 "fatal": "FATAL", "panic": "PANIC"}

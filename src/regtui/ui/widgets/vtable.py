@@ -23,7 +23,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from regtui.render.columns import Column, fit_columns
-from regtui.render.text import ELLIPSIS
+from regtui.text import ELLIPSIS
 
 
 class Keyed(Protocol):
