@@ -13,6 +13,7 @@ totals (what the repositories pane needs, read without decoding any record), its
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import queue
@@ -74,24 +75,49 @@ def _parse_when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def encode_record(record: TagRecord) -> list[Any]:
-    """Everything of a record but its registry and repository (the row knows those)."""
-    row = [record.tag, record.digest, record.media_type, record.size_bytes,
-           list(record.platforms), _when(record.created), record.artifact_kind.value,
-           record.subject_digest, [list(pair) for pair in record.reachable],
-           list(record.children)]
-    extra = [record.created_text, record.error, record.unreadable]
-    return [*row, *extra] if any(extra) else row
+_CONTEXT: Final = ("registry", "repository")
+FIELDS: Final = tuple(f.name for f in dataclasses.fields(TagRecord) if f.name not in _CONTEXT)
+"""Every field but the two the row knows; stored by name, so a field added to `TagRecord`
+later is simply absent (its default) in older snapshots, never misread."""
+_DATES: Final = frozenset({"created", "pushed_at"})
 
 
-def decode_record(registry: str, repository: str, row: Sequence[Any]) -> TagRecord:
-    (tag, digest, media_type, size, platforms, created, kind, subject, reachable,
-     children) = row[:10]
-    created_text, error, unreadable = row[10:13] if len(row) >= 13 else ("", "", False)
-    return TagRecord(registry, repository, tag, digest, media_type, size, tuple(platforms),
-                     _parse_when(created), ArtifactKind(kind), subject,
-                     tuple((d, s) for d, s in reachable), tuple(children), str(error),
-                     bool(unreadable), str(created_text))
+def _plain(name: str, value: Any) -> Any:
+    if name in _DATES:
+        return _when(value)
+    if isinstance(value, ArtifactKind):
+        return value.value
+    if isinstance(value, tuple):
+        return [list(item) if isinstance(item, tuple) else item for item in value]
+    return value
+
+
+def _typed(name: str, value: Any) -> Any:
+    if name in _DATES:
+        return _parse_when(value)
+    if name == "artifact_kind":
+        return ArtifactKind(value)
+    if isinstance(value, list):
+        return tuple(tuple(item) if isinstance(item, list) else item for item in value)
+    return value
+
+
+def encode_records(records: Sequence[TagRecord]) -> str:
+    """One repository's records as compact JSON: the field names once, then rows."""
+    rows = [[_plain(name, getattr(record, name)) for name in FIELDS] for record in records]
+    return json.dumps({"fields": FIELDS, "rows": rows}, separators=(",", ":"))
+
+
+def decode_records(registry: str, repository: str, blob: str) -> list[TagRecord]:
+    data = json.loads(blob)
+    known = set(FIELDS)
+    names = [name if name in known else "" for name in data["fields"]]
+    records = []
+    for row in data["rows"]:
+        values = {name: _typed(name, value) for name, value in zip(names, row, strict=True)
+                  if name}
+        records.append(TagRecord(registry=registry, repository=repository, **values))
+    return records
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -185,7 +211,7 @@ class SnapshotReader:
                                (repository,)).fetchone()
         if row is None or row[0] is None:
             return None
-        return [decode_record(registry, repository, item) for item in json.loads(row[0])]
+        return decode_records(registry, repository, row[0])
 
     def walk(self, registry: str, repositories: Sequence[str] | None = None
              ) -> Iterator[TagRecord]:
@@ -195,7 +221,8 @@ class SnapshotReader:
             wanted = set(repositories)
             names = [n for n in names if n in wanted]
         for name in names:
-            yield from self.records(registry, name) or ()
+            # As a live walk: tags that could not be read are problems, not records.
+            yield from (r for r in self.records(registry, name) or () if not r.unreadable)
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -244,8 +271,10 @@ class SnapshotStore:
     def put_repository(self, name: str, records: Sequence[TagRecord], at: datetime) -> None:
         """One repository read: replaces what was stored for it, in one commit."""
         count, size, push = totals(records)
-        blob = json.dumps([encode_record(r) for r in records], separators=(",", ":"))
-        tags = json.dumps(sorted({r.tag for r in records}), separators=(",", ":"))
+        blob = encode_records(records)
+        # Unreadable tags are left out, so the tag list never matches and they are retried.
+        tags = json.dumps(sorted({r.tag for r in records if not r.unreadable}),
+                          separators=(",", ":"))
         with self._db:
             self._db.execute(
                 "INSERT INTO repositories(name, position, tag_count, size_bytes, last_push, "
