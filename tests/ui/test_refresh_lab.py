@@ -150,3 +150,27 @@ async def test_restart_shows_the_snapshot_at_once_even_with_the_registry_down(
         assert {name: s.tags for name, s in data.summaries.items()} == seen
         assert data.status.error  # the revalidation failed, and says so
         assert data.status.tags == totals  # ...but the data stays
+
+
+async def test_restart_revalidates_the_snapshot_without_resolving_tags(
+        lab_factory: LabFactory, tmp_path: Path) -> None:
+    lab = lab_factory()
+    first = lab_app(lab, tmp_path)
+    async with first.run_test(size=(160, 48)) as pilot:
+        await loaded(pilot, first)
+        names = list(first.store["lab"].names)
+
+    start = lab.log_file.stat().st_size
+    again = lab_app(lab, tmp_path)
+    async with again.run_test(size=(160, 48)) as pilot:
+        await loaded(pilot, again)
+        data = again.store["lab"]
+        for _ in range(200):
+            if not data.undecoded:
+                break
+            await pilot.pause(0.05)
+        requests = requests_since(lab, start)
+        assert manifest_requests(requests) == []  # the snapshot's records were trusted...
+        assert sum("/tags/list" in path for _, path in requests) == len(names)  # ...checked
+        assert not data.unconfirmed and not data.status.from_snapshot
+        assert " up " in screen_text(again)

@@ -107,6 +107,9 @@ class RegtuiApp(App[int]):
         self._drain_posted = False
         self.drains = 0
         """Store changes applied to the screens: tests count these to see coalescing work."""
+        self._snapshot_errors: list[SnapshotError] = []
+        self._snapshot_readers: dict[str, tuple[SnapshotReader, list[str]]] = {}
+        self._read_snapshots()
 
     def _open_registry(self, registry: RegistryConfig) -> RegistryService:
         read_only = self.config.effective_read_only(registry, self.read_only_flag)
@@ -118,7 +121,7 @@ class RegtuiApp(App[int]):
     def on_mount(self) -> None:
         self._apply_themes()
         self._apply_keymap()
-        self._show_snapshots()
+        self._revalidate_snapshots()
         self.set_interval(self.config.refresh_interval, self._tick, name="refresh-interval")
         self.set_interval(self.config.background_refresh_interval, self._background_tick,
                           name="background-refresh")
@@ -131,14 +134,18 @@ class RegtuiApp(App[int]):
 
     # -- the snapshot: last known state at once, revalidated in the background -------------
 
-    def _show_snapshots(self) -> None:
-        """Totals of every repository from each registry's snapshot, before any request."""
+    def _read_snapshots(self) -> None:
+        """Totals of every repository from each registry's snapshot, before any request.
+
+        Done while the app is built, before any screen mounts: the fleet must see the
+        snapshot's data age, or it starts a full walk of a registry it already knows.
+        """
         for name, data in self.store.registries.items():
             try:
                 reader = SnapshotReader.open(self.config.cache_dir, data.config.url)
                 summary = reader.summary() if reader is not None else None
             except SnapshotError as error:
-                self.report_error(error)
+                self._snapshot_errors.append(error)
                 continue
             if reader is None or summary is None:
                 continue
@@ -147,6 +154,14 @@ class RegtuiApp(App[int]):
                 continue
             data.apply_snapshot(summary)
             order = [repo.name for repo in summary.repositories if repo.read]
+            self._snapshot_readers[name] = (reader, order)
+
+    def _revalidate_snapshots(self) -> None:
+        """Decode the records off the event loop, and check the registry cheaply meanwhile."""
+        for error in self._snapshot_errors:
+            self.report_error(error)
+        readers, self._snapshot_readers = self._snapshot_readers, {}
+        for name, (reader, order) in readers.items():
             self.run_worker(partial(self._decode, name, reader, order), thread=True,
                             name=f"snapshot:{name}", group="snapshot", exit_on_error=False)
             self.revalidate(name)
