@@ -175,7 +175,11 @@ class SnapshotReader:
         try:
             uri = f"file:{path}?mode=ro"
             self._db = sqlite3.connect(uri, uri=True, timeout=10.0, check_same_thread=False)
-            self._meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+            tables = {row[0] for row in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            self._meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall()
+                              ) if "meta" in tables else {}
+            self._empty = "repositories" not in tables
         except sqlite3.Error as exc:
             raise SnapshotError(f"snapshot {path}: cannot read it ({exc})") from None
 
@@ -183,7 +187,13 @@ class SnapshotReader:
     def open(cls, cache_dir: Path, url: str) -> SnapshotReader | None:
         """The snapshot of `url`, or None when none was ever written."""
         path = snapshot_path(cache_dir, url)
-        return cls(path) if path.is_file() else None
+        if not path.is_file():
+            return None
+        reader = cls(path)
+        if not reader.summary().repositories and "url" not in reader._meta:
+            reader.close()  # created by a writer a moment ago, nothing in it yet
+            return None
+        return reader
 
     def close(self) -> None:
         self._db.close()
@@ -191,7 +201,7 @@ class SnapshotReader:
     def summary(self) -> SnapshotSummary:
         """Totals per repository in catalog order: one query, no record decoded."""
         try:
-            rows = self._db.execute(
+            rows = [] if self._empty else self._db.execute(
                 "SELECT name, tag_count, size_bytes, last_push, fetched_at, tag_names "
                 "FROM repositories ORDER BY position").fetchall()
         except sqlite3.Error as exc:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
@@ -429,7 +430,10 @@ class RegtuiApp(App[int]):
             for screen in self.screen_stack:
                 if isinstance(screen, BaseScreen) and screen.ready:
                     for registry, repositories in dirty.items():
-                        screen.store_changed(registry, repositories)
+                        try:
+                            screen.store_changed(registry, repositories)
+                        except NoMatches:
+                            break  # the app is closing: the screen's widgets are gone
 
     # -- periodic refresh -------------------------------------------------------------------
 
