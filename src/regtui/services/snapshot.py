@@ -3,7 +3,8 @@
 Why: a dashboard that starts empty must walk the registry before it shows anything, and a
 walk of a big registry takes minutes. The snapshot lets start-up show the last known state at
 once (with its age) while it revalidates, lets `regtui inventory --cached` answer without the
-registry, and keeps what a crashed walk had read: one commit per repository, in WAL mode.
+registry, and keeps what a crashed walk had read: each repository is committed as it
+arrives (repositories that arrive during one commit share the next), in WAL mode.
 
 One database per registry URL under `<cache_dir>/snapshots/`. A repository is one row: its
 totals (what the repositories pane needs, read without decoding any record), its tag names
@@ -253,10 +254,30 @@ class SnapshotStore:
     def __init__(self, path: Path, url: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._batching = False
         self._db = _connect(path)
         with self._db:
             self._set("url", url)
             self._set("schema", str(SCHEMA_VERSION))
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[None]:
+        """One transaction, unless inside `batch()`, which commits them all at once."""
+        if self._batching:
+            yield
+            return
+        with self._db:
+            yield
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Writes that arrived together, in one commit (a commit costs more than a row)."""
+        self._batching = True
+        try:
+            with self._db:
+                yield
+        finally:
+            self._batching = False
 
     def _set(self, key: str, value: str) -> None:
         self._db.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) "
@@ -264,7 +285,7 @@ class SnapshotStore:
 
     def begin_walk(self, names: Sequence[str], at: datetime, *, full: bool = True) -> None:
         """The catalog as just read: positions kept, repositories gone from it dropped."""
-        with self._db:
+        with self._tx():
             if full:
                 self._set("walk_started", at.isoformat())
                 self._db.execute("CREATE TEMP TABLE IF NOT EXISTS catalog (name TEXT)")
@@ -285,7 +306,7 @@ class SnapshotStore:
         # Unreadable tags are left out, so the tag list never matches and they are retried.
         tags = json.dumps(sorted({r.tag for r in records if not r.unreadable}),
                           separators=(",", ":"))
-        with self._db:
+        with self._tx():
             self._db.execute(
                 "INSERT INTO repositories(name, position, tag_count, size_bytes, last_push, "
                 "fetched_at, tag_names, records) VALUES (?, (SELECT coalesce(max(position), -1) "
@@ -298,13 +319,13 @@ class SnapshotStore:
 
     def confirm(self, names: Iterable[str], at: datetime) -> None:
         """Repositories checked unchanged: their data is as fresh as `at`."""
-        with self._db:
+        with self._tx():
             self._db.executemany("UPDATE repositories SET fetched_at = ? WHERE name = ?",
                                  [(at.isoformat(), name) for name in names])
             self._set("updated_at", at.isoformat())
 
     def finish_walk(self, at: datetime) -> None:
-        with self._db:
+        with self._tx():
             self._set("walk_finished", at.isoformat())
             self._set("updated_at", at.isoformat())
 
@@ -313,6 +334,8 @@ class SnapshotStore:
 
 
 _STOP: Final = object()
+BATCH: Final = 64
+"""Most queued writes committed together: repositories that arrived while one commit ran."""
 
 
 class SnapshotWriter:
@@ -338,22 +361,28 @@ class SnapshotWriter:
 
     def _run(self) -> None:
         store: SnapshotStore | None = None
-        while True:
-            item = self._queue.get()
+        stop = False
+        while not stop:
+            items = [self._queue.get()]
+            while len(items) < BATCH and not self._queue.empty():
+                items.append(self._queue.get_nowait())
+            writes = [item for item in items if item is not _STOP]
+            stop = len(writes) < len(items)
             try:
-                if item is _STOP:
-                    return
-                if store is None:
+                if writes and store is None:
                     store = SnapshotStore(self.path, self.url)
-                method, args, kwargs = item
-                getattr(store, method)(*args, **kwargs)
+                if store is not None and writes:
+                    with store.batch():
+                        for method, args, kwargs in writes:
+                            getattr(store, method)(*args, **kwargs)
             except (sqlite3.Error, OSError) as exc:
                 self.failed = f"snapshot {self.path}: {exc}"
             finally:
-                self._queue.task_done()
-                if item is _STOP and store is not None:
-                    with contextlib.suppress(sqlite3.Error):
-                        store.close()
+                for _ in items:
+                    self._queue.task_done()
+        if store is not None:
+            with contextlib.suppress(sqlite3.Error):
+                store.close()
 
     def _put(self, method: str, *args: Any, **kwargs: Any) -> None:
         if self._thread.is_alive():
