@@ -153,8 +153,8 @@ def idle(seconds: float, dataset: str, prometheus: bool, steady_after: float) ->
 
         log_start = lab.log_file.stat().st_size
         term = Terminal(_regtui(config), env)
-        time.sleep(2.0)
-        term.press(b"\r")  # the registry screen: the fast tier has a repository to check
+        time.sleep(3.0)
+        term.press(b":lab/app\r")  # a repository on screen: the fast tier checks it
         steady = term.started + steady_after
         while time.perf_counter() < steady:
             time.sleep(0.1)
