@@ -153,8 +153,12 @@ def idle(seconds: float, dataset: str, prometheus: bool, steady_after: float) ->
 
         log_start = lab.log_file.stat().st_size
         term = Terminal(_regtui(config), env)
-        time.sleep(3.0)
+        if term.first_time_showing(b"REGISTRY", timeout=60) is None:  # keys before: lost
+            raise SystemExit("the dashboard never drew the fleet")
+        time.sleep(1.0)
         term.press(b":lab/app\r")  # a repository on screen: the fast tier checks it
+        if term.first_time_showing(b"tags", timeout=30) is None:
+            raise SystemExit("the jump to lab/app did not show its tags")
         steady = term.started + steady_after
         while time.perf_counter() < steady:
             time.sleep(0.1)
