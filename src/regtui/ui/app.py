@@ -23,7 +23,7 @@ from textual.worker import Worker, WorkerState
 
 from regtui.config import Config, RegistryConfig
 from regtui.errors import RegistryError, RegtuiError, UsageError
-from regtui.registry.models import TagRecord
+from regtui.registry.models import RepositorySummary, TagRecord
 from regtui.render.clipboard import CopyRefused, Grammar, checked_copy
 from regtui.services.inventory import open_registry
 from regtui.services.operations import OperationsService
@@ -46,6 +46,7 @@ from regtui.ui.refresh import (
     RepoConfirmed,
     RepoFailed,
     RepoLoaded,
+    ReposLoaded,
     SnapshotDecoded,
 )
 from regtui.ui.screens.audit import AuditScreen
@@ -380,13 +381,19 @@ class RegtuiApp(App[int]):
             self._changed(message.registry, None)
 
     def on_repo_loaded(self, message: RepoLoaded) -> None:
-        data = self.store[message.registry]
-        summary = message.summary
+        self._loaded(message.registry, message.summary)
+
+    def on_repos_loaded(self, message: ReposLoaded) -> None:
+        for summary in message.summaries:
+            self._loaded(message.registry, summary)
+
+    def _loaded(self, registry: str, summary: RepositorySummary) -> None:
+        data = self.store[registry]
         data.unconfirmed.discard(summary.name)
         if data.summaries.get(summary.name) == summary and summary.name in data.tables:
             return  # resolved again, nothing changed: nothing to redraw
         data.set_summary(summary)
-        self._changed(message.registry, summary.name)
+        self._changed(registry, summary.name)
 
     def on_repo_confirmed(self, message: RepoConfirmed) -> None:
         self.store[message.registry].unconfirmed.difference_update(message.repositories)
