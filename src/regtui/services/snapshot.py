@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS repositories (
     tag_names TEXT,
     records TEXT
 );
+CREATE INDEX IF NOT EXISTS repositories_by_position ON repositories(position);
 """
 
 
