@@ -164,8 +164,10 @@ class RegtuiApp(App[int]):
             self.report_error(error)
         readers, self._snapshot_readers = self._snapshot_readers, {}
         for name, (reader, order) in readers.items():
-            self.run_worker(partial(self._decode, name, reader, order), thread=True,
-                            name=f"snapshot:{name}", group="snapshot", exit_on_error=False)
+            # After the first frame: the decoder holds the GIL for long stretches.
+            self.call_after_refresh(partial(
+                self.run_worker, partial(self._decode, name, reader, order), thread=True,
+                name=f"snapshot:{name}", group="snapshot", exit_on_error=False))
             self.revalidate(name)
 
     def _decode(self, registry: str, reader: SnapshotReader, order: list[str]) -> None:
