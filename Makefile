@@ -7,7 +7,7 @@ DEBS   := docker-registry prometheus apache2-utils skopeo umoci buildah
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup debs lint typecheck check bench snapshots-update clean
+.PHONY: demo test setup debs lint typecheck check bench soak snapshots-update clean
 
 demo: setup debs
 	$(BIN)/regtui demo
@@ -45,7 +45,19 @@ typecheck: setup
 
 check: lint typecheck
 
+# 10 minutes of live refresh through the fault proxy (10 % of requests failing); not in `test`.
+soak: setup debs
+	$(BIN)/python -m tests.soak
+
+BENCH_DEBS := wrk hey skopeo
+
 bench: setup debs
+	@if ! command -v wrk >/dev/null || ! command -v hey >/dev/null \
+	    || ! command -v skopeo >/dev/null; then \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(BENCH_DEBS); \
+	fi
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/run_all.py
 
 snapshots-update: setup debs

@@ -41,6 +41,7 @@ from regtui.services.snapshot import (
     SnapshotStore,
     snapshot_path,
 )
+from regtui.text import untrusted
 
 COLS, ROWS = 160, 48
 
@@ -194,9 +195,11 @@ def _big_snapshot(cache: Path, url: str, repositories: int, tags: int) -> None:
         records = []
         for i in range(tags):
             digest = f"sha256:{(hash((name, i // 2)) & (2**256 - 1)):064x}"
-            records.append(TagRecord("big", name, f"1.{i // 100}.{i % 100}", digest,
-                                     "application/vnd.oci.image.manifest.v1+json", 1000 + i,
-                                     ("linux/amd64",), now - timedelta(minutes=i),
+            records.append(TagRecord("big", untrusted(name), untrusted(f"1.{i // 100}.{i % 100}"),
+                                     digest,
+                                     untrusted("application/vnd.oci.image.manifest.v1+json"),
+                                     1000 + i, (untrusted("linux/amd64"),),
+                                     now - timedelta(minutes=i),
                                      ArtifactKind.IMAGE, None,
                                      ((digest, 1000 + i), (digest[:-4] + "cfg0", 1200))))
         store.put_repository(name, records, now)

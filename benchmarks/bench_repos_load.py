@@ -37,6 +37,7 @@ from regtui.registry.models import (
     RegistryInfo,
     TagRecord,
 )
+from regtui.text import Untrusted, untrusted
 from regtui.ui.app import RegtuiApp
 from regtui.ui.screens.registry import RegistryScreen
 from regtui.ui.widgets.vtable import VirtualTable
@@ -60,15 +61,16 @@ class ManyRepos:
         return Capabilities()
 
     async def ping(self) -> RegistryInfo:
-        return RegistryInfo(self.url, "registry/2.0")
+        return RegistryInfo(self.url, untrusted("registry/2.0"))
 
-    async def repository_names(self) -> list[str]:
-        return list(self.names)
+    async def repository_names(self) -> list[Untrusted]:
+        return [untrusted(name) for name in self.names]
 
     async def tag_records(self, repository: str) -> list[TagRecord]:
         await asyncio.sleep(self.delay)
         digest = "sha256:" + f"{abs(hash(repository)):x}".rjust(64, "0")
-        return [TagRecord(self.name, repository, "1.0", digest, "m", 1000, ("linux/amd64",),
+        return [TagRecord(self.name, untrusted(repository), untrusted("1.0"), digest,
+                          untrusted("m"), 1000, (untrusted("linux/amd64"),),
                           NOW - timedelta(days=len(repository) % 30), ArtifactKind.IMAGE,
                           None, ((digest, 1000),))]
 

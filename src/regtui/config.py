@@ -173,7 +173,11 @@ class RegistryConfig:
     flavor: str = "distribution"
     """Which backend speaks to it; one of `FLAVORS`."""
     concurrency: int = 8
-    """Most requests in flight at once (1..64)."""
+    """Requests in flight to start with (1..64); the limit then follows the registry's knee."""
+    max_concurrency: int = 32
+    """Most requests in flight the adaptive limit may grow to (1..256)."""
+    max_requests_per_second: float | None = None
+    """Cap on requests per second to this registry, every request counted; None: no cap."""
     timeout: float = 30.0
     """Seconds before a request is given up."""
     retries: int = 3
@@ -262,9 +266,10 @@ class Config:
     """The file this was loaded from; None when no file existed."""
 
     def find(self, name_or_url: str) -> RegistryConfig | None:
-        """The registry an operator means by a name, URL or host; None if none is."""
+        """The registry an operator means by a name, URL, host or alias; None if none is."""
         return next((reg for reg in self.registries
-                     if name_or_url in (reg.name, reg.url, reg.host)), None)
+                     if name_or_url in (reg.name, reg.url, reg.host)
+                     or (reg.alias and name_or_url == reg.alias)), None)
 
     def registry(self, name_or_url: str) -> RegistryConfig:
         """Find a registry by name, URL or host, as an operator types it."""
@@ -281,18 +286,27 @@ class Config:
         The environment beats the file: an on-call shell with REGTUI_READ_ONLY=1 stays
         read-only whatever a registry entry says; only `--write` lowers it.
         """
+        return self.read_only_source(registry, flag) is not None
+
+    def read_only_source(self, registry: RegistryConfig | None, flag: bool | None) -> str | None:
+        """Why changes are refused, for the screen to say (None: they are allowed)."""
         if flag is not None:
-            return flag
+            return "--read-only" if flag else None
         if self.read_only_env is not None:
-            return self.read_only_env
+            return "REGTUI_READ_ONLY" if self.read_only_env else None
         if registry is not None and registry.read_only is not None:
-            return registry.read_only
-        return self.read_only
+            return f"read_only = true for {registry.name}" if registry.read_only else None
+        return "read_only = true" if self.read_only else None
 
 
 def registry_env_prefix(name: str) -> str:
     """`REGTUI_<NAME>` with NAME upper-cased and non-alphanumerics turned into `_`."""
     return "REGTUI_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
+
+
+def env_username(name: str, env: Mapping[str, str], default: str = "") -> str:
+    """`REGTUI_<NAME>_USERNAME` over `default`: the one place that variable is read."""
+    return env.get(f"{registry_env_prefix(name)}_USERNAME") or default
 
 
 def config_path(env: Mapping[str, str] = os.environ) -> Path:
@@ -632,7 +646,7 @@ def _registry(table: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -
         else (_required_string(table, "url", where), where.child("url"))
     )
     auth = _sub(table, "auth", where, _auth) or AuthConfig()
-    username = _env_string(env, f"{prefix}_USERNAME", auth.username)
+    username = env_username(name, env, auth.username)
     if (auth.password_env or auth.password_command) and not username:
         raise (
             where.child("auth")
@@ -647,6 +661,9 @@ def _registry(table: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -
             _string(table, "flavor", where, "distribution"), FLAVORS, where.child("flavor")
         ),
         concurrency=_int(table, "concurrency", where, 8, 1, 64),
+        max_concurrency=_int(table, "max_concurrency", where, 32, 1, 256),
+        max_requests_per_second=(_positive(table, "max_requests_per_second", where, 1.0)
+                                 if "max_requests_per_second" in table else None),
         timeout=_positive(table, "timeout", where, 30.0),
         retries=_int(table, "retries", where, 3, 0, sys.maxsize),
         deadline=_positive(table, "deadline", where, 60.0),
@@ -828,6 +845,6 @@ def adhoc_registry(url: str, *, insecure: bool = False,
     """A registry from `--registry URL` with no config file: named after its host."""
     normalized = normalize_url(url, _Where("--registry"), insecure=insecure)
     name = RegistryConfig(name="", url=normalized).host
-    username = _env_string(env, f"{registry_env_prefix(name)}_USERNAME", "")
+    username = env_username(name, env)
     return RegistryConfig(name=name, url=normalized, insecure=insecure,
                           auth=AuthConfig(username=username))

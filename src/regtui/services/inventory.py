@@ -16,11 +16,18 @@ from typing import Final, TypeVar
 
 from regtui.config import Config, RegistryConfig
 from regtui.errors import NotFoundError, ProtocolError, RegistryError, UnknownRepositoryError
-from regtui.registry.backend import Capabilities, ManifestHead, RegistryBackend
+from regtui.registry.backend import (
+    Capabilities,
+    RegistryBackend,
+    TagResolver,
+    push_times,
+    tag_resolver,
+)
 from regtui.registry.factory import open_backend
 from regtui.registry.kinds import classify_manifest, subject_of_tag
 from regtui.registry.models import (
     ArtifactKind,
+    Health,
     ImageConfig,
     Manifest,
     Platform,
@@ -29,7 +36,8 @@ from regtui.registry.models import (
     RepositorySummary,
     TagRecord,
 )
-from regtui.text import safe_text
+from regtui.registry.transport import RegistryClient
+from regtui.text import EMPTY, Untrusted, safe_text, untrusted
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -45,7 +53,7 @@ class Resolved:
 
     manifest: Manifest
     reachable: tuple[tuple[str, int], ...]
-    platforms: tuple[str, ...]
+    platforms: tuple[Untrusted, ...]
     created: datetime | None
     missing: tuple[str, ...] = ()
     """Digests an index (or an index below it) lists that the registry does not have."""
@@ -89,7 +97,7 @@ class InventoryService:
     """Read-side view of one registry, for the CLI and the TUI alike."""
 
     def __init__(self, backend: RegistryBackend, *, flavor: str = "distribution",
-                 read_only: bool = True, concurrency: int = 8,
+                 read_only: bool = True, concurrency: int = 8, max_concurrency: int = 0,
                  refresh_deadline: float = DEFAULT_REFRESH_DEADLINE) -> None:
         self.backend = backend
         self.refresh_deadline = refresh_deadline
@@ -100,20 +108,46 @@ class InventoryService:
         self.concurrency = concurrency
         self.problems: list[Problem] = []
         self._resolved: dict[tuple[str, str], asyncio.Task[Resolved]] = {}
+        self._tag_lists: dict[str, frozenset[str]] = {}
+        self.workers = max(concurrency, max_concurrency) * 2
+        """Tags resolved at once per repository: enough to keep the transport's limit busy."""
 
     @property
     def capabilities(self) -> Capabilities:
         return self.backend.capabilities
 
+    @property
+    def requests_sent(self) -> int:
+        """Requests this process sent to the registry so far (retries, tokens included)."""
+        client = self.backend.client
+        return client.requests_sent if isinstance(client, RegistryClient) else 0
+
+    def request_rate(self, window: float = 10.0) -> float:
+        """regtui's own requests per second to this registry, over the last `window` s."""
+        client = self.backend.client
+        return client.request_rate(window) if isinstance(client, RegistryClient) else 0.0
+
     async def ping(self) -> RegistryInfo:
         return await self.backend.ping()
 
-    async def repository_names(self) -> list[str]:
+    def health(self) -> Health:
+        """Limits, blob store usage and caveats the backend learnt while reading; no I/O."""
+        return self.backend.health()
+
+    async def repository_names(self) -> list[Untrusted]:
         return [name async for name in self.backend.repositories()]
 
-    async def tag_names(self, repository: str) -> list[str]:
-        """The repository's tag list, sorted: one request, the cheap signal of a change."""
-        return sorted(set(await self.backend.tags(repository)))
+    async def tag_names(self, repository: str, *, listed: bool = True) -> list[Untrusted]:
+        """The repository's tag list, sorted: one request, the cheap signal of a change.
+
+        NAME_UNKNOWN for a repository the catalog `listed` is no tags (it holds only blobs).
+        """
+        try:
+            return sorted(set(await self.backend.tags(repository)))
+        except UnknownRepositoryError:
+            if listed:
+                return []
+            raise
 
     async def tag_records(self, repository: str, *, listed: bool = True) -> list[TagRecord]:
         """Every tag of a repository, one record each; an unreadable tag is a record with its
@@ -123,33 +157,37 @@ class InventoryService:
         blobs (an interrupted push): it has no tags, like `"tags": null`.
         """
         self.problems[:] = [p for p in self.problems if p.repository != repository]
-        try:
-            tags = sorted(set(await self.backend.tags(repository)))
-        except UnknownRepositoryError:
-            if listed:
-                return []
-            raise
-        tag_set = frozenset(tags)
+        tags = await self.tag_names(repository, listed=listed)
+        self._tag_lists[repository] = frozenset(tags)
+        resolver = tag_resolver(self.backend)
+        hints = resolver.tag_hints(repository) if resolver is not None else {}
+        name = untrusted(repository)
         records = await bounded_map(
-            tags, lambda tag: self._tag_record(repository, tag, tag_set), self.concurrency * 2)
-        return [record for record in records if record is not None]
+            tags, lambda tag: self._tag_record(name, tag, hints.get(tag), resolver),
+            self.workers)
+        found = [record for record in records if record is not None]
+        if resolver is not None:
+            resolver.remember_tags(repository, {r.tag: r.digest for r in found
+                                                if not r.unreadable and r.digest})
+        return found
 
-    async def _tag_record(self, repository: str, tag: str,
-                          tags: frozenset[str]) -> TagRecord | None:
+    async def _tag_record(self, repository: Untrusted, tag: Untrusted, hint: str | None,
+                          resolver: TagResolver | None) -> TagRecord | None:
         try:
-            head = await self.backend.head_manifest(repository, tag)
+            manifest = (await resolver.resolve_tag(repository, tag, hint) if resolver is not None
+                        else await self.backend.manifest(repository, tag))
         except NotFoundError:
             return None  # deleted between the tag list and now: it is simply gone
         except Exception as exc:  # one bad tag must not end the walk
             return self._unreadable(repository, tag, exc)
         try:
-            resolved = await self.resolve(repository, head.digest)
+            resolved = await self.resolve(repository, manifest.digest, manifest=manifest)
         except Exception as exc:  # reported as a problem, never a traceback
             return self._unreadable(repository, tag, exc)
-        record = self._record(repository, tag, head, resolved)
+        record = self._record(repository, tag, manifest.digest, resolved)
         if resolved.missing:
-            message = (f"index {repository}:{tag} ({head.digest}) on registry {self.name} is "
-                       f"broken: it lists {', '.join(resolved.missing[:3])}"
+            message = (f"index {repository}:{tag} ({manifest.digest}) on registry {self.name} "
+                       f"is broken: it lists {', '.join(resolved.missing[:3])}"
                        f"{' and more' if len(resolved.missing) > 3 else ''}, which the registry "
                        "does not have (404)")
             record = replace(record, error=self._problem(repository, tag, RegistryError(message)))
@@ -157,7 +195,8 @@ class InventoryService:
 
     def _unreadable(self, repository: str, tag: str, exc: BaseException) -> TagRecord:
         """The row that stands for a tag that could not be read, carrying why."""
-        return TagRecord(self.name, repository, tag, "", "", 0, (), None, ArtifactKind.ARTIFACT,
+        return TagRecord(self.name, untrusted(repository), untrusted(tag), "", EMPTY, 0, (), None,
+                         ArtifactKind.ARTIFACT,
                          error=self._problem(repository, tag, exc), unreadable=True)
 
     def _problem(self, repository: str, tag: str | None, exc: BaseException) -> str:
@@ -173,7 +212,7 @@ class InventoryService:
         """Repositories not fully read: planning must not trust their tag lists."""
         return {p.repository for p in self.problems}
 
-    def _record(self, repository: str, tag: str, head: ManifestHead,
+    def _record(self, repository: Untrusted, tag: Untrusted, digest: str,
                 resolved: Resolved) -> TagRecord:
         manifest = resolved.manifest
         kind = classify_manifest(manifest, tag)
@@ -181,7 +220,7 @@ class InventoryService:
             registry=self.name,
             repository=repository,
             tag=tag,
-            digest=head.digest,
+            digest=digest,
             media_type=manifest.media_type,
             size_bytes=sum(size for _, size in resolved.reachable),
             platforms=resolved.platforms,
@@ -191,9 +230,12 @@ class InventoryService:
             subject_digest=_subject_digest(manifest, tag),
             reachable=resolved.reachable,
             children=tuple(d.digest for d in manifest.manifests),
+            pushed_at=times.pushed_at(repository, tag) if (times := push_times(self.backend))
+            else None,
         )
 
-    async def resolve(self, repository: str, digest: str, depth: int = 0) -> Resolved:
+    async def resolve(self, repository: str, digest: str, depth: int = 0, *,
+                      manifest: Manifest | None = None) -> Resolved:
         """Resolve a digest once per repository, sharing the work between concurrent callers.
 
         Keyed by repository too: a manifest that is complete in one repository may have
@@ -202,12 +244,13 @@ class InventoryService:
         key = (repository, digest)
         task = self._resolved.get(key)
         if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
-            task = asyncio.ensure_future(self._resolve(repository, digest, depth))
+            task = asyncio.ensure_future(self._resolve(repository, digest, depth, manifest))
             self._resolved[key] = task
         return await asyncio.shield(task)
 
-    async def _resolve(self, repository: str, digest: str, depth: int) -> Resolved:
-        manifest = await self.backend.manifest(repository, digest)
+    async def _resolve(self, repository: str, digest: str, depth: int,
+                       known: Manifest | None) -> Resolved:
+        manifest = known if known is not None else await self.backend.manifest(repository, digest)
         if manifest.is_index and depth < MAX_INDEX_DEPTH:
             return await self._resolve_index(repository, manifest, depth)
         config = await self.backend.config_of(repository, manifest)
@@ -215,7 +258,7 @@ class InventoryService:
         if manifest.config is not None:
             reachable.append((manifest.config.digest, manifest.config.size))
         reachable.extend((layer.digest, layer.size) for layer in manifest.layers)
-        platform = (str(config.platform),) if config and config.platform else ()
+        platform = (config.platform.text,) if config and config.platform else ()
         return Resolved(manifest, _distinct(reachable), platform,
                         config.created if config else None, (),
                         config.created_text if config else "")
@@ -236,7 +279,7 @@ class InventoryService:
                          strict=True))
         children = [found[d.digest] for d in index.manifests]
         reachable = [(index.digest, index.size)]
-        platforms: list[str] = []
+        platforms: list[Untrusted] = []
         created: list[tuple[datetime, str]] = []
         missing: list[str] = []
         for descriptor, resolved in zip(index.manifests, children, strict=True):
@@ -264,7 +307,9 @@ class InventoryService:
 
     async def referrers(self, repository: str, digest: str,
                         tags: Sequence[str] | None = None) -> list[Referrer]:
-        return await self.backend.referrers(repository, digest, tags)
+        """Referrers of a digest; the last tag list read spares probes for absent tags."""
+        known = tags if tags is not None else self._tag_lists.get(repository)
+        return await self.backend.referrers(repository, digest, known)
 
     async def walk(self, repositories: Sequence[str] | None = None,
                    on_repository: Callable[[int, int], None] | None = None, *,
@@ -329,10 +374,10 @@ class InventoryService:
         await self.backend.aclose()
 
 
-def _child_platforms(declared: Platform | None, resolved: Resolved) -> list[str]:
+def _child_platforms(declared: Platform | None, resolved: Resolved) -> list[Untrusted]:
     """Platforms of an index child; BuildKit's `unknown/unknown` attestations are not platforms."""
     if declared is not None:
-        return [] if declared.is_unknown else [str(declared)]
+        return [] if declared.is_unknown else [declared.text]
     return list(resolved.platforms)
 
 
@@ -354,7 +399,7 @@ def summarize(registry: str, repository: str, records: Sequence[TagRecord]) -> R
     for record in records:
         distinct.update(record.reachable)
     pushes = [r.created for r in records if r.created is not None]
-    return RepositorySummary(registry, repository, len(records), sum(distinct.values()),
+    return RepositorySummary(registry, untrusted(repository), len(records), sum(distinct.values()),
                              max(pushes) if pushes else None, tuple(records))
 
 
@@ -363,4 +408,5 @@ def open_registry(registry: RegistryConfig, config: Config, *, read_only: bool,
     backend = open_backend(registry, config, read_only=read_only)
     return InventoryService(backend, flavor=registry.flavor, read_only=read_only,
                             concurrency=registry.concurrency,
+                            max_concurrency=registry.max_concurrency,
                             refresh_deadline=registry.refresh_deadline)

@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from regtui.errors import RegtuiError
 from regtui.registry.models import ArtifactKind, TagRecord
+from regtui.text import untrusted
 
 SCHEMA_VERSION: Final = 1
 _SCHEMA: Final = """
@@ -82,6 +83,9 @@ FIELDS: Final = tuple(f.name for f in dataclasses.fields(TagRecord) if f.name no
 """Every field but the two the row knows; stored by name, so a field added to `TagRecord`
 later is simply absent (its default) in older snapshots, never misread."""
 _DATES: Final = frozenset({"created", "pushed_at"})
+_UNTRUSTED: Final = frozenset(f.name for f in dataclasses.fields(TagRecord)
+                              if "Untrusted" in str(f.type))
+"""Fields that came from the registry: marked untrusted again when read back."""
 
 
 def _plain(name: str, value: Any) -> Any:
@@ -99,6 +103,11 @@ def _typed(name: str, value: Any) -> Any:
         return _parse_when(value)
     if name == "artifact_kind":
         return ArtifactKind(value)
+    if name in _UNTRUSTED:
+        if isinstance(value, str):
+            return untrusted(value)
+        if isinstance(value, list):
+            return tuple(untrusted(v) if isinstance(v, str) else v for v in value)
     if isinstance(value, list):
         return tuple(tuple(item) if isinstance(item, list) else item for item in value)
     return value
@@ -118,7 +127,8 @@ def decode_records(registry: str, repository: str, blob: str) -> list[TagRecord]
     for row in data["rows"]:
         values = {name: _typed(name, value) for name, value in zip(names, row, strict=True)
                   if name}
-        records.append(TagRecord(registry=registry, repository=repository, **values))
+        records.append(TagRecord(registry=registry, repository=untrusted(repository),
+                                 **values))
     return records
 
 

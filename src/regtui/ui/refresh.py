@@ -28,6 +28,7 @@ from regtui.registry.models import RegistryInfo, RepositorySummary, TagRecord
 from regtui.services.changes import ManifestWrites
 from regtui.services.inventory import summarize
 from regtui.services.snapshot import SnapshotReader, SnapshotWriter
+from regtui.text import Untrusted, untrusted
 from regtui.ui.data import RegistryService, Store
 
 REPOSITORY_WINDOW = 4
@@ -46,7 +47,7 @@ class Pinged(Message):
 @dataclass
 class NamesLoaded(Message):
     registry: str
-    names: list[str]
+    names: list[Untrusted]
 
 
 @dataclass
@@ -75,7 +76,7 @@ class RepoConfirmed(Message):
     """Repositories whose tag lists match what is known: their data is current."""
 
     registry: str
-    repositories: list[str]
+    repositories: list[Untrusted]
 
 
 @dataclass
@@ -219,7 +220,7 @@ class Refresher:
         window = asyncio.Semaphore(1)
         resolve_all = self._moved(registry, "fast", writes)
         if await self._check(registry, repository, window, resolve_all=resolve_all):
-            self._post(RepoConfirmed(registry, [repository]))
+            self._post(RepoConfirmed(registry, [untrusted(repository)]))
         self._remember(registry, "fast", writes)
 
     async def _check(self, registry: str, repository: str, window: asyncio.Semaphore,

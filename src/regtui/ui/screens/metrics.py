@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -19,7 +19,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
@@ -43,6 +42,8 @@ from regtui.services.metrics import (
     range_by_label,
     storage_trend,
 )
+from regtui.text import Shown, safe_text
+from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.charts import Line, MetricChart, StatValue
 
@@ -90,7 +91,7 @@ def chart_lines(chart: str, result: ChartResult) -> list[Line]:
 
 
 def _palette(series: Sequence[Series], legend: str) -> list[Line]:
-    return [Line(s.label(legend) or "(none)", s.points, PALETTE[i % len(PALETTE)])
+    return [Line(safe_text(s.label(legend) or "(none)", 60), s.points, PALETTE[i % len(PALETTE)])
             for i, s in enumerate(series)]
 
 
@@ -100,7 +101,7 @@ def _key(value: object) -> str:
     return "/".join(str(cell) for cell in cells)
 
 
-class MetricsScreen(Screen[None]):
+class MetricsScreen(FunnelScreen[None]):
     """Prometheus panes for one registry; see the module docstring for how to open it."""
 
     DEFAULT_CSS = """
@@ -116,7 +117,7 @@ class MetricsScreen(Screen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        *(Binding(str(i + 1), f"set_range('{r.label}')", r.label, id=f"metrics.range_{r.label}",
+        *(Binding(str(i + 1), f"set_range('{r.label}')", r.label, id=f"metrics.range-{r.label}",
                   tooltip=f"Show the last {r.label} (one point every {r.step}s)")
           for i, r in enumerate(RANGES)),
         Binding("r", "refresh", "Refresh", id="metrics.refresh",
@@ -239,6 +240,10 @@ class MetricsScreen(Screen[None]):
         self.errors.update(message.refresh.errors)
         self._after(ok=not message.refresh.transient_failure)
 
+    def worker_failed(self, worker: Worker[Any], message: str) -> None:
+        if worker.group != "metrics":  # its own workers' failures are shown in place
+            super().worker_failed(worker, message)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A bug in a refresh must not stop the loop: say it on one line and back off."""
         if event.worker.group == "metrics" and event.state == WorkerState.ERROR:
@@ -301,7 +306,8 @@ class MetricsScreen(Screen[None]):
             self._show_storage(result)
         elif chart == "harbor_health":
             self._fill_rows("table-harbor_health", [
-                (s.label("series"), format_value(s.last, "count")) for s in result.series], 1)
+                (safe_text(s.label("series"), 80), Shown(format_value(s.last, "count")))
+                for s in result.series], 1)
 
     def _show_stats(self, result: ChartResult) -> None:
         ratios = failure_ratios(result)
@@ -313,18 +319,19 @@ class MetricsScreen(Screen[None]):
 
     def _fill_breakdown(self, result: ChartResult) -> None:
         self._fill_rows("table-push_breakdown", [
-            (r.handler, r.method, r.code, format_value(round(r.count), "count"),
-             format_value(r.share, "ratio"))
+            (safe_text(r.handler, 80), safe_text(r.method, 10), safe_text(r.code, 5),
+             Shown(format_value(round(r.count), "count")), Shown(format_value(r.share, "ratio")))
             for r in breakdown_rows(result)
         ], 3)
 
     def _fill_latency(self, result: ChartResult) -> None:
         self._fill_rows("table-latency", [
-            (r.handler, *(format_value(v, "seconds") for v in (r.p50, r.p95, r.p99)))
+            (safe_text(r.handler, 80),
+             *(Shown(format_value(v, "seconds")) for v in (r.p50, r.p95, r.p99)))
             for r in latency_rows(result)
         ], 1)
 
-    def _fill_rows(self, table_id: str, rows: Sequence[tuple[str, ...]], key_len: int) -> None:
+    def _fill_rows(self, table_id: str, rows: Sequence[tuple[Shown, ...]], key_len: int) -> None:
         """Rows by key (the first `key_len` cells): update, add new, drop gone; keep order."""
         table = self.query_one(f"#{table_id}", DataTable)
         keys = {"/".join(row[:key_len]): row for row in rows}
@@ -338,7 +345,7 @@ class MetricsScreen(Screen[None]):
             table.sort(*columns, key=lambda value: rank.get(_key(value), len(rank)))
 
     @staticmethod
-    def _put_row(table: DataTable[Text], key: str, row: tuple[str, ...]) -> None:
+    def _put_row(table: DataTable[Text], key: str, row: tuple[Shown, ...]) -> None:
         cells = [Text(cell) for cell in row]
         if key not in {k.value for k in table.rows}:
             table.add_row(*cells, key=key)
