@@ -188,8 +188,10 @@ def test_fleet_cells_and_status() -> None:
     assert cells[6] == "just now"  # ages tick by the minute, so idle screens stay still
     assert fleet_cells(status, NOW + timedelta(seconds=150))[6] == "3 minutes ago"
     assert cells[7] == "-"  # no request rate measured yet
-    status.request_rate, status.from_snapshot = 0.34, True
-    assert fleet_cells(status, NOW)[6:8] == ("just now (snapshot)", "0.3")
+    status.request_rate = 0.34
+    assert fleet_cells(status, NOW)[6:8] == ("just now", "0.3")
+    shown = RegistryStatus("lab", "http://x", "distribution", from_snapshot=True)
+    assert status_word(shown) == "snapshot"  # shown before the registry answered
     status.error = "registry lab at http://x: connection refused"
     assert status_word(status) == "stale"
     assert fleet_cells(status, NOW)[8] == status.error

@@ -68,8 +68,11 @@ class RegistryStatus:
 
 
 def status_word(status: RegistryStatus) -> str:
-    """`up`, `down`, `stale` (reachable before, failing now) or `…` while the first load runs."""
+    """`up`, `down`, `stale` (reachable before, failing now), `snapshot` (the last snapshot,
+    being revalidated) or `…` while the first load runs."""
     if status.reachable is None:
+        if status.from_snapshot and not status.error:
+            return "snapshot"  # the last snapshot is shown while it is revalidated
         return "…" if status.loading or not status.error else "down"
     if status.error:
         return "stale" if status.reachable else "down"
@@ -141,8 +144,7 @@ def _tag_errors(count: int) -> Shown:
 def _age(status: RegistryStatus, now: datetime) -> Shown:
     if status.fetched_at is None:
         return Shown("never")
-    age = formats.age(status.fetched_at, now)
-    return Shown(f"{age} (snapshot)") if status.from_snapshot else age
+    return formats.age(status.fetched_at, now)
 
 
 def _rate(rate: float | None) -> Shown:

@@ -194,6 +194,7 @@ class RepoPane:
         """Rows built or touched so far: the cost measure tests and benchmarks read."""
         self.rows: list[RepoRow] = []
         self._names: tuple[str, ...] = ()
+        self._names_ref: Sequence[str] = ()
         self._leaves: dict[str, RepoRow] = {}
         self._spaces: dict[str, RepoRow] = {}
         self._under: dict[str, list[str]] = {}
@@ -205,6 +206,7 @@ class RepoPane:
                 tree_mode: bool) -> list[RepoRow]:
         """All rows from scratch (O(repositories)): for a new catalog, fold, sort or filter."""
         self._names = tuple(names)
+        self._names_ref = names
         if tree_mode:
             rows = tree_rows(names, summaries, text_filter, collapsed, sort, reverse)
         else:
@@ -224,7 +226,9 @@ class RepoPane:
         return rows
 
     def same_names(self, names: Sequence[str]) -> bool:
-        return tuple(names) == self._names
+        """Whether `names` is the catalog the rows were built from (O(1) when it is the
+        same list object, as the store replaces its list on every change)."""
+        return names is self._names_ref or tuple(names) == self._names
 
     def update(self, name: str, summaries: Mapping[str, RepositorySummary]
                ) -> list[RepoRow] | None:

@@ -3,7 +3,8 @@
 Why: a dashboard that starts empty must walk the registry before it shows anything, and a
 walk of a big registry takes minutes. The snapshot lets start-up show the last known state at
 once (with its age) while it revalidates, lets `regtui inventory --cached` answer without the
-registry, and keeps what a crashed walk had read: one commit per repository, in WAL mode.
+registry, and keeps what a crashed walk had read: each repository is committed as it
+arrives (repositories that arrive during one commit share the next), in WAL mode.
 
 One database per registry URL under `<cache_dir>/snapshots/`. A repository is one row: its
 totals (what the repositories pane needs, read without decoding any record), its tag names
@@ -13,6 +14,7 @@ totals (what the repositories pane needs, read without decoding any record), its
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import queue
@@ -42,6 +44,7 @@ CREATE TABLE IF NOT EXISTS repositories (
     tag_names TEXT,
     records TEXT
 );
+CREATE INDEX IF NOT EXISTS repositories_by_position ON repositories(position);
 """
 
 
@@ -75,25 +78,58 @@ def _parse_when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def encode_record(record: TagRecord) -> list[Any]:
-    """Everything of a record but its registry and repository (the row knows those)."""
-    row = [record.tag, record.digest, record.media_type, record.size_bytes,
-           list(record.platforms), _when(record.created), record.artifact_kind.value,
-           record.subject_digest, [list(pair) for pair in record.reachable],
-           list(record.children)]
-    extra = [record.created_text, record.error, record.unreadable]
-    return [*row, *extra] if any(extra) else row
+_CONTEXT: Final = ("registry", "repository")
+FIELDS: Final = tuple(f.name for f in dataclasses.fields(TagRecord) if f.name not in _CONTEXT)
+"""Every field but the two the row knows; stored by name, so a field added to `TagRecord`
+later is simply absent (its default) in older snapshots, never misread."""
+_DATES: Final = frozenset({"created", "pushed_at"})
+_UNTRUSTED: Final = frozenset(f.name for f in dataclasses.fields(TagRecord)
+                              if "Untrusted" in str(f.type))
+"""Fields that came from the registry: marked untrusted again when read back."""
 
 
-def decode_record(registry: str, repository: str, row: Sequence[Any]) -> TagRecord:
-    (tag, digest, media_type, size, platforms, created, kind, subject, reachable,
-     children) = row[:10]
-    created_text, error, unreadable = row[10:13] if len(row) >= 13 else ("", "", False)
-    return TagRecord(registry, untrusted(repository), untrusted(tag), digest,
-                     untrusted(media_type), size, tuple(untrusted(p) for p in platforms),
-                     _parse_when(created), ArtifactKind(kind), subject,
-                     tuple((d, s) for d, s in reachable), tuple(children), str(error),
-                     bool(unreadable), str(created_text))
+def _plain(name: str, value: Any) -> Any:
+    if name in _DATES:
+        return _when(value)
+    if isinstance(value, ArtifactKind):
+        return value.value
+    if isinstance(value, tuple):
+        return [list(item) if isinstance(item, tuple) else item for item in value]
+    return value
+
+
+def _typed(name: str, value: Any) -> Any:
+    if name in _DATES:
+        return _parse_when(value)
+    if name == "artifact_kind":
+        return ArtifactKind(value)
+    if name in _UNTRUSTED:
+        if isinstance(value, str):
+            return untrusted(value)
+        if isinstance(value, list):
+            return tuple(untrusted(v) if isinstance(v, str) else v for v in value)
+    if isinstance(value, list):
+        return tuple(tuple(item) if isinstance(item, list) else item for item in value)
+    return value
+
+
+def encode_records(records: Sequence[TagRecord]) -> str:
+    """One repository's records as compact JSON: the field names once, then rows."""
+    rows = [[_plain(name, getattr(record, name)) for name in FIELDS] for record in records]
+    return json.dumps({"fields": FIELDS, "rows": rows}, separators=(",", ":"))
+
+
+def decode_records(registry: str, repository: str, blob: str) -> list[TagRecord]:
+    data = json.loads(blob)
+    known = set(FIELDS)
+    names = [name if name in known else "" for name in data["fields"]]
+    records = []
+    for row in data["rows"]:
+        values = {name: _typed(name, value) for name, value in zip(names, row, strict=True)
+                  if name}
+        records.append(TagRecord(registry=registry, repository=untrusted(repository),
+                                 **values))
+    return records
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -151,7 +187,11 @@ class SnapshotReader:
         try:
             uri = f"file:{path}?mode=ro"
             self._db = sqlite3.connect(uri, uri=True, timeout=10.0, check_same_thread=False)
-            self._meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+            tables = {row[0] for row in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            self._meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall()
+                              ) if "meta" in tables else {}
+            self._empty = "repositories" not in tables
         except sqlite3.Error as exc:
             raise SnapshotError(f"snapshot {path}: cannot read it ({exc})") from None
 
@@ -159,7 +199,13 @@ class SnapshotReader:
     def open(cls, cache_dir: Path, url: str) -> SnapshotReader | None:
         """The snapshot of `url`, or None when none was ever written."""
         path = snapshot_path(cache_dir, url)
-        return cls(path) if path.is_file() else None
+        if not path.is_file():
+            return None
+        reader = cls(path)
+        if not reader.summary().repositories and "url" not in reader._meta:
+            reader.close()  # created by a writer a moment ago, nothing in it yet
+            return None
+        return reader
 
     def close(self) -> None:
         self._db.close()
@@ -167,7 +213,7 @@ class SnapshotReader:
     def summary(self) -> SnapshotSummary:
         """Totals per repository in catalog order: one query, no record decoded."""
         try:
-            rows = self._db.execute(
+            rows = [] if self._empty else self._db.execute(
                 "SELECT name, tag_count, size_bytes, last_push, fetched_at, tag_names "
                 "FROM repositories ORDER BY position").fetchall()
         except sqlite3.Error as exc:
@@ -187,7 +233,7 @@ class SnapshotReader:
                                (repository,)).fetchone()
         if row is None or row[0] is None:
             return None
-        return [decode_record(registry, repository, item) for item in json.loads(row[0])]
+        return decode_records(registry, repository, row[0])
 
     def walk(self, registry: str, repositories: Sequence[str] | None = None
              ) -> Iterator[TagRecord]:
@@ -197,7 +243,8 @@ class SnapshotReader:
             wanted = set(repositories)
             names = [n for n in names if n in wanted]
         for name in names:
-            yield from self.records(registry, name) or ()
+            # As a live walk: tags that could not be read are problems, not records.
+            yield from (r for r in self.records(registry, name) or () if not r.unreadable)
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -218,10 +265,30 @@ class SnapshotStore:
     def __init__(self, path: Path, url: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._batching = False
         self._db = _connect(path)
         with self._db:
             self._set("url", url)
             self._set("schema", str(SCHEMA_VERSION))
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[None]:
+        """One transaction, unless inside `batch()`, which commits them all at once."""
+        if self._batching:
+            yield
+            return
+        with self._db:
+            yield
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Writes that arrived together, in one commit (a commit costs more than a row)."""
+        self._batching = True
+        try:
+            with self._db:
+                yield
+        finally:
+            self._batching = False
 
     def _set(self, key: str, value: str) -> None:
         self._db.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) "
@@ -229,7 +296,7 @@ class SnapshotStore:
 
     def begin_walk(self, names: Sequence[str], at: datetime, *, full: bool = True) -> None:
         """The catalog as just read: positions kept, repositories gone from it dropped."""
-        with self._db:
+        with self._tx():
             if full:
                 self._set("walk_started", at.isoformat())
                 self._db.execute("CREATE TEMP TABLE IF NOT EXISTS catalog (name TEXT)")
@@ -246,9 +313,11 @@ class SnapshotStore:
     def put_repository(self, name: str, records: Sequence[TagRecord], at: datetime) -> None:
         """One repository read: replaces what was stored for it, in one commit."""
         count, size, push = totals(records)
-        blob = json.dumps([encode_record(r) for r in records], separators=(",", ":"))
-        tags = json.dumps(sorted({r.tag for r in records}), separators=(",", ":"))
-        with self._db:
+        blob = encode_records(records)
+        # Unreadable tags are left out, so the tag list never matches and they are retried.
+        tags = json.dumps(sorted({r.tag for r in records if not r.unreadable}),
+                          separators=(",", ":"))
+        with self._tx():
             self._db.execute(
                 "INSERT INTO repositories(name, position, tag_count, size_bytes, last_push, "
                 "fetched_at, tag_names, records) VALUES (?, (SELECT coalesce(max(position), -1) "
@@ -261,13 +330,13 @@ class SnapshotStore:
 
     def confirm(self, names: Iterable[str], at: datetime) -> None:
         """Repositories checked unchanged: their data is as fresh as `at`."""
-        with self._db:
+        with self._tx():
             self._db.executemany("UPDATE repositories SET fetched_at = ? WHERE name = ?",
                                  [(at.isoformat(), name) for name in names])
             self._set("updated_at", at.isoformat())
 
     def finish_walk(self, at: datetime) -> None:
-        with self._db:
+        with self._tx():
             self._set("walk_finished", at.isoformat())
             self._set("updated_at", at.isoformat())
 
@@ -276,6 +345,8 @@ class SnapshotStore:
 
 
 _STOP: Final = object()
+BATCH: Final = 64
+"""Most queued writes committed together: repositories that arrived while one commit ran."""
 
 
 class SnapshotWriter:
@@ -301,22 +372,28 @@ class SnapshotWriter:
 
     def _run(self) -> None:
         store: SnapshotStore | None = None
-        while True:
-            item = self._queue.get()
+        stop = False
+        while not stop:
+            items = [self._queue.get()]
+            while len(items) < BATCH and not self._queue.empty():
+                items.append(self._queue.get_nowait())
+            writes = [item for item in items if item is not _STOP]
+            stop = len(writes) < len(items)
             try:
-                if item is _STOP:
-                    return
-                if store is None:
+                if writes and store is None:
                     store = SnapshotStore(self.path, self.url)
-                method, args, kwargs = item
-                getattr(store, method)(*args, **kwargs)
+                if store is not None and writes:
+                    with store.batch():
+                        for method, args, kwargs in writes:
+                            getattr(store, method)(*args, **kwargs)
             except (sqlite3.Error, OSError) as exc:
                 self.failed = f"snapshot {self.path}: {exc}"
             finally:
-                self._queue.task_done()
-                if item is _STOP and store is not None:
-                    with contextlib.suppress(sqlite3.Error):
-                        store.close()
+                for _ in items:
+                    self._queue.task_done()
+        if store is not None:
+            with contextlib.suppress(sqlite3.Error):
+                store.close()
 
     def _put(self, method: str, *args: Any, **kwargs: Any) -> None:
         if self._thread.is_alive():

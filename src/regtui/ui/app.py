@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
@@ -23,7 +24,7 @@ from textual.worker import Worker, WorkerState
 from regtui.config import Config, RegistryConfig
 from regtui.errors import RegistryError, RegtuiError, UsageError
 from regtui.redact import redact
-from regtui.registry.models import TagRecord
+from regtui.registry.models import RepositorySummary, TagRecord
 from regtui.render.clipboard import CopyRefused, Grammar, checked_copy
 from regtui.services.inventory import open_registry
 from regtui.services.operations import OperationsService
@@ -47,6 +48,7 @@ from regtui.ui.refresh import (
     RepoConfirmed,
     RepoFailed,
     RepoLoaded,
+    ReposLoaded,
     SnapshotDecoded,
 )
 from regtui.ui.screens.audit import AuditScreen
@@ -111,6 +113,9 @@ class RegtuiApp(App[int]):
         self._drain_posted = False
         self.drains = 0
         """Store changes applied to the screens: tests count these to see coalescing work."""
+        self._snapshot_errors: list[SnapshotError] = []
+        self._snapshot_readers: dict[str, tuple[SnapshotReader, list[str]]] = {}
+        self._read_snapshots()
 
     def _open_registry(self, registry: RegistryConfig) -> RegistryService:
         read_only = self.config.effective_read_only(registry, self.read_only_flag)
@@ -122,7 +127,7 @@ class RegtuiApp(App[int]):
     def on_mount(self) -> None:
         self._apply_themes()
         self._apply_keymap()
-        self._show_snapshots()
+        self._revalidate_snapshots()
         self.set_interval(self.config.refresh_interval, self._tick, name="refresh-interval")
         self.set_interval(self.config.background_refresh_interval, self._background_tick,
                           name="background-refresh")
@@ -135,14 +140,18 @@ class RegtuiApp(App[int]):
 
     # -- the snapshot: last known state at once, revalidated in the background -------------
 
-    def _show_snapshots(self) -> None:
-        """Totals of every repository from each registry's snapshot, before any request."""
+    def _read_snapshots(self) -> None:
+        """Totals of every repository from each registry's snapshot, before any request.
+
+        Done while the app is built, before any screen mounts: the fleet must see the
+        snapshot's data age, or it starts a full walk of a registry it already knows.
+        """
         for name, data in self.store.registries.items():
             try:
                 reader = SnapshotReader.open(self.config.cache_dir, data.config.url)
                 summary = reader.summary() if reader is not None else None
             except SnapshotError as error:
-                self.report_error(error)
+                self._snapshot_errors.append(error)
                 continue
             if reader is None or summary is None:
                 continue
@@ -151,8 +160,18 @@ class RegtuiApp(App[int]):
                 continue
             data.apply_snapshot(summary)
             order = [repo.name for repo in summary.repositories if repo.read]
-            self.run_worker(partial(self._decode, name, reader, order), thread=True,
-                            name=f"snapshot:{name}", group="snapshot", exit_on_error=False)
+            self._snapshot_readers[name] = (reader, order)
+
+    def _revalidate_snapshots(self) -> None:
+        """Decode the records off the event loop, and check the registry cheaply meanwhile."""
+        for error in self._snapshot_errors:
+            self.report_error(error)
+        readers, self._snapshot_readers = self._snapshot_readers, {}
+        for name, (reader, order) in readers.items():
+            # After the first frame: the decoder holds the GIL for long stretches.
+            self.call_after_refresh(partial(
+                self.run_worker, partial(self._decode, name, reader, order), thread=True,
+                name=f"snapshot:{name}", group="snapshot", exit_on_error=False))
             self.revalidate(name)
 
     def _decode(self, registry: str, reader: SnapshotReader, order: list[str]) -> None:
@@ -403,13 +422,19 @@ class RegtuiApp(App[int]):
         return True
 
     def on_repo_loaded(self, message: RepoLoaded) -> None:
-        data = self.store[message.registry]
-        summary = message.summary
+        self._loaded(message.registry, message.summary)
+
+    def on_repos_loaded(self, message: ReposLoaded) -> None:
+        for summary in message.summaries:
+            self._loaded(message.registry, summary)
+
+    def _loaded(self, registry: str, summary: RepositorySummary) -> None:
+        data = self.store[registry]
         data.unconfirmed.discard(summary.name)
         if data.summaries.get(summary.name) == summary and summary.name in data.tables:
             return  # resolved again, nothing changed: nothing to redraw
         data.set_summary(summary)
-        self._changed(message.registry, summary.name)
+        self._changed(registry, summary.name)
 
     def on_repo_confirmed(self, message: RepoConfirmed) -> None:
         self.store[message.registry].unconfirmed.difference_update(message.repositories)
@@ -453,7 +478,10 @@ class RegtuiApp(App[int]):
             for screen in self.screen_stack:
                 if isinstance(screen, BaseScreen) and screen.ready:
                     for registry, repositories in dirty.items():
-                        screen.store_changed(registry, repositories)
+                        try:
+                            screen.store_changed(registry, repositories)
+                        except NoMatches:
+                            break  # the app is closing: the screen's widgets are gone
 
     # -- periodic refresh -------------------------------------------------------------------
 

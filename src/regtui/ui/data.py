@@ -94,6 +94,7 @@ class RegistryData:
     requests: RateMeter = field(default_factory=lambda: RateMeter())
     _tags_total: int = 0
     _size_total: int = 0
+    _errors_total: int = 0
 
     def set_summary(self, summary: RepositorySummary, *, decoded: bool = True) -> None:
         """Keep the summary and rebuild the tag table only when the tags changed."""
@@ -102,7 +103,9 @@ class RegistryData:
             self._tags_total -= old.tag_count
             self._size_total -= old.size_bytes
         self.summaries[summary.name] = summary
-        self.tag_errors[summary.name] = sum(1 for tag in summary.tags if tag.error)
+        errors = sum(1 for tag in summary.tags if tag.error)
+        self._errors_total += errors - self.tag_errors.get(summary.name, 0)
+        self.tag_errors[summary.name] = errors
         self._tags_total += summary.tag_count
         self._size_total += summary.size_bytes
         if decoded:
@@ -126,7 +129,7 @@ class RegistryData:
             self._tags_total -= old.tag_count
             self._size_total -= old.size_bytes
             self.tables.pop(gone, None)
-            self.tag_errors.pop(gone, None)
+            self._errors_total -= self.tag_errors.pop(gone, 0)
             self.tag_sets.pop(gone, None)
             self.undecoded.discard(gone)
             self.unconfirmed.discard(gone)
@@ -153,7 +156,7 @@ class RegistryData:
         has = bool(self.summaries)
         self.status.tags = self._tags_total if has else None
         self.status.size_bytes = self._size_total if has else None
-        self.status.tag_errors = sum(self.tag_errors.values())
+        self.status.tag_errors = self._errors_total  # kept incrementally: O(1) per summary
 
     def complete(self) -> bool:
         """Every repository read from the registry in this session: safe to plan against."""

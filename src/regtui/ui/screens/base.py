@@ -10,6 +10,7 @@ from textual import on
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker
@@ -131,10 +132,13 @@ class BaseScreen(FunnelScreen[None]):
     def on_screen_resume(self) -> None:
         self.rapp.clear_error("jump")  # a failed jump is left behind on another screen
         missed, self._missed = self._missed, {}
-        for registry, repositories in missed.items():
-            self.data_changed_batch(registry, repositories)
-        if missed or self._clock_missed:
-            self.clock_moved()
+        try:
+            for registry, repositories in missed.items():
+                self.data_changed_batch(registry, repositories)
+            if missed or self._clock_missed:
+                self.clock_moved()
+        except NoMatches:
+            pass  # resumed while the app shuts down: its widgets are already gone
         self._clock_missed = False
 
     def data_changed_batch(self, registry: str, repositories: set[str | None]) -> None:

@@ -108,6 +108,7 @@ def _search(status: RegistryStatus) -> str:
 
 def _row_style(status: RegistryStatus) -> str:
     word = status_word(status)
-    styles = {"down": "vtable--error", "stale": "vtable--warning", "…": "vtable--muted"}
+    styles = {"down": "vtable--error", "stale": "vtable--warning", "…": "vtable--muted",
+              "snapshot": "vtable--muted"}
     style = styles.get(word, "")
     return style or ("vtable--warning" if status.warns else "")
