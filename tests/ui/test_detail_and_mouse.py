@@ -93,3 +93,17 @@ async def test_namespaces_fold_and_the_tree_flattens(make_app: AppMaker) -> None
         await pilot.press("t")
         flat = [row.key for row in repos.rows]
         assert not any(key.startswith("ns:") for key in flat) and len(flat) == 5
+
+
+async def test_tabs_of_a_failed_load_say_not_read(make_app: AppMaker) -> None:
+    data = FakeData()
+    del data.images[digest_of("alpine-3.19")]
+    app = make_app(data)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_alpine_tag(pilot, app, "3.19")
+        screen = app.screen
+        assert isinstance(screen, TagScreen)
+        screen.query_one(TabbedContent).active = "tab-referrers"
+        await settle(pilot)
+        text = screen_text(app)
+        assert "not read: the load failed" in text and "loading" not in text

@@ -137,3 +137,47 @@ async def test_logs_open_from_the_registry_screen(lab: Lab, tmp_path: Path) -> N
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, RegistryScreen)
+
+
+async def _open_detail(pilot: Pilot[Any], app: RegtuiApp, repo: str, tag: str) -> TagScreen:
+    app.open_registry("lab", repo)
+    await settle(pilot)
+    table = app.screen.query_one("#tags", VirtualTable)
+    table.set_rows(table.rows, keep=tag)
+    await pilot.press("enter")
+    await settle(pilot)
+    assert isinstance(app.screen, TagScreen)
+    return app.screen
+
+
+async def _tab_text(pilot: Pilot[Any], screen: TagScreen, tab: str) -> str:
+    screen.query_one("TabbedContent").active = f"tab-{tab}"  # type: ignore[attr-defined]
+    await settle(pilot)
+    return screen_text(pilot.app)
+
+
+async def test_empty_detail_tabs_say_why(lab: Lab, tmp_path: Path) -> None:
+    """A single-platform image without referrers: Platforms and Referrers say why they are
+    empty; a signed image lists its referrers and an index its platforms, with no note."""
+    app = lab_app(lab, tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = await _open_detail(pilot, app, "app", "1.2.2")
+        assert "single-platform image: no platforms list" in await _tab_text(
+            pilot, screen, "platforms")
+        text = await _tab_text(pilot, screen, "referrers")
+        assert "no referrers: no signatures, attestations or SBOMs point at this image" in text
+        assert "ARTIFACT TYPE" not in text  # the note instead of an empty table
+        assert "loading" not in await _tab_text(pilot, screen, "layers")
+
+        await pilot.press("escape")
+        screen = await _open_detail(pilot, app, "app", "1.2.3")  # signed, attested, an SBOM
+        text = await _tab_text(pilot, screen, "referrers")
+        assert "no referrers" not in text and "signature" in text
+
+        await pilot.press("escape")
+        screen = await _open_detail(pilot, app, "multiarch", "1.0")
+        text = await _tab_text(pilot, screen, "platforms")
+        assert "single-platform" not in text and "linux/amd64" in text
+        assert "an index has no layers of its own" in await _tab_text(pilot, screen, "layers")
+        assert "no referrers:" in await _tab_text(pilot, screen, "referrers")

@@ -72,6 +72,34 @@ def platform_rows(index: Manifest, sizes: dict[str, int]) -> list[PlatformRow]:
 
 NONE: Final = Shown("-")
 
+NO_PLATFORMS: Final = Shown("single-platform image: no platforms list "
+                            "(only an index or manifest list has one)")
+EMPTY_INDEX: Final = Shown("empty index: it lists no platforms")
+INDEX_LAYERS: Final = Shown("an index has no layers of its own: each platform's image has "
+                            "them (see Platforms)")
+NO_LAYERS: Final = Shown("no layers: this manifest names no config and no layer blobs")
+NO_REFERRERS: Final = Shown("no referrers: no signatures, attestations or SBOMs point at "
+                            "this image")
+
+
+def platforms_note(manifest: Manifest) -> Shown | None:
+    """Why the Platforms tab is empty, or None when it has rows: an empty tab says why."""
+    if not manifest.is_index:
+        return NO_PLATFORMS
+    return None if manifest.manifests else EMPTY_INDEX
+
+
+def layers_note(manifest: Manifest) -> Shown | None:
+    """Why the Layers tab is empty, or None when it has rows."""
+    if manifest.is_index:
+        return INDEX_LAYERS
+    return None if layer_rows(manifest) else NO_LAYERS
+
+
+def referrers_note(referrers: Sequence[Referrer]) -> Shown | None:
+    """Why the Referrers tab is empty, or None when it has rows."""
+    return None if referrers else NO_REFERRERS
+
 
 def config_sections(config: ImageConfig) -> list[tuple[str, list[Shown]]]:
     """Titled blocks of plain lines: platform, entrypoint, env, labels, history."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.syntax import Syntax
 from rich.text import Text
@@ -14,16 +14,20 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
+from textual.worker import Worker
 
 from regtui.registry.models import ImageConfig, Manifest, Referrer, TagRecord
 from regtui.render.clipboard import Grammar
 from regtui.render.detail import (
     config_sections,
     layer_rows,
+    layers_note,
     manifest_text,
     platform_rows,
+    platforms_note,
     pull_references,
     referrer_rows,
+    referrers_note,
     total_size,
 )
 from regtui.render.formats import short_digest
@@ -55,6 +59,12 @@ class ReferrersLoaded(Message):
 class TagScreen(BaseScreen):
     """Everything about one tag; `c`/`d` copy the pull reference (OSC 52 works over SSH)."""
 
+    DEFAULT_CSS = """
+    TagScreen .detail-note { height: auto; padding: 0 1; color: $text-muted; }
+    TagScreen .detail-note.-hidden { display: none; }
+    """
+    LISTS = ("layers", "platforms", "referrers")
+    """The tabs that are tables; each has a note saying why it is empty (or still loading)."""
     BINDINGS_TITLE = "Tag detail"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "copy('tag')", "Copy pull by tag", id="detail.copy-tag",
@@ -91,12 +101,15 @@ class TagScreen(BaseScreen):
             with TabPane("Manifest", id="tab-manifest"), VerticalScroll():
                 yield Static(Text("loading manifest…"), id="manifest")
             with TabPane("Layers", id="tab-layers"):
+                yield _note("layers")
                 yield _table("layers", "DIGEST", "SIZE", "MEDIA TYPE")
             with TabPane("Config", id="tab-config"), VerticalScroll():
                 yield Static(Text("loading config…"), id="config")
             with TabPane("Platforms", id="tab-platforms"):
+                yield _note("platforms")
                 yield _table("platforms", "PLATFORM", "DIGEST", "SIZE")
             with TabPane("Referrers", id="tab-referrers"):
+                yield _note("referrers")
                 yield _table("referrers", "KIND", "ARTIFACT TYPE", "DIGEST", "SIZE", "TAG")
             with TabPane("Pull", id="tab-pull"):
                 yield Static(self._pull_text(), id="pull")
@@ -143,11 +156,11 @@ class TagScreen(BaseScreen):
         self.query_one("#manifest", Static).update(syntax)
         rows = layer_rows(message.manifest)
         sync_rows(self._dt("layers"), [(f"{i}:{row[0]}", row) for i, row in enumerate(rows)])
+        self._set_note("layers", layers_note(message.manifest))
+        self._set_note("platforms", platforms_note(message.manifest))
         if message.manifest.is_index:
             self._show_platforms({})
             self.query_one("#config", Static).update(Text("an index has no config: see Platforms"))
-        else:
-            self._dt("platforms").add_class("-empty")
 
     @on(PlatformSizes)
     def _sizes_loaded(self, message: PlatformSizes) -> None:
@@ -173,6 +186,24 @@ class TagScreen(BaseScreen):
     def _referrers_loaded(self, message: ReferrersLoaded) -> None:
         rows = referrer_rows(message.referrers)
         sync_rows(self._dt("referrers"), [(f"{i}:{row[2]}", row) for i, row in enumerate(rows)])
+        self._set_note("referrers", referrers_note(message.referrers))
+
+    def _set_note(self, name: str, reason: str | None) -> None:
+        """Show why a table is empty instead of the empty table, or the table alone."""
+        note = self.query_one(f"#{name}-note", Static)
+        note.remove_class("-loading")
+        note.set_class(reason is None, "-hidden")
+        if reason is not None:
+            note.update(Text(reason))
+        self._dt(name).set_class(reason is not None, "-empty")
+
+    def worker_failed(self, worker: Worker[Any], message: str) -> None:
+        """The error line says what failed; a tab still loading says it was not read."""
+        super().worker_failed(worker, message)
+        for name in self.LISTS:
+            note = self.query_one(f"#{name}-note", Static)
+            if note.has_class("-loading"):
+                self._set_note(name, "not read: the load failed (see the error line)")
 
     def _dt(self, name: str) -> DataTable[Text]:
         return self.query_one(f"#{name}", DataTable)
@@ -180,6 +211,11 @@ class TagScreen(BaseScreen):
     def action_copy(self, which: str) -> None:
         reference = self.by_tag if which == "tag" else self.by_digest
         self.rapp.copy_checked(reference, Grammar.PULL_COMMAND)
+
+
+def _note(name: str) -> Static:
+    """Where an empty table says why; it says loading until the data comes."""
+    return Static(Text("loading…"), id=f"{name}-note", classes="detail-note -loading")
 
 
 def _table(name: str, *labels: str) -> DataTable[Text]:
