@@ -9,7 +9,7 @@ in; memory grows with distinct blobs and the repositories that reference each on
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -190,13 +190,23 @@ def untagged_revisions(storage_root: Path, repositories: Iterable[str]) -> dict[
 
 
 async def storage_report(inventory: InventoryService, *, storage_root: Path | None = None,
-                         on_repository: Callable[[int, int], None] | None = None
+                         on_repository: Callable[[int, int], None] | None = None,
+                         known: Mapping[str, Sequence[TagRecord]] | None = None,
                          ) -> StorageReport:
-    """Walk the registry once, accumulating as records arrive; then look at untagged revisions."""
-    names = await inventory.repository_names()
+    """Walk the registry once, accumulating as records arrive; then look at untagged revisions.
+
+    `known`: every repository's records as already read this session (the dashboard's, when
+    complete), so the tags are not read a second time; only untagged revisions and quotas are.
+    """
     accumulator = StorageAccumulator(inventory.name)
-    async for record in inventory.walk(names, on_repository=on_repository, listed=True):
-        accumulator.add(record)
+    if known is not None:
+        names: Sequence[str] = list(known)
+        for records in known.values():
+            accumulator.add_all(records)
+    else:
+        names = await inventory.repository_names()
+        async for record in inventory.walk(names, on_repository=on_repository, listed=True):
+            accumulator.add(record)
     untagged = None
     if storage_root is not None and (storage_root / "docker").is_dir():
         untagged = await _untagged_bytes(inventory, accumulator, storage_root, names)

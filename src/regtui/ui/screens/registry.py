@@ -415,7 +415,7 @@ class RegistryScreen(BaseScreen):
 
     def action_storage(self) -> None:
         from regtui.services.gc import storage_root
-        from regtui.ui.screens.storage import StorageScreen
+        from regtui.ui.screens.storage import StorageScreen, dashboard_records
 
         service = self.rapp.service(self.registry)
         if not isinstance(service, InventoryService):
@@ -423,7 +423,8 @@ class RegistryScreen(BaseScreen):
             return
         config = self.data.config
         self.app.push_screen(StorageScreen(service, storage_root(config.gc) if config.gc
-                                           else None, config))
+                                           else None, config,
+                                           known=lambda: dashboard_records(self.data)))
 
     def _operations(self) -> OperationsService | None:
         try:

@@ -6,20 +6,25 @@ the progress line; every number is the one `regtui storage` prints.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.cells import cell_len, chop_cells
+from rich.style import Style
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import Footer, Static, Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import Worker
 
 from regtui.config import RegistryConfig
 from regtui.errors import RegtuiError
+from regtui.registry.models import TagRecord
 from regtui.render.formats import size
 from regtui.services.inventory import InventoryService
 from regtui.services.metrics import (
@@ -31,6 +36,7 @@ from regtui.services.metrics import (
 )
 from regtui.services.storage import StorageReport, Usage, storage_report
 from regtui.text import safe_text
+from regtui.ui.data import RegistryData
 from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.screens.metrics import chart_lines
 from regtui.ui.widgets.badge import ReadOnlyBadge
@@ -38,6 +44,62 @@ from regtui.ui.widgets.charts import MetricChart
 
 BAR_WIDTH = 24
 SORT_KEYS = ("stored_bytes", "unique_bytes", "name")
+COLUMNS = (("STORED", "stored_bytes"), ("UNIQUE", "unique_bytes"), ("SHARED", "shared_bytes"))
+SIZE_WIDTH = 11
+"""One size column: `1023.9 MiB` and a space; sizes are never cut."""
+NAME_MIN = 8
+
+Known = Callable[[], Mapping[str, Sequence[TagRecord]] | None]
+"""Every repository's records as the dashboard already read them, or None when incomplete."""
+
+
+def size_columns(usage: Usage) -> str:
+    return "".join(f"{size(getattr(usage, key)):>{SIZE_WIDTH}}" for _, key in COLUMNS)
+
+
+def fit_name(text: str, width: int) -> str:
+    """Pad or cut (with an ellipsis) to exactly `width` cells."""
+    if cell_len(text) <= width:
+        return text + " " * (width - cell_len(text))
+    return chop_cells(text, max(1, width - 1))[0] + "…"
+
+
+class UsageTree(Tree[Usage]):
+    """The namespace tree with its sizes in fixed columns at the right edge, whatever a
+    node's depth, so they line up under the column headers (`header_text`)."""
+
+    class Resized(Message):
+        """The width changed: the header above must be laid out again."""
+
+    def _content_width(self) -> int:
+        return max(NAME_MIN + SIZE_WIDTH * len(COLUMNS), self.scrollable_content_region.width)
+
+    def name_width(self, depth: int, icon: int) -> int:
+        room = self._content_width() - depth * self.guide_depth - icon
+        return max(NAME_MIN, room - SIZE_WIDTH * len(COLUMNS))
+
+    def header_text(self) -> str:
+        """NAME, then the size column titles right-aligned over their columns."""
+        titles = "".join(f"{title:>{SIZE_WIDTH}}" for title, _ in COLUMNS)
+        return "NAME".ljust(self.name_width(0, 0)) + titles
+
+    def render_label(self, node: TreeNode[Usage], base_style: Style, style: Style) -> Text:
+        usage = node.data
+        if usage is None:
+            return super().render_label(node, base_style, style)
+        depth, parent = 0, node.parent
+        while parent is not None:
+            depth, parent = depth + 1, parent.parent
+        icon = self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE
+        icon = icon if node.allow_expand else ""
+        name = str(node.label)
+        label = Text(fit_name(name, self.name_width(depth, len(icon))) + size_columns(usage))
+        label.stylize(style)
+        return Text.assemble((icon, base_style), label)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._invalidate()
+        self.post_message(self.Resized())
 
 
 def bar_lines(usages: list[Usage], key: str, width: int = BAR_WIDTH) -> Text:
@@ -78,11 +140,14 @@ class StorageScreen(FunnelScreen[None]):
     DEFAULT_CSS = """
     StorageScreen #storage-summary, StorageScreen #storage-progress { height: auto; }
     StorageScreen #storage-progress { color: $text-muted; }
-    StorageScreen Horizontal { height: auto; max-height: 14; }
-    StorageScreen .bars { width: 1fr; border: round $panel; height: auto; }
-    StorageScreen Tree { height: 1fr; border: round $panel; }
+    StorageScreen Horizontal { height: 1fr; max-height: 14; min-height: 4; }
+    StorageScreen .bars { width: 1fr; border: round $panel; height: 100%; overflow: hidden; }
+    StorageScreen .bars Static { text-wrap: nowrap; text-overflow: ellipsis; }
+    StorageScreen #storage-tree-box { height: 2fr; min-height: 8; border: round $panel; }
+    StorageScreen #storage-tree-header { height: 1; color: $text-muted; text-style: bold; }
+    StorageScreen UsageTree { height: 1fr; scrollbar-gutter: stable; overflow-x: hidden; }
     StorageScreen #storage-quotas { height: auto; border: round $panel; }
-    StorageScreen #storage-trend { height: 12; }
+    StorageScreen #storage-trend { height: 1fr; max-height: 12; min-height: 4; }
     StorageScreen #storage-trend-note { height: auto; color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -94,8 +159,12 @@ class StorageScreen(FunnelScreen[None]):
 
     def __init__(self, inventory: InventoryService, storage_root: Path | None,
                  registry: RegistryConfig | None = None,
-                 metrics: MetricsService | None = None) -> None:
+                 metrics: MetricsService | None = None, known: Known | None = None) -> None:
         super().__init__()
+        self.known = known
+        """The dashboard's records: used on entry when complete, instead of a second walk."""
+        self.source = ""
+        """Where the numbers came from (the dashboard's data or a walk just now)."""
         self.inventory = inventory
         self.storage_root = storage_root
         self.registry = registry
@@ -121,14 +190,21 @@ class StorageScreen(FunnelScreen[None]):
         if self.metrics is not None:
             yield MetricChart("Storage trend (24h)", "bytes", id="storage-trend")
             yield Static(id="storage-trend-note")
-        yield Tree("registry", id="storage-tree")
+        with Vertical(id="storage-tree-box"):
+            yield Static(id="storage-tree-header")
+            yield UsageTree("registry", id="storage-tree")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.action_reload()
+        self._start(use_known=True)
 
     def action_reload(self) -> None:
-        self.compute()
+        """`r` reads every repository again: the operator asked for the registry's word."""
+        self._start(use_known=False)
+
+    def _start(self, *, use_known: bool) -> None:
+        known = self.known() if use_known and self.known is not None else None
+        self.compute(known)
         if self.metrics is not None:
             self.trend(self.metrics)
 
@@ -162,16 +238,24 @@ class StorageScreen(FunnelScreen[None]):
             Text(f"storage trend: {safe_text(message, 300)}"))
 
     @work(exclusive=True, group="storage", exit_on_error=False)
-    async def compute(self) -> None:
+    async def compute(self, known: Mapping[str, Sequence[TagRecord]] | None = None) -> None:
         progress = self.query_one("#storage-progress", Static)
 
         def on_repository(done: int, total: int) -> None:
             progress.update(Text(f"read {done} of {total} repositories…"))
 
+        if known is not None:
+            progress.update(Text(f"from the dashboard's data ({len(known)} repositories)…"))
         self.report = await storage_report(self.inventory, storage_root=self.storage_root,
-                                           on_repository=on_repository)
-        progress.update(Text(f"sorted by {self.sort_key.replace('_', ' ')}  (s to change)"))
+                                           on_repository=on_repository, known=known)
+        self.source = "from the dashboard's data, r re-reads the registry" if known is not None \
+            else "read from the registry just now"
+        self._show_progress()
         self.show(self.report)
+
+    def _show_progress(self) -> None:
+        self.query_one("#storage-progress", Static).update(Text(
+            f"sorted by {self.sort_key.replace('_', ' ')}  (s to change) · {self.source}"))
 
     def show(self, report: StorageReport) -> None:
         self.query_one("#storage-summary", Static).update(summary_text(report))
@@ -187,30 +271,65 @@ class StorageScreen(FunnelScreen[None]):
     def action_cycle_sort(self) -> None:
         self.sort_key = SORT_KEYS[(SORT_KEYS.index(self.sort_key) + 1) % len(SORT_KEYS)]
         if self.report is not None:
-            self.query_one("#storage-progress", Static).update(
-                Text(f"sorted by {self.sort_key.replace('_', ' ')}  (s to change)"))
+            self._show_progress()
             self._fill_tree(self.report)
 
+    def on_usage_tree_resized(self, message: UsageTree.Resized) -> None:
+        tree = self.query_one(UsageTree)
+        self.query_one("#storage-tree-header", Static).update(Text(tree.header_text()))
+
     def _fill_tree(self, report: StorageReport) -> None:
-        tree: Tree[Usage] = self.query_one("#storage-tree", Tree)
+        """Build the tree in the current order; open namespaces stay open, the cursor stays
+        on the same scope."""
+        tree = self.query_one(UsageTree)
+        opened = {node.data.name for node in _walk(tree.root)
+                  if node.data is not None and node.is_expanded}
+        current = tree.cursor_node.data.name if tree.cursor_node is not None and \
+            tree.cursor_node.data is not None else None
         tree.clear()
-        tree.root.set_label(Text(f"{safe_text(report.registry, 60)}  "
-                                 f"{size(report.total.stored_bytes)}"))
+        tree.root.set_label(Text(safe_text(report.registry, 60)))
+        tree.root.data = report.total
         nodes: dict[str, TreeNode[Usage]] = {"": tree.root}
         scopes = sorted([*report.namespaces, *report.repositories], key=self._order)
         namespaces = {u.name for u in report.namespaces}
         for usage in sorted(scopes, key=lambda u: u.name.count("/")):
             parent = nodes.get(usage.name.rpartition("/")[0], tree.root)
-            label = Text(f"{size(usage.stored_bytes):>10} {size(usage.unique_bytes):>10}  "
-                         f"{safe_text(usage.name.rpartition('/')[2], 80)}"
+            label = Text(f"{safe_text(usage.name.rpartition('/')[2], 80)}"
                          f"{'/' if usage.name in namespaces else ''}")
             if usage.name in namespaces:
-                nodes[usage.name] = parent.add(label, data=usage, expand=False)
+                nodes[usage.name] = parent.add(label, data=usage,
+                                               expand=usage.name in opened)
             else:
                 parent.add_leaf(label, data=usage)
         tree.root.expand()
+        self.query_one("#storage-tree-header", Static).update(Text(tree.header_text()))
+        if current is not None:
+            self.call_after_refresh(self._move_cursor, current)
+
+    def _move_cursor(self, name: str) -> None:
+        tree = self.query_one(UsageTree)
+        for node in _walk(tree.root):
+            if node.data is not None and node.data.name == name:
+                tree.move_cursor(node)
+                return
 
     def _order(self, usage: Usage) -> tuple[int, str]:
         if self.sort_key == "name":
             return (0, usage.name)
         return (-int(getattr(usage, self.sort_key)), usage.name)
+
+
+def dashboard_records(data: RegistryData) -> dict[str, Sequence[TagRecord]] | None:
+    """The dashboard's records of one registry (a `RegistryData`), when every repository was
+    read in this session without an error: then they are what a new walk would read."""
+    if not data.complete():
+        return None
+    return {name: data.summaries[name].tags for name in data.names}
+
+
+def _walk(node: TreeNode[Usage]) -> list[TreeNode[Usage]]:
+    """`node` and everything under it, depth first."""
+    found = [node]
+    for child in node.children:
+        found += _walk(child)
+    return found
