@@ -26,6 +26,9 @@ try:
 except ModuleNotFoundError:  # pragma: no cover - Python < 3.11
     import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
 
+DEFAULT_THEME = "regtui-dusk"
+"""The gallery's dark theme; Textual's own themes stay available by name."""
+
 FLAVORS = (
     "distribution",
     "harbor",
@@ -170,6 +173,8 @@ class RegistryConfig:
     """Log sources, if any."""
     gc: GcConfig | None = None
     """Garbage collection, if this registry allows it."""
+    theme: str | None = None
+    """Theme while this registry is on screen (production can look unlike staging)."""
 
     @property
     def host(self) -> str:
@@ -202,8 +207,9 @@ class Config:
     """Global read-only mode; a registry's own `read_only` wins over it."""
     refresh_interval: float = 30.0
     """Seconds between polls of a registry."""
-    theme: str = "textual-dark"
-    """Textual theme name."""
+    theme: str = DEFAULT_THEME
+    """Theme name: the gallery's (`regtui-dusk`, `regtui-paper`, `regtui-contrast`,
+    `regtui-ansi`), a user theme from `$XDG_CONFIG_HOME/regtui/themes/`, or Textual's own."""
     keymap: Mapping[str, str] = field(default=_EMPTY)
     """Binding id -> comma-separated keys, applied with `App.set_keymap`."""
     read_only_env: bool | None = None
@@ -561,6 +567,7 @@ def _registry(table: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -
         prometheus=_sub(table, "prometheus", where, _prometheus),
         logs=_logs(table, where),
         gc=_sub(table, "gc", where, _gc),
+        theme=_string(table, "theme", where) or None,
     )
 
 
@@ -646,7 +653,7 @@ def _build(
         read_only_env=(_env_bool(env, "REGTUI_READ_ONLY", False)
                        if env.get("REGTUI_READ_ONLY", "").strip() else None),
         refresh_interval=_env_interval(env, _positive(doc, "refresh_interval", where, 30.0)),
-        theme=_env_string(env, "REGTUI_THEME", _string(doc, "theme", where, "textual-dark")),
+        theme=_env_string(env, "REGTUI_THEME", _string(doc, "theme", where, DEFAULT_THEME)),
         keymap=_string_map(doc, "keymap", where),
         log_buffer_lines=_int(doc, "log_buffer_lines", where, 100_000, 1_000, 10_000_000),
         cache_dir=_dir(env, "REGTUI_CACHE_DIR", doc, "cache_dir", where, default_cache_dir),

@@ -71,6 +71,11 @@ class BaseScreen(Screen[None]):
         self.ready = True  # composed: data_changed may now touch the widgets
         self.watch(self.app, "error_text", self._show_error)
 
+    def on_screen_resume(self) -> None:
+        """A registry's screens wear its theme (`[[registries]] theme`), others the global."""
+        registry = getattr(self, "registry", None)
+        self.rapp.apply_registry_theme(registry if isinstance(registry, str) else None)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Screen workers' state changes do not bubble: hand them to the app's one handler."""
         self.rapp.worker_changed(event.worker, event.state)
