@@ -24,7 +24,7 @@ async def render(scene: str, size: tuple[int, int], theme: str, out: Path) -> Pa
         app = RegtuiApp(fake_config(Path(tmp), theme=theme), factory=fake_factory(),
                         clock=fixed_clock)
         async with app.run_test(size=size) as pilot:
-            await (SCENES[scene] if scene in SCENES else at_tags)(pilot)
+            await SCENES.get(scene, at_tags)(pilot)
             target = out / f"{scene}-{size[0]}x{size[1]}.svg"
             target.write_text(app.export_screenshot(title=f"regtui {scene}"), encoding="utf-8")
             return target
