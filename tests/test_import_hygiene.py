@@ -1,4 +1,8 @@
-"""Nothing outside `regtui.ui` imports Textual (harlequin keeps its core UI-free the same way)."""
+"""Nothing outside `regtui.ui` imports Textual (harlequin keeps its core UI-free the same way).
+
+The import-linter contracts in pyproject.toml (`make lint`) also forbid Rich below the UI;
+they are static because httpx itself pulls Rich into `sys.modules` (its CLI, when installed).
+"""
 
 from __future__ import annotations
 

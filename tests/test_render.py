@@ -6,15 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from regtui.filter import FilterError, parse_filter
 from regtui.registry.models import ArtifactKind, RepositorySummary, TagRecord
 from regtui.render import formats
 from regtui.render.columns import Column, fit_columns
-from regtui.render.filter import FilterError, parse_filter
 from regtui.render.fleet import RegistryStatus, fleet_cells, status_word
 from regtui.render.repos import RepoSort, flat_rows, repo_cells, tree_rows
 from regtui.render.sorting import version_key
 from regtui.render.tags import TagSort, TagTable, group_tags, marks, tag_cells
-from regtui.render.text import safe_text
+from regtui.text import Untrusted as U
+from regtui.text import safe_text
 
 NOW = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
 DIGEST_A = "sha256:" + "a" * 64
@@ -23,7 +24,7 @@ DIGEST_B = "sha256:" + "b" * 64
 
 def record(tag: str, digest: str = DIGEST_A, *, size: int = 1024, days: int = 1,
            kind: ArtifactKind = ArtifactKind.IMAGE, subject: str | None = None) -> TagRecord:
-    return TagRecord("lab", "app", tag, digest, "m", size, ("linux/amd64",),
+    return TagRecord("lab", U("app"), U(tag), digest, U("m"), size, (U("linux/amd64"),),
                      NOW - timedelta(days=days), kind, subject)
 
 
@@ -143,7 +144,7 @@ def test_tag_cells_make_hostile_names_literal() -> None:
 
 
 def summary(name: str, tags: int, size: int, days: int) -> RepositorySummary:
-    return RepositorySummary("lab", name, tags, size, NOW - timedelta(days=days))
+    return RepositorySummary("lab", U(name), tags, size, NOW - timedelta(days=days))
 
 
 def test_repo_tree_folds_namespaces_with_totals() -> None:
@@ -184,10 +185,14 @@ def test_fleet_cells_and_status() -> None:
                             size_bytes=2048, fetched_at=NOW - timedelta(seconds=30))
     cells = fleet_cells(status, NOW)
     assert cells[:6] == ("lab", "up", "distribution registry/2.0", "3", "1,200", "2.0 KiB")
-    assert cells[6] == "30 seconds ago"
+    assert cells[6] == "just now"  # ages tick by the minute, so idle screens stay still
+    assert fleet_cells(status, NOW + timedelta(seconds=150))[6] == "3 minutes ago"
+    assert cells[7] == "-"  # no request rate measured yet
+    status.request_rate, status.from_snapshot = 0.34, True
+    assert fleet_cells(status, NOW)[6:8] == ("just now (snapshot)", "0.3")
     status.error = "registry lab at http://x: connection refused"
     assert status_word(status) == "stale"
-    assert fleet_cells(status, NOW)[7] == status.error
+    assert fleet_cells(status, NOW)[8] == status.error
 
 
 def test_formats_handle_unknowns() -> None:

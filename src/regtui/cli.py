@@ -2,7 +2,8 @@
 
 Global options are accepted before or after the subcommand, as operators type them either way.
 Every failure an operator can cause ends as one line on stderr and an exit status:
-0 success, 1 a registry could not be read, 2 usage or config error, 3 refused by read-only mode.
+0 success, 1 a registry could not be read, 2 usage or config error, 3 refused by read-only mode,
+4 `scans --fail-on` reached.
 """
 
 from __future__ import annotations
@@ -23,15 +24,18 @@ from regtui.cli_ops import (
     run_retention,
     select_registries,
 )
+from regtui.cli_scans import add_scan_parsers, run_scan, run_scans
 from regtui.cli_storage import add_storage_parser, run_storage
 from regtui.config import Config, RegistryConfig, load_config
 from regtui.errors import RegtuiError, UsageError
 from regtui.services.export import FORMATS, write_records
 from regtui.services.inventory import InventoryService, open_registry
+from regtui.services.snapshot import SnapshotError, SnapshotWriter
+from regtui.services.snapshot_walk import WalkRecorder, print_cached
 
 PROG = "regtui"
 OPERATIONS = {"delete": run_delete, "retention": run_retention, "gc": run_gc,
-              "storage": run_storage}
+              "storage": run_storage, "scans": run_scans, "scan": run_scan}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,9 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
                            help="only this repository (repeatable)")
     inventory.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                            help="progress bar on stderr (auto: when stderr is a terminal)")
+    inventory.add_argument("--cached", action="store_true",
+                           help="print the last snapshot (written by every walk) without "
+                                "contacting the registry")
 
     add_operation_parsers(commands, lambda p: _add_global_options(p, suppress=True))
     add_storage_parser(commands, lambda p: _add_global_options(p, suppress=True))
+    add_scan_parsers(commands, lambda p: _add_global_options(p, suppress=True))
 
     demo = commands.add_parser("demo", help="start the demo lab and open the app on it")
     _add_global_options(demo, suppress=True)
@@ -112,24 +120,51 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 async def _inventory(args: argparse.Namespace, config: Config) -> int:
     registries = select_registries(config, args.registry, bool(args.insecure))
+    if args.cached:
+        return await _inventory_cached(registries, args, config)
     read_only = True  # inventory only reads, whatever the mode
     show_progress = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     status = 0
     for registry in registries:
         service = open_registry(registry, config, read_only=read_only)
+        writer = SnapshotWriter.for_registry(config.cache_dir, registry.url)
         try:
-            status = max(status, await _inventory_one(service, args, show_progress))
+            status = max(status, await _inventory_one(service, args, show_progress, writer))
         finally:
+            writer.close()
             await service.aclose()
     return status
 
 
+async def _inventory_cached(registries: Sequence[RegistryConfig], args: argparse.Namespace,
+                            config: Config) -> int:
+    """`inventory --cached`: the snapshot's records, same formats, no request sent."""
+    status = 0
+    for registry in registries:
+        try:
+            count, note = await print_cached(registry, config.cache_dir, args.format,
+                                             args.repository, sys.stdout)
+        except SnapshotError as error:
+            print(f"{PROG}: {error}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"{PROG}: registry {registry.name}: {count} records {note}", file=sys.stderr)
+        if "incomplete" in note:
+            status = 1
+    return status
+
+
 async def _inventory_one(service: InventoryService, args: argparse.Namespace,
-                         show_progress: bool) -> int:
+                         show_progress: bool, writer: SnapshotWriter) -> int:
     progress = _Progress(service.name) if show_progress else None
     await service.ping()
-    records = service.walk(args.repository, on_repository=progress.update if progress else None)
+    recorder = WalkRecorder(service, writer, args.repository)
+    names = await recorder.names()
+    records = recorder.records(service.walk(
+        names, on_repository=progress.update if progress else None, on_done=recorder.done,
+        listed=recorder.full))
     count = await write_records(records, args.format, sys.stdout)
+    recorder.finish()
     if progress:
         progress.finish()
     for problem in service.problems:

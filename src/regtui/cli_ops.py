@@ -17,13 +17,13 @@ from regtui.config import Config, RegistryConfig, adhoc_registry
 from regtui.errors import UsageError
 from regtui.registry.cache import is_digest
 from regtui.render.plan import outcome_count, plan_lines
-from regtui.render.text import safe_text
 from regtui.services.audit import AuditLog
 from regtui.services.gc import GcProgress, GcRun
 from regtui.services.impact import DeletePlan, Target
 from regtui.services.inventory import open_registry
 from regtui.services.operations import DeleteResult, OperationsService
 from regtui.services.retention import RetentionPolicy, compile_pattern, parse_duration
+from regtui.text import safe_text
 
 PROG = "regtui"
 

@@ -2,9 +2,10 @@
 
 No Harbor can run here, so this serves the few management endpoints regtui uses from an
 in-memory model built by reading the real lab registry, and forwards `/v2/` to that registry,
-so every manifest and blob is real. Every JSON answer is checked against the response schema
-of its operation in Harbor's own swagger file before it is sent: a violation is recorded in
-`violations`, the client gets a 500, and the fixture fails the test.
+so every manifest and blob is real. Every request it receives (method, path, query, body)
+and every JSON answer before it is sent are checked against the facts of Harbor's swagger
+kept in `specs/harbor-subset.yaml` (see `subset.py`): a violation is recorded in
+`violations`, the client gets a 400 or 500, and the fixture fails the test.
 
 What it does the way Harbor does: projects own repositories named `project/repo`; nested
 names must be URL-encoded twice in paths; lists page with `page`/`page_size`, `X-Total-Count`
@@ -13,9 +14,11 @@ callers see no private project; deleting a tag removes only the tag (the artifac
 untagged, until a GC with `delete_untagged`); GC jobs go Pending -> Running -> Success,
 one step per status poll, with a growing log.
 `/v2` answers a Bearer challenge pointing at `/service/token` (Basic works too, as in
-Harbor). What it does not: robots, RBAC, real scanning (scan
-results are given to the constructor), GC freeing real storage (it only drops artifacts
-from its model and hides their manifests).
+Harbor). Scans: overviews in the artifact list negotiated by X-Accept-Vulnerabilities, the
+vulnerabilities addition, Security Hub (`/security/summary`, `/security/vul?q=`), CVE allowlists
+and a scan trigger whose overview goes Pending -> Running -> Success over two polls; reports
+are given to the constructor. What it does not: robots, RBAC, real scanning, GC freeing real
+storage (it only drops artifacts from its model and hides their manifests).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 
 from regtui.registry import mediatypes as mt
-from tests.doubles.schema import SchemaViolation, SwaggerResponses, harbor_responses
+from tests.doubles.subset import SpecViolation, SubsetSpec, harbor_spec
 
 API: Final = "/api/v2.0"
 TOP_PROJECT: Final = "lab"
@@ -43,6 +46,10 @@ USERNAME: Final = "admin"
 PASSWORD: Final = "Harbor12345"
 VERSION: Final = "v2.15.2-080b0220"
 SCAN_MIME: Final = "application/vnd.security.vulnerability.report; version=1.1"
+SCAN_MIMES: Final = (SCAN_MIME,
+                     "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0")
+"""The two report MIME types Harbor's X-Accept-Vulnerabilities negotiates between."""
+SEVERITY_NAMES: Final = ("Critical", "High", "Medium", "Low", "Unknown")
 STAMP: Final = "2024-03-01T12:00:00.000Z"
 FORWARD_HEADERS: Final = ("content-type", "docker-content-digest", "content-length",
                           "docker-distribution-api-version", "etag", "location", "link")
@@ -101,12 +108,23 @@ class HarborDouble:
 
     def __init__(self, upstream: str, *, hard_limits: dict[str, int] | None = None,
                  scans: dict[str, dict[str, int]] | None = None,
-                 schemas: SwaggerResponses | None = None, version: str = VERSION) -> None:
+                 schemas: SubsetSpec | None = None, version: str = VERSION,
+                 reports: dict[str, list[dict[str, Any]]] | None = None,
+                 system_allowlist: tuple[str, ...] = (),
+                 project_allowlists: dict[str, tuple[str, ...]] | None = None) -> None:
         self.upstream = upstream
         self.version = version
         self.hard_limits = dict(hard_limits or {})
         self.scans = dict(scans or {})
-        self.schemas = schemas or harbor_responses()
+        self.reports = {digest: list(vulns) for digest, vulns in (reports or {}).items()}
+        """digest -> Harbor-format vulnerabilities: overviews and Security Hub derive from it."""
+        self.scan_runs: dict[str, int] = {}
+        """digest -> status polls left before a triggered scan finishes."""
+        self.system_allowlist = tuple(system_allowlist)
+        self.project_allowlists = dict(project_allowlists or {})
+        self.scan_accept: list[str] = []
+        """The X-Accept-Vulnerabilities header of each scan-aware request, as sent."""
+        self.schemas = schemas or harbor_spec()
         self.projects: dict[str, Project] = {}
         self.deleted: set[tuple[str, str]] = set()
         self.requests: list[tuple[str, str]] = []
@@ -255,13 +273,29 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path == "/service/token":
             self._token()
         elif url.path.startswith(API + "/"):
-            self._api(method, url.path[len(API):])
+            self._api(method, url.path[len(API):], parse_qs(url.query))
         elif url.path.startswith("/v2/"):
             self._registry(method, url.path, url.query)
         else:
             self._send(404, b"404 page not found\n", "text/plain")
 
     # -- plumbing -----------------------------------------------------------------------------
+
+    def _request_in_spec(self, method: str, template: str, query: dict[str, list[str]]) -> bool:
+        """What regtui sent must be an operation of Harbor's spec, with declared parameters;
+        a violation is recorded (the fixture fails the test) and answered 400."""
+        try:
+            body = json.loads(self._body) if self._body else None
+        except ValueError:
+            body = self._body.decode(errors="replace")
+        try:
+            self.double.schemas.check_request(method, template, query, body)
+        except SpecViolation as exc:
+            with self.double.lock:
+                self.double.violations.append(f"request: {exc}")
+            self._send(400, f"harbor double: {exc}\n".encode(), "text/plain")
+            return False
+        return True
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json",
               headers: dict[str, str] | None = None, method: str = "GET") -> None:
@@ -282,7 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = corrupter(body)
         try:
             self.double.schemas.validate(method, template, status, body)
-        except SchemaViolation as exc:
+        except SpecViolation as exc:
             with self.double.lock:
                 self.double.violations.append(str(exc))
             self._send(500, f"harbor double: {exc}\n".encode(), "text/plain")
@@ -325,7 +359,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- /api/v2.0 ----------------------------------------------------------------------------
 
-    def _api(self, method: str, path: str) -> None:
+    def _api(self, method: str, path: str, query: dict[str, list[str]]) -> None:
         # Go decodes the path once before routing; Harbor decodes repository names once more.
         segments = [unquote(s) for s in unquote(path).strip("/").split("/")]
         route = _match(method, segments)
@@ -333,6 +367,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b'{"errors":[{"code":"NOT_FOUND","message":"no route"}]}')
             return
         template, handler, args = route
+        if not self._request_in_spec(method, template, query):
+            return
         auth = self._auth()
         open_route = template == "/systeminfo" or (template == "/projects" and auth == "none")
         if auth == "bad" or (auth == "none" and not open_route):
@@ -385,6 +421,106 @@ class _Handler(BaseHTTPRequestHandler):
         return next((a for a in repo.artifacts.values()
                      if reference in self.double.visible_tags(repo, a)), None)
 
+    def _accepted_mime(self) -> str | None:
+        """Harbor's negotiation: the first MIME type of X-Accept-Vulnerabilities it knows."""
+        header = self.headers.get("x-accept-vulnerabilities")
+        if header is None:
+            return SCAN_MIME
+        with self.double.lock:
+            self.double.scan_accept.append(header)
+        wanted = [part.strip() for part in _split_mimes(header)]
+        return next((m for m in wanted if m in SCAN_MIMES), None)
+
+    def project(self, method: str, template: str, auth: str, name: str) -> None:
+        found = self.double.projects.get(name)
+        if found is None:
+            self._error(method, template, 404, "NOT_FOUND", f"project {name} not found")
+            return
+        data = _project_json(self.double, found)
+        own = self.double.project_allowlists.get(name)
+        data["metadata"]["reuse_sys_cve_allowlist"] = "false" if own is not None else "true"
+        data["cve_allowlist"] = _allowlist_json(found.id, own or ())
+        self._json(method, template, 200, data)
+
+    def system_allowlist(self, method: str, template: str, auth: str) -> None:
+        self._json(method, template, 200, _allowlist_json(0, self.double.system_allowlist))
+
+    def scan(self, method: str, template: str, auth: str, project: str, name: str,
+             reference: str) -> None:
+        repo = self._repo_or_404(method, template, project, name)
+        if repo is None:
+            return
+        found = self._find_artifact(repo, reference)
+        if found is None:
+            self._error(method, template, 404, "NOT_FOUND", f"artifact {reference} not found")
+            return
+        self.double.scan_runs[found.digest] = 2  # Pending, then Running, then done
+        self._json(method, template, 202, None)
+
+    def vulnerabilities(self, method: str, template: str, auth: str, project: str, name: str,
+                        reference: str) -> None:
+        repo = self._repo_or_404(method, template, project, name)
+        if repo is None:
+            return
+        found = self._find_artifact(repo, reference)
+        vulns = self.double.reports.get(found.digest) if found else None
+        mime = self._accepted_mime()
+        if found is None or vulns is None or mime is None:
+            self._error(method, template, 404, "NOT_FOUND", f"no report for {reference}")
+            return
+        report = {mime: {"generated_at": STAMP, "artifact": {
+            "repository": repo.name, "digest": found.digest,
+            "mime_type": found.manifest_media_type},
+            "scanner": _SCANNER, "severity": _worst(vulns), "vulnerabilities": vulns}}
+        text = json.dumps(report)
+        self.double.schemas.validate(method, template, 200, text)  # the spec says: a string
+        self._send(200, text.encode(), "application/json")
+
+    def security_summary(self, method: str, template: str, auth: str) -> None:
+        rows = _hub_rows(self.double)
+        per = {name: sum(1 for r in rows if r["severity"] == name) for name in SEVERITY_NAMES}
+        scanned = {r["digest"] for r in rows} | set(self.double.reports)
+        artifacts = sum(len(repo.artifacts) for p in self.double.projects.values()
+                        for repo in p.repos.values())
+        data: Json = {"critical_cnt": per["Critical"], "high_cnt": per["High"],
+                      "medium_cnt": per["Medium"], "low_cnt": per["Low"], "none_cnt": 0,
+                      "unknown_cnt": per["Unknown"], "total_vuls": len(rows),
+                      "scanned_cnt": len(scanned), "total_artifact": artifacts,
+                      "fixable_cnt": sum(1 for r in rows if r["fixed_version"])}
+        if self._query.get("with_dangerous_cve") == "true":
+            data["dangerous_cves"] = [
+                {"cve_id": r["cve_id"], "severity": r["severity"],
+                 "cvss_score_v3": r.get("cvss_v3_score", 0.0), "desc": r["desc"],
+                 "package": r["package"], "version": r["version"]}
+                for r in sorted(rows, key=lambda r: -r.get("cvss_v3_score", 0.0))[:5]]
+        if self._query.get("with_dangerous_artifact") == "true":
+            per_artifact: dict[tuple[int, str, str], list[Json]] = {}
+            for row in rows:
+                key = (row["project_id"], row["repository_name"], row["digest"])
+                per_artifact.setdefault(key, []).append(row)
+            data["dangerous_artifacts"] = [
+                {"project_id": key[0], "repository_name": key[1], "digest": key[2],
+                 **{f"{name.lower()}_cnt": sum(1 for r in found if r["severity"] == name)
+                    for name in ("Critical", "High", "Medium")}}
+                for key, found in per_artifact.items()][:5]
+        self._json(method, template, 200, data)
+
+    def security_vul(self, method: str, template: str, auth: str) -> None:
+        conditions = dict(part.split("=", 1) for part in self._query.get("q", "").split(",")
+                          if "=" in part)
+        unknown = set(conditions) - {"cve_id", "severity", "repository_name", "digest",
+                                     "package", "tag"}
+        if unknown:
+            self._error(method, template, 400, "BAD_REQUEST", f"bad query {sorted(unknown)}")
+            return
+        rows = [r for r in _hub_rows(self.double)
+                if all(str(r.get(k if k != "tag" else "tags")) == v or
+                       (k == "tag" and v in r["tags"]) for k, v in conditions.items())]
+        if self._query.get("with_tag") != "true":
+            for row in rows:
+                row.pop("tags", None)
+        self._page(method, template, rows, "/security/vul")
+
     def artifact(self, method: str, template: str, auth: str, project: str, name: str,
                  reference: str) -> None:
         repo = self._repo_or_404(method, template, project, name)
@@ -413,10 +549,30 @@ class _Handler(BaseHTTPRequestHandler):
         if self._query.get("with_tag", "true") == "true":
             data["tags"] = [_tag_json(repo, artifact, t)
                             for t in self.double.visible_tags(repo, artifact)]
-        scan = self.double.scans.get(artifact.digest)
-        if self._query.get("with_scan_overview") == "true" and scan is not None:
-            data["scan_overview"] = {SCAN_MIME: _scan_json(scan)}
+        if self._query.get("with_scan_overview") == "true":
+            overview = self._overview(artifact)
+            mime = self._accepted_mime()
+            if overview is not None and mime is not None:
+                data["scan_overview"] = {mime: overview}
         return data
+
+    def _overview(self, artifact: Artifact) -> Json | None:
+        """Counts from the report, or the given counts; a triggered scan runs a few polls."""
+        left = self.double.scan_runs.get(artifact.digest)
+        if left:
+            self.double.scan_runs[artifact.digest] = left - 1
+            return {"report_id": "", "scan_status": "Pending" if left == 2 else "Running",
+                    "start_time": STAMP, "complete_percent": 0 if left == 2 else 50,
+                    "scanner": _SCANNER}
+        vulns = self.double.reports.get(artifact.digest)
+        if vulns is not None:
+            counts = {name: sum(1 for v in vulns if v["severity"] == name)
+                      for name in SEVERITY_NAMES}
+            counts = {k: v for k, v in counts.items() if v}
+            fixable = sum(1 for v in vulns if v.get("fix_version"))
+            return _scan_json({**counts, "fixable": fixable})
+        scan = self.double.scans.get(artifact.digest)
+        return _scan_json(scan) if scan is not None else None
 
     def quotas(self, method: str, template: str, auth: str) -> None:
         rows = [_quota_json(self.double, p) for p in self.double.projects.values()]
@@ -588,6 +744,14 @@ ROUTES: Final[list[tuple[str, str, str]]] = [
      "artifact"),
     ("DELETE", "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}"
      "/tags/{tag_name}", "delete_tag"),
+    ("GET", "/projects/{project_name_or_id}", "project"),
+    ("POST", "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}"
+     "/scan", "scan"),
+    ("GET", "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}"
+     "/additions/vulnerabilities", "vulnerabilities"),
+    ("GET", "/system/CVEAllowlist", "system_allowlist"),
+    ("GET", "/security/summary", "security_summary"),
+    ("GET", "/security/vul", "security_vul"),
     ("GET", "/quotas", "quotas"),
     ("POST", "/system/gc/schedule", "gc_start"),
     ("GET", "/system/gc", "gc_history"),
@@ -654,6 +818,48 @@ def _scan_json(counts: dict[str, int]) -> Json:
             "summary": {"total": sum(severities.values()), "fixable": counts.get("fixable", 0),
                         "summary": severities},
             "scanner": {"name": "Trivy", "vendor": "Aqua Security", "version": "v0.50.0"}}
+
+
+_SCANNER: Final = {"name": "Trivy", "vendor": "Aqua Security", "version": "v0.50.0"}
+
+
+def _split_mimes(header: str) -> list[str]:
+    """`a; version=1.1, b; version=1.0`: commas separate types, semicolons their parameters."""
+    return [part for part in header.split(",") if part.strip()]
+
+
+def _worst(vulns: list[dict[str, Any]]) -> str:
+    present = {v["severity"] for v in vulns}
+    return next((name for name in SEVERITY_NAMES if name in present), "None")
+
+
+def _allowlist_json(project_id: int, ids: tuple[str, ...]) -> Json:
+    return {"id": project_id + 1, "project_id": project_id, "expires_at": None,
+            "items": [{"cve_id": cve} for cve in ids], "creation_time": STAMP,
+            "update_time": STAMP}
+
+
+def _hub_rows(double: HarborDouble) -> list[Json]:
+    """Security Hub's view: one row per (artifact, CVE, package) of every stored report."""
+    rows: list[Json] = []
+    for project in double.projects.values():
+        for repo in project.repos.values():
+            for artifact in repo.artifacts.values():
+                for vuln in double.reports.get(artifact.digest, []):
+                    row: Json = {
+                        "project_id": project.id, "repository_name": repo.name,
+                        "digest": artifact.digest,
+                        "tags": double.visible_tags(repo, artifact),
+                        "cve_id": vuln["id"], "severity": vuln["severity"],
+                        "status": "fixed" if vuln.get("fix_version") else "affected",
+                        "package": vuln["package"], "version": vuln["version"],
+                        "fixed_version": vuln.get("fix_version", ""),
+                        "desc": vuln.get("description", ""), "links": vuln.get("links", [])}
+                    score = (vuln.get("preferred_cvss") or {}).get("score_v3")
+                    if score is not None:
+                        row["cvss_v3_score"] = score
+                    rows.append(row)
+    return rows
 
 
 def _quota_json(double: HarborDouble, project: Project) -> Json:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 import httpx
@@ -38,6 +38,10 @@ from regtui.registry.harbor_models import (
     parse_scan,
 )
 from regtui.registry.transport import describe_http_error
+from regtui.text import Untrusted, untrusted
+
+if TYPE_CHECKING:
+    from regtui.registry.harbor_scans import HarborScans
 
 API: Final = "/api/v2.0"
 HARBOR_CAPABILITIES: Final = Capabilities(
@@ -72,6 +76,8 @@ def repository_path(repository: str) -> str:
 class HarborBackend(DistributionBackend):
     """A Harbor registry: `/v2` reads from the parent, projects, quotas, scans and GC here."""
 
+    gc_path: Final = f"{API}/system/gc"
+
     def __init__(self, *, name: str, url: str, client: httpx.AsyncClient, cache: ContentCache,
                  concurrency: int = 8, credentials: CredentialSource | None = None,
                  page_size: int = API_PAGE_SIZE) -> None:
@@ -96,13 +102,15 @@ class HarborBackend(DistributionBackend):
     async def _api(self, method: str, path: str, *, what: str,
                    params: Mapping[str, str] | None = None, json_body: object = None,
                    ok_statuses: Collection[int] = (200,),
-                   limit: int = MAX_LIST_BYTES) -> tuple[httpx.Response, bytes]:
+                   limit: int = MAX_LIST_BYTES,
+                   extra_headers: Mapping[str, str] | None = None,
+                   ) -> tuple[httpx.Response, bytes]:
         """One management API call; failures become one line naming registry and URL."""
         auth = await self._auth()
         url = API + path
         where = f"{what} on registry {self.name} ({method} {self.url}{url})"
         content = None if json_body is None else json.dumps(json_body).encode()
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **(extra_headers or {})}
         if content is not None:
             headers["Content-Type"] = "application/json"
         async with self._limit:
@@ -126,8 +134,11 @@ class HarborBackend(DistributionBackend):
         return RegistryError(f"{where}: HTTP {status}{detail}")
 
     async def _api_json(self, path: str, *, what: str,
-                        params: Mapping[str, str] | None = None) -> tuple[httpx.Response, Any]:
-        response, body = await self._api("GET", path, what=what, params=params)
+                        params: Mapping[str, str] | None = None,
+                        extra_headers: Mapping[str, str] | None = None,
+                        limit: int = MAX_LIST_BYTES) -> tuple[httpx.Response, Any]:
+        response, body = await self._api("GET", path, what=what, params=params,
+                                         extra_headers=extra_headers, limit=limit)
         try:
             return response, json.loads(body)
         except ValueError:
@@ -135,14 +146,17 @@ class HarborBackend(DistributionBackend):
                                 "answer is not JSON") from None
 
     async def _pages(self, path: str, what: str,
-                     params: Mapping[str, str] | None = None) -> AsyncIterator[dict[str, Any]]:
+                     params: Mapping[str, str] | None = None,
+                     extra_headers: Mapping[str, str] | None = None,
+                     ) -> AsyncIterator[dict[str, Any]]:
         """Every object of a paged list: `page`/`page_size` until `X-Total-Count` is reached
         or a page comes back short (servers without the header)."""
         seen = 0
         previous: list[dict[str, Any]] = []
         for page in range(1, MAX_API_PAGES + 1):
             query = {**(params or {}), "page": str(page), "page_size": str(self.page_size)}
-            response, items = await self._api_json(path, what=what, params=query)
+            response, items = await self._api_json(path, what=what, params=query,
+                                                   extra_headers=extra_headers)
             where = f"{what} on registry {self.name} ({self.url}{API}{path})"
             if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
                 raise ProtocolError(f"{where}: expected a JSON list of objects")
@@ -176,7 +190,7 @@ class HarborBackend(DistributionBackend):
                             "to anonymous callers: set [registries.auth] or docker login")
         return names
 
-    async def repositories(self) -> AsyncIterator[str]:
+    async def repositories(self) -> AsyncIterator[Untrusted]:
         """`project/name` for every repository the credentials can see, project by project."""
         seen: set[str] = set()
         for project in await self.projects():
@@ -185,7 +199,13 @@ class HarborBackend(DistributionBackend):
                 name = repository.get("name")
                 if isinstance(name, str) and name and name not in seen:  # pages may overlap
                     seen.add(name)
-                    yield name
+                    yield untrusted(name)
+
+    def scans(self) -> HarborScans:
+        """The scan reports Harbor's own scanner keeps, through this backend's API client."""
+        from regtui.registry.harbor_scans import HarborScans  # it builds on this module
+
+        return HarborScans(self)
 
     async def quotas(self) -> list[Quota]:
         what = "Harbor quotas"

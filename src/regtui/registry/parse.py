@@ -1,13 +1,18 @@
 """Parse manifest and config bytes into models. Pure functions; the input is untrusted.
 
+Every string taken from the body becomes an `Untrusted` here, once (`_str`, `_str_map`,
+`_str_tuple`), so it reaches the screen only through `Shown`.
+
 Anything malformed becomes a `ProtocolError` naming what was wrong; odd but harmless values
 (a label that is not a string, a missing field) are tolerated the way docker tolerates them.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -15,7 +20,15 @@ from typing import Any
 from regtui.errors import ProtocolError
 from regtui.registry import mediatypes as mt
 from regtui.registry.cache import is_digest
-from regtui.registry.models import Descriptor, HistoryEntry, ImageConfig, Manifest, Platform
+from regtui.registry.models import (
+    Annotations,
+    Descriptor,
+    HistoryEntry,
+    ImageConfig,
+    Manifest,
+    Platform,
+)
+from regtui.text import EMPTY, Untrusted, untrusted
 
 
 def load_json_object(data: bytes, what: str) -> dict[str, Any]:
@@ -29,22 +42,26 @@ def load_json_object(data: bytes, what: str) -> dict[str, Any]:
     return value
 
 
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
+def _str(value: object) -> Untrusted:
+    return untrusted(value) if isinstance(value, str) else EMPTY
 
 
-def _str_map(value: object) -> Mapping[str, str]:
+def _any_str(value: object) -> Untrusted:
+    """A string as it came; any other JSON value as its JSON text (docker shows it so)."""
+    return untrusted(value if isinstance(value, str) else json.dumps(value))
+
+
+def _str_map(value: object) -> Annotations:
     if not isinstance(value, dict):
         return MappingProxyType({})
-    return MappingProxyType({str(k): v if isinstance(v, str) else json.dumps(v)
-                             for k, v in value.items()})
+    return MappingProxyType({untrusted(str(k)): _any_str(v) for k, v in value.items()})
 
 
-def _str_tuple(value: object) -> tuple[str, ...]:
+def _str_tuple(value: object) -> tuple[Untrusted, ...]:
     if isinstance(value, str):
-        return (value,)
+        return (untrusted(value),)
     if isinstance(value, list):
-        return tuple(v if isinstance(v, str) else json.dumps(v) for v in value)
+        return tuple(_any_str(v) for v in value)
     return ()
 
 
@@ -94,7 +111,7 @@ def parse_manifest(data: bytes, *, digest: str, content_type: str, what: str) ->
 
 def _parse_manifest(data: bytes, digest: str, content_type: str, what: str) -> Manifest:
     body = load_json_object(data, what)
-    media_type = _str(body.get("mediaType")) or _guess_media_type(body, content_type)
+    media_type = _str(body.get("mediaType")) or untrusted(_guess_media_type(body, content_type))
     if body.get("schemaVersion") == 1 or media_type in mt.SCHEMA1_TYPES:
         return _parse_schema1(body, data, digest, what)
     subject = body.get("subject")
@@ -122,18 +139,48 @@ def _guess_media_type(body: dict[str, Any], content_type: str) -> str:
 def _parse_schema1(body: dict[str, Any], data: bytes, digest: str, what: str) -> Manifest:
     """Schema1 is shown read-only: layers without sizes, platform from the manifest itself."""
     layers = tuple(
-        Descriptor(mt.DOCKER_LAYER, _str(item.get("blobSum")), 0)
+        Descriptor(untrusted(mt.DOCKER_LAYER), _str(item.get("blobSum")), 0)
         for item in body.get("fsLayers") or []
         if isinstance(item, dict)
     )
     return Manifest(
         digest=digest,
-        media_type=mt.DOCKER_SCHEMA1_SIGNED if "signatures" in body else mt.DOCKER_SCHEMA1,
+        media_type=untrusted(mt.DOCKER_SCHEMA1_SIGNED if "signatures" in body
+                             else mt.DOCKER_SCHEMA1),
         size=len(data),
         raw=data,
         layers=layers,
         schema_version=1,
     )
+
+
+def manifest_digest_content(data: bytes) -> bytes:
+    """The bytes a manifest's digest is computed over: the body itself, except for a signed
+    schema1 manifest, whose digest covers the JWS payload (libtrust's `Payload()`: the body up
+    to the first signature's `formatLength`, then its decoded `formatTail`)."""
+    if b'"signatures"' not in data:
+        return data
+    payload = _jws_payload(data)
+    return data if payload is None else payload
+
+
+def _jws_payload(data: bytes) -> bytes | None:
+    try:
+        body = json.loads(data)
+        protected = body["signatures"][0]["protected"]
+        header = json.loads(_b64url(protected))
+        length, tail = header["formatLength"], _b64url(header["formatTail"])
+    except (ValueError, TypeError, KeyError, IndexError, binascii.Error):
+        return None
+    if not isinstance(length, int) or isinstance(length, bool) or not 0 < length <= len(data):
+        return None
+    return data[:length] + tail
+
+
+def _b64url(text: object) -> bytes:
+    if not isinstance(text, str):
+        raise TypeError("not a string")
+    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
 
 
 def schema1_config(manifest: Manifest) -> ImageConfig | None:
@@ -146,10 +193,8 @@ def schema1_config(manifest: Manifest) -> ImageConfig | None:
     if not isinstance(v1, str):
         return None
     config = parse_config(v1.encode(), digest=manifest.digest, what="schema1 v1Compatibility")
-    platform = Platform(_str(body.get("os")) or "linux", _str(body.get("architecture")))
-    return ImageConfig(config.digest, config.created, platform, config.labels, config.env,
-                       config.entrypoint, config.cmd, config.user, config.working_dir,
-                       config.history)
+    platform = Platform(_str(body.get("os")) or untrusted("linux"), _str(body.get("architecture")))
+    return replace(config, platform=platform)
 
 
 def parse_time(value: object) -> datetime | None:
@@ -165,8 +210,7 @@ def parse_time(value: object) -> datetime | None:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    if parsed.year < 1971:
-        return None  # reproducible builds write the epoch: "unknown", not "55 years ago"
+    # Reproducible builds write the epoch: kept (retention needs a value), shown as such.
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -193,7 +237,13 @@ def _parse_config(data: bytes, digest: str, what: str) -> ImageConfig:
         user=_str(inner.get("User")),
         working_dir=_str(inner.get("WorkingDir")),
         history=_history(body.get("history")),
+        created_text=_created_text(body.get("created")),
     )
+
+
+def _created_text(value: object) -> str:
+    """The image's own `created` string, when it parses as a time at all."""
+    return value.strip()[:64] if isinstance(value, str) and parse_time(value) else ""
 
 
 def _history(value: object) -> tuple[HistoryEntry, ...]:

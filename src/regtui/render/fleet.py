@@ -7,7 +7,7 @@ from datetime import datetime
 
 from regtui.render import formats
 from regtui.render.columns import Column
-from regtui.render.text import safe_text
+from regtui.text import Shown, safe_text
 
 FLEET_COLUMNS = (
     Column("name", "REGISTRY", 14, priority=0),
@@ -17,6 +17,7 @@ FLEET_COLUMNS = (
     Column("tags", "TAGS", 7, priority=2, align="right"),
     Column("size", "SIZE", 10, priority=2, align="right"),
     Column("age", "DATA AGE", 14, priority=3),
+    Column("rate", "REQ/S", 6, priority=4, align="right"),
     Column("error", "LAST ERROR", 16, priority=5, flex=True),
 )
 
@@ -36,6 +37,12 @@ class RegistryStatus:
     fetched_at: datetime | None = None
     error: str = ""
     loading: bool = False
+    tag_errors: int = 0
+    """Tags listed but not (fully) read in the data shown: each one is a row with its error."""
+    from_snapshot: bool = False
+    """The data shown is the last snapshot, not yet revalidated against the registry."""
+    request_rate: float | None = None
+    """regtui's own requests per second to this registry, lately (None: not measured)."""
 
     @property
     def key(self) -> str:
@@ -51,20 +58,41 @@ def status_word(status: RegistryStatus) -> str:
     return "up" if status.reachable else "down"
 
 
-def fleet_cells(status: RegistryStatus, now: datetime) -> tuple[str, ...]:
+def fleet_cells(status: RegistryStatus, now: datetime) -> tuple[Shown, ...]:
     """Display strings in `FLEET_COLUMNS` order."""
     api = f"{status.flavor} {status.api_version}".strip()
     return (
         safe_text(status.name, 60),
-        status_word(status),
+        Shown(status_word(status)),
         safe_text(api, 60),
         _count(status.repositories),
         _count(status.tags),
         formats.size(status.size_bytes) if status.size_bytes is not None else formats.UNKNOWN,
-        formats.age(status.fetched_at, now) if status.fetched_at else "never",
-        safe_text(status.error, 300) or "-",
+        _age(status, now),
+        _rate(status.request_rate),
+        safe_text(status.error, 300) or _tag_errors(status.tag_errors),
     )
 
 
-def _count(value: int | None) -> str:
-    return formats.UNKNOWN if value is None else f"{value:,}"
+def _tag_errors(count: int) -> Shown:
+    if not count:
+        return Shown("-")
+    return Shown(f"{count:,} tag{'s' if count != 1 else ''} could not be read")
+
+
+def _age(status: RegistryStatus, now: datetime) -> Shown:
+    if status.fetched_at is None:
+        return Shown("never")
+    age = formats.age(status.fetched_at, now)
+    return Shown(f"{age} (snapshot)") if status.from_snapshot else age
+
+
+def _rate(rate: float | None) -> Shown:
+    """Coarse on purpose: the cell changes (and is redrawn) only when the rate really does."""
+    if rate is None:
+        return formats.UNKNOWN
+    return Shown(f"{rate:.1f}" if rate < 10 else f"{rate:,.0f}")
+
+
+def _count(value: int | None) -> Shown:
+    return formats.UNKNOWN if value is None else Shown(f"{value:,}")

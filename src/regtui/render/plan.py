@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 from regtui.render.formats import size
-from regtui.render.text import safe_text
 from regtui.services.impact import DeletePlan, TagImpact
+from regtui.text import safe_text
 
 if TYPE_CHECKING:
     from regtui.services.operations import DeleteResult

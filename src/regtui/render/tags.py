@@ -17,12 +17,12 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
+from regtui.filter import TextFilter
 from regtui.registry.models import ArtifactKind, TagRecord
 from regtui.render import formats
 from regtui.render.columns import Column
-from regtui.render.filter import TextFilter
 from regtui.render.sorting import date_key, version_key
-from regtui.render.text import safe_text
+from regtui.text import Shown, safe_text
 
 _SCHEMA_TAG = re.compile(r"^(sha256)-([0-9a-f]{64})(?:\.[A-Za-z0-9]+)?$")
 
@@ -89,7 +89,8 @@ def group_tags(records: Iterable[TagRecord]) -> list[TagRow]:
     and the garbage collector paused while the rows are built.
     """
     records = list(records)
-    digests = {r.digest for r in records if r.artifact_kind not in _SUPPLEMENTS}
+    digests = {r.digest for r in records
+               if r.artifact_kind not in _SUPPLEMENTS and not r.unreadable}
     supplements: dict[str, list[TagRecord]] = defaultdict(list)
     standalone: list[TagRecord] = []
     for record in records:
@@ -98,7 +99,8 @@ def group_tags(records: Iterable[TagRecord]) -> list[TagRow]:
             standalone.append(record)
         else:
             supplements[subject].append(record)
-    per_digest = Counter(r.digest for r in standalone if r.artifact_kind not in _SUPPLEMENTS)
+    per_digest = Counter(r.digest for r in standalone
+                         if r.artifact_kind not in _SUPPLEMENTS and not r.unreadable)
     with _gc_paused():
         rows = [TagRow(r.tag, r) for r in standalone]
     _annotate(rows, per_digest, supplements)
@@ -235,24 +237,32 @@ def short_schema_tag(tag: str) -> str:
     return f"sha256-{match.group(2)[:8]}…{tag[7 + 64:]}"
 
 
-def tag_label(row: TagRow, expanded: bool) -> str:
+def tag_label(row: TagRow, expanded: bool) -> Shown:
     """The tag name with a fold marker for images that carry supplements."""
     name = safe_text(row.record.tag, 200)
     if row.depth:
-        return f"  └ {short_schema_tag(name)}"
+        return Shown(f"  └ {short_schema_tag(name)}", 210)
     if row.children:
-        return f"{'▾' if expanded else '▸'} {name}"
-    return f"  {name}"
+        return Shown(f"{'▾' if expanded else '▸'} {name}", 210)
+    return Shown(f"  {name}", 210)
 
 
-def tag_cells(row: TagRow, now: datetime, expanded: bool = False) -> tuple[str, ...]:
-    """The display strings for one row, in `TAG_COLUMNS` order."""
+def tag_cells(row: TagRow, now: datetime, expanded: bool = False) -> tuple[Shown, ...]:
+    """The display strings for one row, in `TAG_COLUMNS` order.
+
+    A tag that could not be read keeps its row: the error stands where its data would be.
+    """
     record = row.record
+    if record.unreadable:  # the wide tag column carries the error; Enter shows all of it
+        return (Shown(f"{tag_label(row, expanded)}  ✗ {safe_text(record.error, 300)}", 520),
+                Shown("unreadable"), formats.UNKNOWN, formats.UNKNOWN, formats.UNKNOWN,
+                Shown("!"))
     return (
         tag_label(row, expanded),
         formats.short_digest(record.digest),
         formats.size(record.size_bytes),
         safe_text(", ".join(record.platforms), 60) or formats.UNKNOWN,
         formats.age(record.created, now),
-        marks(row) if not row.depth else _KIND_SHORT.get(record.artifact_kind, ""),
+        Shown((marks(row) if not row.depth else _KIND_SHORT.get(record.artifact_kind, ""))
+              + (" !" if record.error else "")),
     )

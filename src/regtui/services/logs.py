@@ -32,7 +32,7 @@ from typing import Protocol
 
 from regtui.config import LogSourceConfig
 from regtui.errors import RegtuiError
-from regtui.render.filter import TextFilter, parse_filter
+from regtui.filter import TextFilter, parse_filter
 from regtui.services.logparse import LEVELS, LogRecord, parse_line
 
 DEFAULT_BUFFER_LINES = 100_000

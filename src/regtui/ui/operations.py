@@ -16,11 +16,11 @@ from regtui.config import Config, RegistryConfig
 from regtui.errors import UsageError
 from regtui.registry.models import TagRecord
 from regtui.render.plan import outcome_count
-from regtui.render.text import safe_text
 from regtui.services.audit import AuditLog
 from regtui.services.impact import DeletePlan, Target
 from regtui.services.inventory import InventoryService
 from regtui.services.operations import DeleteResult, OperationsService
+from regtui.text import safe_text
 from regtui.ui.screens.confirm import DeleteConfirmScreen
 
 

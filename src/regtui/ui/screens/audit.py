@@ -10,8 +10,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from regtui.render.text import safe_text
 from regtui.services.audit import AuditLog
+from regtui.text import safe_text
 from regtui.ui.widgets.badge import ReadOnlyBadge
 
 COLUMNS = ("time", "user", "registry", "action", "target", "outcome", "command")

@@ -17,8 +17,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from regtui.render.plan import plan_lines
-from regtui.render.text import safe_text
 from regtui.services.impact import DeletePlan
+from regtui.text import safe_text
 
 
 def confirmation_word(plan: DeletePlan) -> str:

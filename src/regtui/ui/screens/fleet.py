@@ -10,8 +10,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import BindingType
 
-from regtui.render.filter import TextFilter
+from regtui.filter import TextFilter
 from regtui.render.fleet import FLEET_COLUMNS, RegistryStatus, fleet_cells, status_word
+from regtui.text import Shown
 from regtui.ui.commands import ContextCommand
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.vtable import VirtualTable
@@ -36,7 +37,7 @@ class FleetScreen(BaseScreen):
             if status.fetched_at is None and not status.loading:
                 self.rapp.refresh_registry(status.name)
 
-    def _cells(self, status: RegistryStatus) -> tuple[str, ...]:
+    def _cells(self, status: RegistryStatus) -> tuple[Shown, ...]:
         return fleet_cells(status, self.rapp.clock())
 
     def show(self) -> None:
@@ -53,9 +54,21 @@ class FleetScreen(BaseScreen):
         for status in self.rapp.store.statuses():
             self.rapp.refresh_registry(status.name)
 
+    def periodic_refresh(self) -> None:
+        """Status only: the slow tier keeps the totals current."""
+        for status in self.rapp.store.statuses():
+            if status.fetched_at is None and not status.loading:
+                self.rapp.refresh_registry(status.name)
+
     def data_changed(self, registry: str, repository: str | None) -> None:
         if repository is None or self.is_current:
             self.show()
+
+    def data_changed_batch(self, registry: str, repositories: set[str | None]) -> None:
+        self.show()
+
+    def clock_moved(self) -> None:
+        self.show()
 
     def apply_filter(self, table_id: str, text_filter: TextFilter) -> None:
         self.show()

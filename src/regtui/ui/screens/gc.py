@@ -19,9 +19,9 @@ from textual.widgets import Button, DataTable, Footer, RichLog, Static
 
 from regtui.errors import RegtuiError
 from regtui.render.formats import size
-from regtui.render.text import safe_text
 from regtui.services.gc import GcProgress, GcRun
 from regtui.services.operations import OperationsService
+from regtui.text import safe_text
 from regtui.ui.widgets.badge import ReadOnlyBadge
 
 UNTAGGED_WARNING = (
@@ -127,7 +127,11 @@ class GcScreen(Screen[None]):
     def _note(self) -> str:
         if self.operations.read_only:
             return "Read-only mode: garbage collection cannot be started."
-        return self._collector_problem() or UNTAGGED_WARNING
+        problem = self._collector_problem()
+        if problem:
+            return problem
+        note = getattr(self.operations.gc_runner(), "note", "")  # Nexus: deletes are soft
+        return str(note) or UNTAGGED_WARNING
 
     def on_mount(self) -> None:
         table = self.query_one("#gc-history", DataTable)

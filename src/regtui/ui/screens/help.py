@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from regtui.render.filter import FILTER_HELP
+from regtui.filter import FILTER_HELP
 from regtui.render.tags import MARK_LEGEND
 
 BindingGroups = list[tuple[str, Iterable[BindingType]]]

@@ -32,8 +32,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from regtui.config import LogSourceConfig
 from regtui.errors import RegtuiError
-from regtui.render.filter import parse_filter
-from regtui.render.text import safe_text
+from regtui.filter import parse_filter
 from regtui.services.logs import (
     DEFAULT_BUFFER_LINES,
     FilteredView,
@@ -47,6 +46,7 @@ from regtui.services.logs import (
     save_lines,
     scan,
 )
+from regtui.text import safe_text
 from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.log_view import LEVEL_LABELS, LogView
 

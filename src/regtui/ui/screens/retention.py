@@ -6,6 +6,7 @@ going past individual failures, and ends with what was deleted and what was not,
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
@@ -19,10 +20,10 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar
 from regtui.errors import RegtuiError, UsageError
 from regtui.render.formats import size
 from regtui.render.plan import outcome_count
-from regtui.render.text import safe_text
 from regtui.services.impact import DeletePlan
 from regtui.services.operations import OperationsService
 from regtui.services.retention import RetentionPolicy, compile_pattern, parse_duration
+from regtui.text import safe_text
 from regtui.ui.operations import ask
 from regtui.ui.widgets.badge import ReadOnlyBadge
 
@@ -113,7 +114,8 @@ class RetentionScreen(Screen[None]):
         self.plan = plan
         table = self.query_one(DataTable)
         table.clear()
-        created = {(r.repository, r.tag): r.created for r in chosen}
+        created: dict[tuple[str, str], datetime | None] = {
+            (r.repository, r.tag): r.created for r in chosen}
         for impact in plan.impacts:
             when = created.get((impact.target.repository, impact.target.tag or ""))
             table.add_row(Text(safe_text(impact.target.repository, 80)),

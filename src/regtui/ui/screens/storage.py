@@ -21,7 +21,6 @@ from textual.widgets.tree import TreeNode
 from regtui.config import RegistryConfig
 from regtui.errors import RegtuiError
 from regtui.render.formats import size
-from regtui.render.text import safe_text
 from regtui.services.inventory import InventoryService
 from regtui.services.metrics import (
     CONFIG,
@@ -31,6 +30,7 @@ from regtui.services.metrics import (
     range_by_label,
 )
 from regtui.services.storage import StorageReport, Usage, storage_report
+from regtui.text import safe_text
 from regtui.ui.screens.metrics import chart_lines
 from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.charts import MetricChart

@@ -11,7 +11,7 @@ from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Static
 
-from regtui.render.text import safe_text
+from regtui.text import safe_text
 
 
 class BarClosed(Message):

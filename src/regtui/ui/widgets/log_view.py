@@ -22,9 +22,9 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from regtui.render.text import safe_text
 from regtui.services.logparse import LogRecord
 from regtui.services.logs import FilteredView, LineIndex
+from regtui.text import safe_text
 
 LEVEL_LABELS = {"debug": "DEBUG", "info": "INFO", "warning": "WARN", "error": "ERROR",
                 "fatal": "FATAL", "panic": "PANIC"}
@@ -51,7 +51,7 @@ def row_cells(record: LogRecord, *, timestamps: bool) -> list[Cell]:
         cells.append((when.ljust(12), "logview--time"))
     cells += [
         (LEVEL_LABELS.get(record.level, "").ljust(5), f"logview--level-{record.level or 'none'}"),
-        (record.method[:6].ljust(6), "logview--method"),
+        (safe_text(record.method, 6).ljust(6), "logview--method"),
         (str(record.status or "").ljust(3), f"logview--status-{record.status_class}"),
         (_fit(safe_text(record.repository, 200), REPOSITORY_WIDTH), "logview--repository"),
         (format_duration(record.duration_ms).rjust(8), "logview--duration"),

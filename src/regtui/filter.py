@@ -1,4 +1,4 @@
-"""The `/` filter language, shared by every pane.
+"""The `/` filter language, shared by every pane and the log search (below services and render).
 
 `text` matches a case-insensitive substring, `~regex` a regular expression (case-insensitive;
 `^` and `$` anchor each searched field, e.g. the tag name), and a leading `!` inverts either.

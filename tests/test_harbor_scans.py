@@ -1,0 +1,207 @@
+"""Harbor's scan API through the scans service, against the schema-checked Harbor double.
+
+Overviews come from the artifact list (with X-Accept-Vulnerabilities naming both report MIME
+types), full reports from the vulnerabilities addition, CVE search from Security Hub on Harbor
+>= 2.9 and from the full reports before, allowlisted CVEs are marked, and a triggered scan
+shows as running until it ends. Every answer the double sends is checked against the swagger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from regtui.config import RegistryConfig
+from regtui.errors import ReadOnlyError
+from regtui.lab import Lab, start_lab
+from regtui.registry.harbor import SCAN_MIME_TYPES
+from regtui.registry.harbor_scans import HarborScans
+from regtui.registry.scan_models import ScanState, Severity
+from regtui.services.audit import AuditLog
+from regtui.services.inventory import InventoryService
+from regtui.services.operations import OperationsService
+from regtui.services.scans import ScanService, TagScan
+from tests.doubles.harbor_double import SCAN_MIMES, HarborDouble
+from tests.test_harbor import backend_for
+
+pytestmark = pytest.mark.lab
+
+LEVELS = ("Critical", "High", "Medium", "Low", "Unknown")
+
+
+def vulns(seed: int, count: int, shared: str = "CVE-2024-3094") -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = [{
+        "id": shared, "package": "liblzma5", "version": "5.6.0", "fix_version": "5.6.1",
+        "severity": "Critical", "description": "xz backdoor", "links": ["https://x/1"],
+        "preferred_cvss": {"score_v3": 10.0}}]
+    for number in range(count):
+        rows.append({"id": f"CVE-2023-{seed * 100 + number:05d}", "package": f"pkg{number % 3}",
+                     "version": "1.0", "fix_version": "1.1" if number % 2 else "",
+                     "severity": LEVELS[(seed + number) % 5]})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def harbor_scan_lab() -> Iterator[Lab]:
+    with start_lab(auth="none", dataset="minimal", prometheus=False) as started:
+        yield started
+
+
+def digest_of(lab: Lab, repo: str, tag: str) -> str:
+    response = httpx.head(f"{lab.url}/v2/{repo}/manifests/{tag}", headers={
+        "Accept": "application/vnd.oci.image.manifest.v1+json, "
+                  "application/vnd.docker.distribution.manifest.v2+json"})
+    return response.headers["docker-content-digest"]
+
+
+@pytest.fixture
+def reports(harbor_scan_lab: Lab) -> dict[str, list[dict[str, Any]]]:
+    return {digest_of(harbor_scan_lab, "app", "stable"): vulns(1, 9),
+            digest_of(harbor_scan_lab, "app", "1.2.2"): vulns(2, 4)}
+
+
+def make_double(lab: Lab, reports: dict[str, list[dict[str, Any]]],
+                version: str = "v2.15.2-080b0220") -> HarborDouble:
+    return HarborDouble(lab.url, reports=reports, version=version,
+                        system_allowlist=("CVE-2023-00101",),
+                        project_allowlists={"lab": ("CVE-2024-3094",)})
+
+
+@pytest.fixture
+def harbor(harbor_scan_lab: Lab, reports: dict[str, list[dict[str, Any]]]
+           ) -> Iterator[HarborDouble]:
+    with make_double(harbor_scan_lab, reports) as double:
+        yield double
+        assert double.violations == [], "the double sent answers outside Harbor's spec"
+
+
+def expected(rows: list[dict[str, Any]]) -> dict[str, int]:
+    return {**{level.lower(): sum(1 for r in rows if r["severity"] == level) for level in LEVELS},
+            "fixable": sum(1 for r in rows if r.get("fix_version"))}
+
+
+def counted(scan: TagScan) -> dict[str, int]:
+    c = scan.counts
+    return {"critical": c.critical, "high": c.high, "medium": c.medium, "low": c.low,
+            "unknown": c.unknown, "fixable": c.fixable}
+
+
+async def scans_of(double: HarborDouble, tmp_path: Path) -> tuple[ScanService, list[TagScan]]:
+    inventory = InventoryService(backend_for(double, tmp_path), flavor="harbor")
+    service = ScanService(inventory, use_referrers=False)
+    records = [r async for r in inventory.walk(["lab/app", "library/base"])]
+    return service, await service.scan_tags(records)
+
+
+async def test_overviews_count_what_the_reports_hold(
+        harbor: HarborDouble, reports: dict[str, list[dict[str, Any]]], tmp_path: Path) -> None:
+    service, scans = await scans_of(harbor, tmp_path)
+    try:
+        by_digest = {s.record.digest: s for s in scans}
+        for digest, rows in reports.items():
+            assert by_digest[digest].state is ScanState.SCANNED
+            assert counted(by_digest[digest]) == expected(rows)
+            report = by_digest[digest].report
+            assert report is not None and report.scanner_label == "Trivy v0.50.0"
+        others = [s for s in scans if s.record.digest not in reports]
+        assert others and all(s.state is ScanState.NOT_SCANNED for s in others)
+        assert harbor.scan_accept and set(harbor.scan_accept) == {SCAN_MIME_TYPES}
+        # One artifact list per repository, not one call per artifact.
+        assert harbor.count("GET", "/api/v2.0/projects/lab/repositories/app/artifacts/") == 0
+    finally:
+        await service.inventory.aclose()
+
+
+async def test_full_report_marks_allowlisted_findings(
+        harbor: HarborDouble, reports: dict[str, list[dict[str, Any]]], tmp_path: Path) -> None:
+    service, scans = await scans_of(harbor, tmp_path)
+    try:
+        scan = next(s for s in scans if s.record.tag == "stable")
+        report = await service.full_report(scan)
+        assert report is not None and report.format == "harbor"
+        assert len(report.findings) == len(reports[scan.record.digest])
+        marked = {f.vulnerability_id for f in report.findings if f.allowlisted}
+        assert marked == {"CVE-2024-3094"}  # the project's own list; it does not reuse system's
+        xz = next(f for f in report.findings if f.vulnerability_id == "CVE-2024-3094")
+        assert (xz.cvss_score, xz.fixable, xz.references) == (10.0, True, ("https://x/1",))
+    finally:
+        await service.inventory.aclose()
+
+
+@pytest.mark.parametrize("version", ["v2.15.2-080b0220", "v2.8.4"])
+async def test_cve_search_security_hub_or_full_reports(
+        harbor_scan_lab: Lab, reports: dict[str, list[dict[str, Any]]], tmp_path: Path,
+        version: str) -> None:
+    with make_double(harbor_scan_lab, reports, version) as double:
+        service, scans = await scans_of(double, tmp_path)
+        try:
+            hits = await service.search_cve(scans, "CVE-2024-3094")
+            tags = {s.record.tag for s in scans if s.record.digest in reports}
+            assert {h.tag for h in hits} == tags
+            assert all(h.package == "liblzma5" and h.severity is Severity.CRITICAL
+                       and h.fixable and h.allowlisted for h in hits)
+            hub = double.count("GET", "/api/v2.0/security/vul")
+            assert hub == (1 if version.startswith("v2.15") else 0)
+            assert not await service.search_cve(scans, "CVE-1999-0001")
+        finally:
+            await service.inventory.aclose()
+        assert double.violations == []
+
+
+async def test_security_summary_and_mime_negotiation(harbor: HarborDouble,
+                                                     reports: dict[str, list[dict[str, Any]]],
+                                                     tmp_path: Path) -> None:
+    backend = backend_for(harbor, tmp_path)
+    try:
+        summary = await HarborScans(backend).summary()
+        rows = [r for found in reports.values() for r in found]
+        assert summary["total_vuls"] == len(rows)
+        assert summary["critical_cnt"] == expected(rows)["critical"]
+        assert summary["dangerous_cves"][0]["cve_id"] == "CVE-2024-3094"
+        # A client asking for the older MIME type only gets the report keyed by it.
+        digest = next(iter(reports))
+        response = await backend.client.get(
+            f"/api/v2.0/projects/lab/repositories/app/artifacts/{digest}"
+            "/additions/vulnerabilities",
+            headers={"X-Accept-Vulnerabilities": SCAN_MIMES[1]},
+            auth=httpx.BasicAuth("admin", "Harbor12345"))
+        assert list(response.json()) == [SCAN_MIMES[1]]
+    finally:
+        await backend.aclose()
+
+
+async def test_scan_trigger_is_audited_and_shows_progress(harbor: HarborDouble,
+                                                          tmp_path: Path) -> None:
+    registry = RegistryConfig(name="harbor", url=harbor.url, flavor="harbor")
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    refused = OperationsService(InventoryService(backend_for(harbor, tmp_path, read_only=True)),
+                                registry, read_only=True, audit=audit)
+    with pytest.raises(ReadOnlyError):
+        await refused.scan("lab/app", "1.2.2")
+    await refused.inventory.aclose()
+    assert harbor.count("POST") == 0
+
+    operations = OperationsService(InventoryService(backend_for(harbor, tmp_path),
+                                                    flavor="harbor"),
+                                   registry, read_only=False, audit=audit)
+    try:
+        outcome = await operations.scan("lab/app", "1.2.2")
+        assert outcome.startswith("ok: Harbor scan started")
+        assert harbor.count("POST", "/api/v2.0/projects/lab/repositories/app/artifacts/") == 1
+        states = []
+        for _ in range(3):
+            service = ScanService(operations.inventory, use_referrers=False)
+            records = [r async for r in operations.inventory.walk(["lab/app"])]
+            latest = next(s for s in await service.scan_tags(records) if s.record.tag == "1.2.2")
+            states.append((latest.state, latest.report.progress if latest.report else None))
+        assert states[:2] == [(ScanState.RUNNING, 0), (ScanState.RUNNING, 50)]
+        assert states[2][0] is not ScanState.RUNNING
+    finally:
+        await operations.inventory.aclose()
+    outcomes = [(e.action, e.outcome) for e in audit.entries()]
+    assert outcomes[0] == ("scan", "refused: read-only")
+    assert outcomes[1][0] == "scan" and outcomes[1][1].startswith("ok:")
