@@ -21,7 +21,7 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
-from regtui.config import Config, RegistryConfig
+from regtui.config import DEFAULT_THEME, Config, RegistryConfig
 from regtui.errors import RegistryError, RegtuiError, UsageError
 from regtui.redact import redact
 from regtui.registry.models import RepositorySummary, TagRecord
@@ -57,8 +57,9 @@ from regtui.ui.screens.fleet import FleetScreen
 from regtui.ui.screens.help import HelpScreen
 from regtui.ui.screens.registry import RegistryScreen
 from regtui.ui.screens.tag import TagScreen
-from regtui.ui.themes import load_themes, theme_dirs
+from regtui.ui.themes import SEVERITY_DEFAULTS, load_themes, theme_dirs
 
+FALLBACK_THEME = DEFAULT_THEME
 CLOCK_TICK = 10.0
 """Seconds between samples of the request counters and re-reads of age labels; a label
 only changes (and is only redrawn) when its text does, e.g. once a minute."""
@@ -186,13 +187,28 @@ class RegtuiApp(App[int]):
         themes, problems = load_themes(theme_dirs())
         for theme in themes:
             self.register_theme(theme)
-        if self.config.theme not in self.available_themes:
-            problems.append(f"unknown theme {self.config.theme!r}; using textual-dark")
-        else:
-            self.theme = self.config.theme
+        wanted = [self.config.theme, *(r.theme for r in self.config.registries if r.theme)]
+        problems.extend(f"unknown theme {name!r}; using {FALLBACK_THEME}"
+                        for name in dict.fromkeys(wanted) if name not in self.available_themes)
+        self.theme = self._known_theme(self.config.theme)
         if problems:
             self.notify("\n".join(problems), title="Theme problems", severity="warning",
                         markup=False, timeout=10)
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return {**super().get_theme_variable_defaults(), **SEVERITY_DEFAULTS}
+
+    def _known_theme(self, name: str | None) -> str:
+        return name if name in self.available_themes else FALLBACK_THEME
+
+    def apply_registry_theme(self, registry: str | None) -> None:
+        """A registry's own theme while its screens are shown, the global one elsewhere."""
+        config = self.store.registries[registry].config if registry in self.store.registries \
+            else None
+        wanted = self._known_theme(config.theme if config and config.theme else
+                                   self.config.theme)
+        if self.theme != wanted:
+            self.theme = wanted
 
     def _apply_keymap(self) -> None:
         known = binding_ids(self.binding_groups())

@@ -79,9 +79,9 @@ class StorageScreen(FunnelScreen[None]):
     StorageScreen #storage-summary, StorageScreen #storage-progress { height: auto; }
     StorageScreen #storage-progress { color: $text-muted; }
     StorageScreen Horizontal { height: auto; max-height: 14; }
-    StorageScreen .bars { width: 1fr; border: round $panel; height: auto; }
-    StorageScreen Tree { height: 1fr; border: round $panel; }
-    StorageScreen #storage-quotas { height: auto; border: round $panel; }
+    StorageScreen .bars { width: 1fr; border: round $border-blurred; height: auto; }
+    StorageScreen Tree { height: 1fr; border: round $border-blurred; }
+    StorageScreen #storage-quotas { height: auto; border: round $border-blurred; }
     StorageScreen #storage-trend { height: 12; }
     StorageScreen #storage-trend-note { height: auto; color: $text-muted; }
     """
