@@ -22,7 +22,9 @@ from regtui.registry.models import (
     TagRecord,
 )
 from regtui.render.fleet import RegistryStatus
+from regtui.render.scans import vuln_sort_key
 from regtui.render.tags import TagTable
+from regtui.services.scans import TagScan
 
 Clock = Callable[[], datetime]
 
@@ -70,6 +72,15 @@ class RegistryData:
     summaries: dict[str, RepositorySummary] = field(default_factory=dict)
     tables: dict[str, TagTable] = field(default_factory=dict)
     repo_errors: dict[str, str] = field(default_factory=dict)
+    scans: dict[str, TagScan] = field(default_factory=dict)
+    """Scan state by digest, for the tags pane's VULNS column (filled by the scans workers)."""
+
+    def set_scans(self, scans: Sequence[TagScan]) -> None:
+        """Merge new scan states and give every tag table its VULNS sort keys."""
+        self.scans.update((scan.record.digest, scan) for scan in scans)
+        keys = {digest: vuln_sort_key(scan) for digest, scan in self.scans.items()}
+        for table in self.tables.values():
+            table.set_scan_keys(keys)
 
     def set_summary(self, summary: RepositorySummary) -> None:
         """Keep the summary and rebuild the tag table only when the tags changed."""
@@ -77,6 +88,9 @@ class RegistryData:
         self.summaries[summary.name] = summary
         if old is None or old.tags != summary.tags or summary.name not in self.tables:
             self.tables[summary.name] = TagTable(summary.tags)
+            if self.scans:
+                self.tables[summary.name].set_scan_keys(
+                    {digest: vuln_sort_key(scan) for digest, scan in self.scans.items()})
         self.repo_errors.pop(summary.name, None)
         self._totals()
 

@@ -13,6 +13,8 @@ from textual.containers import Horizontal
 
 from regtui.errors import RegtuiError, UsageError
 from regtui.filter import TextFilter
+from regtui.registry.models import TagRecord
+from regtui.registry.scan_models import ScanState
 from regtui.render.repos import (
     REPO_COLUMNS,
     RepoRow,
@@ -21,10 +23,12 @@ from regtui.render.repos import (
     repo_cells,
     tree_rows,
 )
+from regtui.render.scans import VULN_COLUMN, scan_cell, scan_style
 from regtui.render.tags import TAG_COLUMNS, TagRow, TagSort, TagTable, tag_cells
 from regtui.services.impact import Target
 from regtui.services.inventory import InventoryService
 from regtui.services.operations import OperationsService
+from regtui.services.scans import ScanService
 from regtui.text import safe_text
 from regtui.ui.commands import ContextCommand
 from regtui.ui.data import RegistryData
@@ -33,7 +37,7 @@ from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.vtable import VirtualTable
 
 _SORT_KEYS = {"name": ("N", "name"), "size": ("S", "size"), "date": ("A", "age"),
-              "tags": ("T", "tag count")}
+              "tags": ("T", "tag count"), "vulns": ("W", "scan findings")}
 
 
 class RegistryScreen(BaseScreen):
@@ -48,6 +52,10 @@ class RegistryScreen(BaseScreen):
                 tooltip="Sort the focused table by date (newest first); again to reverse"),
         Binding("T", "sort('tags')", "Sort tags", id="sort.tags", show=False,
                 tooltip="Sort repositories by tag count; again to reverse"),
+        Binding("W", "sort('vulns')", "Sort vulns", id="sort.vulns", show=False,
+                tooltip="Sort tags by scan findings, worst first; again to reverse"),
+        Binding("V", "scans", "Scans", id="registry.scans", show=False,
+                tooltip="Vulnerability findings of this registry, worst first; CVE search"),
         Binding("t", "toggle_tree", "Tree", id="repos.tree",
                 tooltip="Fold repositories by namespace, or list them flat"),
         Binding("space", "toggle_fold", "Fold", id="fold",
@@ -81,6 +89,7 @@ class RegistryScreen(BaseScreen):
         self.expanded: set[str] = set()
         self.repo_sort, self.repo_reverse = RepoSort.NAME, False
         self.tag_sort, self.tag_reverse = TagSort.DATE, True
+        self._scans_read: set[str] = set()
 
     @property
     def data(self) -> RegistryData:
@@ -90,7 +99,7 @@ class RegistryScreen(BaseScreen):
         with Horizontal(id="panes"):
             yield VirtualTable(REPO_COLUMNS, self._repo_cells, style_of=_repo_style,
                                id="repos", empty="no repositories (yet)")
-            yield VirtualTable(TAG_COLUMNS, self._tag_cells, style_of=_tag_style,
+            yield VirtualTable(TAG_COLUMNS, self._tag_cells, style_of=self._tag_style,
                                id="tags", empty="select a repository")
 
     def on_mount(self) -> None:
@@ -108,7 +117,15 @@ class RegistryScreen(BaseScreen):
         return repo_cells(row, self.rapp.clock())
 
     def _tag_cells(self, row: TagRow) -> tuple[str, ...]:
-        return tag_cells(row, self.rapp.clock(), row.key in self.expanded)
+        cells = tag_cells(row, self.rapp.clock(), row.key in self.expanded)
+        if row.depth:
+            return (*cells, "")
+        return (*cells, scan_cell(self.data.scans.get(row.record.digest)))
+
+    def _tag_style(self, row: TagRow) -> str:
+        if row.depth:
+            return "vtable--muted"
+        return scan_style(self.data.scans.get(row.record.digest))
 
     def show_repos(self, keep: str | None = None) -> None:
         """Rebuild the repositories pane from the store, keeping the cursor on its repository."""
@@ -139,12 +156,37 @@ class RegistryScreen(BaseScreen):
             table.border_title = Text(safe_text(self.repository or "Tags", 80))
             return
         rows = tag_table.visible(text_filter, self.tag_sort, self.tag_reverse, self.expanded)
+        if self.data.scans or self.data.config.scans is not None:
+            table.set_columns((*TAG_COLUMNS, VULN_COLUMN))
         table.set_rows(rows)
+        self._load_scans(tag_table)
         table.empty_text = "no tag matches the filter" if tag_table.rows else "no tags"
         shown = f"{len(rows):,}/" if not text_filter.is_empty else ""
         name = safe_text(self.repository or "", 80)
         table.border_title = Text(f"{name} · {shown}{tag_table.total:,} tags")
         table.border_subtitle = Text(_subtitle(self.tag_sort, self.tag_reverse, text_filter))
+
+    def _load_scans(self, tag_table: TagTable) -> None:
+        """Scan states of the shown tags, read once per repository in the background."""
+        repository = self.repository
+        if repository is None or repository in self._scans_read:
+            return
+        service = self.rapp.scan_service(self.registry)
+        if service is None:
+            return
+        self._scans_read.add(repository)
+        self.read_scans(service, [row.record for row in tag_table.rows],
+                        [child for row in tag_table.rows for child in row.children])
+
+    @work(group="tag-scans", exit_on_error=False)
+    async def read_scans(self, service: ScanService, records: list[TagRecord],
+                         supplements: list[TagRecord]) -> None:
+        scans = await service.scan_tags([*records, *supplements])
+        self.data.set_scans(scans)
+        if scans and any(scan.state is not ScanState.NOT_SCANNED for scan in scans):
+            self.query_one("#tags", VirtualTable).set_columns((*TAG_COLUMNS, VULN_COLUMN))
+        self.show_tags()
+        self.query_one("#tags", VirtualTable).invalidate()
 
     def _tags_placeholder(self) -> str:
         if self.repository is None:
@@ -166,6 +208,7 @@ class RegistryScreen(BaseScreen):
     # -- data flow ---------------------------------------------------------------------------
 
     def refresh_data(self) -> None:
+        self._scans_read.clear()
         self.rapp.refresh_registry(self.registry, first=self.repository)
 
     def data_changed(self, registry: str, repository: str | None) -> None:
@@ -215,7 +258,10 @@ class RegistryScreen(BaseScreen):
         return self.focused is self.query_one("#tags")
 
     def action_sort(self, column: str) -> None:
-        if self._tags_focused():
+        on_tags = self._tags_focused() or column == TagSort.VULNS  # only tags have findings
+        if on_tags and not self._tags_focused():
+            self.query_one("#tags").focus()
+        if on_tags:
             if column not in TagSort.__members__.values():
                 return
             sort = TagSort(column)
@@ -229,6 +275,9 @@ class RegistryScreen(BaseScreen):
                 repo_sort is not RepoSort.NAME)
             self.repo_sort = repo_sort
             self.show_repos()
+
+    def action_scans(self) -> None:
+        self.rapp.open_scans(self.registry)
 
     def action_toggle_tree(self) -> None:
         self.tree_mode = not self.tree_mode
@@ -365,6 +414,8 @@ class RegistryScreen(BaseScreen):
                                            self.action_metrics))
         if self.data.config.logs:
             commands.append(ContextCommand("Logs", "This registry's logs", self.action_logs))
+        commands.append(ContextCommand("Scan findings", "Vulnerabilities per tag, worst first, "
+                                       "and CVE search (key V)", self.action_scans))
         commands.append(ContextCommand("Storage usage", "Each blob counted once; unique and "
                                        "shared bytes per repository", self.action_storage))
         if not self.read_only_mode():
@@ -402,10 +453,6 @@ def _subtitle(sort: object, reverse: bool, text_filter: TextFilter) -> str:
 
 def _repo_style(row: RepoRow) -> str:
     return "vtable--muted" if row.namespace else ""
-
-
-def _tag_style(row: TagRow) -> str:
-    return "vtable--muted" if row.depth else ""
 
 
 __all__ = ["RegistryScreen", "TagTable"]

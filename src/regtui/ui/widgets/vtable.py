@@ -126,6 +126,13 @@ class VirtualTable(ScrollView, can_focus=True):
         self._set_cursor(index if index is not None else min(self.cursor, len(rows) - 1))
         self.refresh()
 
+    def set_columns(self, columns: tuple[Column, ...]) -> None:
+        """Show other columns (e.g. VULNS once scan findings are known); cells follow suit."""
+        if columns != self.columns:
+            self.columns = columns
+            self._fitted = []
+            self.invalidate()
+
     def invalidate(self) -> None:
         """Forget cached cells, e.g. when the clock moved and ages must be recomputed."""
         self._cache.clear()
