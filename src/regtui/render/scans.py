@@ -203,7 +203,8 @@ def overview_text(scans: Sequence[TagScan], problems: Sequence[str], limit: int 
     spread: list[CveSpread] = widest_cves(scans, limit)
     if spread:
         lines.append("Widest CVEs: " + " · ".join(
-            f"{safe_text(c.cve, 30)} ({c.severity.name.lower()}, {c.images} images"
+            f"{safe_text(c.cve, 30)} ({c.severity.name.lower()}, {c.images} "
+            f"image{'' if c.images == 1 else 's'}"
             f"{', fix' if c.fixable else ''})" for c in spread))
     if problems:
         lines.append(f"{len(problems)} report problems; first: {safe_text(problems[0], 200)}")

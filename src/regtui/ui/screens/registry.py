@@ -37,7 +37,7 @@ from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.vtable import VirtualTable
 
 _SORT_KEYS = {"name": ("N", "name"), "size": ("S", "size"), "date": ("A", "age"),
-              "tags": ("T", "tag count"), "vulns": ("W", "scan findings")}
+              "tags": ("T", "tag count")}
 
 
 class RegistryScreen(BaseScreen):

@@ -215,7 +215,7 @@ class ScanDetailScreen(BaseScreen):
     ScanDetailScreen #finding-detail { height: auto; max-height: 12; border: round $panel; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("g", "toggle_group", "Group", id="scan-detail.group",
+        Binding("b", "toggle_group", "Group by", id="scan-detail.group",
                 tooltip="Group findings by package or by CVE"),
         Binding("c", "copy_id", "Copy id", id="scan-detail.copy",
                 tooltip="Copy the selected finding's CVE id to the clipboard"),
@@ -232,8 +232,8 @@ class ScanDetailScreen(BaseScreen):
     def compose_body(self) -> ComposeResult:
         yield VirtualTable(FINDING_COLUMNS, finding_cells, style_of=finding_style,
                            id="findings", empty="reading the report…")
-        yield Static(Text("Enter: description and references · g: group · c: copy id"),
-                     id="finding-detail")
+        yield Static(Text("Enter: description and references · b: group by package or CVE · "
+                          "c: copy id"), id="finding-detail")
 
     def on_mount(self) -> None:
         super().on_mount()
