@@ -155,7 +155,7 @@ def hostile_report(digest: str) -> dict[str, Any]:
     return report
 
 
-def write_fake_reports(directory: Path) -> None:
+def write_fake_reports(directory: Path, *, broken: bool = False) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for name, repo, seed in (("trivy-debian.json", "library/alpine", "alpine-3.20"),
                              ("trivy-mixed.json", "library/alpine", "alpine-3.19"),
@@ -165,13 +165,14 @@ def write_fake_reports(directory: Path) -> None:
             f"127.0.0.1:5000/{repo}@{digest_of(seed)}"]
         (directory / f"{seed}-{repo.replace('/', '_')}.json").write_text(json.dumps(report))
     (directory / "hostile.json").write_text(json.dumps(hostile_report(digest_of("hostile"))))
-    (directory / "broken.json").write_text('{"SchemaVersion": 2, "Results": [')
+    if broken:  # its message names the (per-run) path: kept out of the snapshots
+        (directory / "broken.json").write_text('{"SchemaVersion": 2, "Results": [')
 
 
-def fake_app(make_app: AppMaker, tmp_path: Path) -> RegtuiApp:
+def fake_app(make_app: AppMaker, tmp_path: Path, *, broken: bool = False) -> RegtuiApp:
     app = make_app()
     reports = tmp_path / "fake-reports"
-    write_fake_reports(reports)
+    write_fake_reports(reports, broken=broken)
     backend = open_backend(adhoc_registry("http://127.0.0.1:9"), app.config, read_only=True)
     app.scan_services["lab"] = ScanService(
         InventoryService(backend), ScanConfig(reports_dir=reports, fail_on=(("critical", 1),)),
@@ -230,7 +231,7 @@ def test_scans_snapshot(scene: str, size: tuple[int, int], snap_compare: Snap,
 
 
 async def test_fake_scans_states_and_literal_text(make_app: AppMaker, tmp_path: Path) -> None:
-    app = fake_app(make_app, tmp_path)
+    app = fake_app(make_app, tmp_path, broken=True)
     async with app.run_test(size=(160, 48)) as pilot:
         await at_scans(pilot)
         rows = {r.key: r.scan for r in rows_of(app, "scans")}
@@ -241,6 +242,16 @@ async def test_fake_scans_states_and_literal_text(make_app: AppMaker, tmp_path: 
         assert Severity.CRITICAL.letter == "C"
         text = screen_text(app)
         assert "report problems" in text and "broken.json is not valid JSON" in text
+        critical = {"trivy-debian.json": expected_counts(load("trivy-debian.json"))["critical"],
+                    "trivy-mixed.json": expected_counts(load("trivy-mixed.json"))["critical"]}
+        assert all(critical.values())  # so with fail_on = critical, these tags all fail:
+        failing = {"library/alpine:3.20", "library/alpine:latest", "library/alpine:3.19",
+                   *(f"evil/hostile:{tag}" for tag in HOSTILE)}
+        assert {key for key, scan in rows.items() if scan.failing} == failing
+        assert app.store["lab"].status.failing_tags == len(failing)
+        await pilot.press("colon", *"fleet", "enter")
+        await settle(pilot)
+        assert f"{len(failing)} tags over fail_on" in screen_text(app)
         await at_hostile_detail(pilot)
         text = screen_text(app)
         assert "[bold red]x[/]" in text and "␛[2J" in text  # literal, escapes made visible

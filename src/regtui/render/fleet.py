@@ -36,6 +36,8 @@ class RegistryStatus:
     fetched_at: datetime | None = None
     error: str = ""
     loading: bool = False
+    failing_tags: int = 0
+    """Tags whose scan findings reach `[registries.scans] fail_on`, among those read."""
 
     @property
     def key(self) -> str:
@@ -62,8 +64,14 @@ def fleet_cells(status: RegistryStatus, now: datetime) -> tuple[str, ...]:
         _count(status.tags),
         formats.size(status.size_bytes) if status.size_bytes is not None else formats.UNKNOWN,
         formats.age(status.fetched_at, now) if status.fetched_at else "never",
-        safe_text(status.error, 300) or "-",
+        safe_text(status.error, 300) or _failing(status),
     )
+
+
+def _failing(status: RegistryStatus) -> str:
+    if not status.failing_tags:
+        return "-"
+    return f"{status.failing_tags:,} tags over fail_on"
 
 
 def _count(value: int | None) -> str:

@@ -323,6 +323,10 @@ class RegtuiApp(App[int]):
             self.error_text = ""
         self._changed(message.registry, None)
 
+    def scans_changed(self, registry: str) -> None:
+        """New scan states in the store: the fleet row and the tags pane show them."""
+        self._changed(registry, None)
+
     def _changed(self, registry: str, repository: str | None) -> None:
         with self.batch_update():
             for screen in self.screen_stack:

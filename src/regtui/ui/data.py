@@ -74,10 +74,16 @@ class RegistryData:
     repo_errors: dict[str, str] = field(default_factory=dict)
     scans: dict[str, TagScan] = field(default_factory=dict)
     """Scan state by digest, for the tags pane's VULNS column (filled by the scans workers)."""
+    failing: set[tuple[str, str]] = field(default_factory=set)
+    """(repository, tag) reaching `fail_on`: the fleet row's count."""
 
     def set_scans(self, scans: Sequence[TagScan]) -> None:
         """Merge new scan states and give every tag table its VULNS sort keys."""
         self.scans.update((scan.record.digest, scan) for scan in scans)
+        self.failing.update((s.record.repository, s.record.tag) for s in scans if s.failing)
+        self.failing.difference_update((s.record.repository, s.record.tag) for s in scans
+                                       if not s.failing)
+        self.status.failing_tags = len(self.failing)
         keys = {digest: vuln_sort_key(scan) for digest, scan in self.scans.items()}
         for table in self.tables.values():
             table.set_scan_keys(keys)

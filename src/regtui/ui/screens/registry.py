@@ -185,7 +185,7 @@ class RegistryScreen(BaseScreen):
         self.data.set_scans(scans)
         if scans and any(scan.state is not ScanState.NOT_SCANNED for scan in scans):
             self.query_one("#tags", VirtualTable).set_columns((*TAG_COLUMNS, VULN_COLUMN))
-        self.show_tags()
+        self.rapp.scans_changed(self.registry)
         self.query_one("#tags", VirtualTable).invalidate()
 
     def _tags_placeholder(self) -> str:

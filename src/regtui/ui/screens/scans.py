@@ -128,6 +128,7 @@ class ScansScreen(BaseScreen):
         self.scans = await self.source.scan_tags(records)
         if self.registry in self.rapp.store.registries:
             self.rapp.store[self.registry].set_scans(self.scans)
+            self.rapp.scans_changed(self.registry)
         self.show()
 
     def show(self) -> None:
