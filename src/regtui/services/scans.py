@@ -421,7 +421,7 @@ class ScanService:
             report = self._full[key]
         allowed = await self.allowlist(scan.record.repository)
         if allowed:
-            marked = tuple(replace(f, allowlisted=True) if f.vulnerability_id in allowed else f
+            marked = tuple(f._replace(allowlisted=True) if f.vulnerability_id in allowed else f
                            for f in report.findings)
             report = replace(report, findings=marked)
         return report
