@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-DEBS   := docker-registry prometheus apache2-utils
+DEBS   := docker-registry prometheus apache2-utils skopeo umoci buildah
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
@@ -28,7 +28,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 # Installs the real registry and Prometheus the lab runs, only when a binary is missing.
 debs:
 	@if ! command -v docker-registry >/dev/null || ! command -v prometheus >/dev/null \
-	    || ! command -v promtool >/dev/null || ! command -v htpasswd >/dev/null; then \
+	    || ! command -v promtool >/dev/null || ! command -v htpasswd >/dev/null \
+	    || ! command -v skopeo >/dev/null || ! command -v umoci >/dev/null \
+	    || ! command -v buildah >/dev/null; then \
 	  echo "installing Debian packages: $(DEBS)"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEBS); \

@@ -26,8 +26,8 @@ from regtui.services.inventory import InventoryService
 
 async def walk(url: str, cache_dir: Path) -> dict[str, Any]:
     registry = adhoc_registry(url)
-    backend = open_backend(registry, load_config(None), read_only=True,
-                           cache=ContentCache(cache_dir))
+    cache = ContentCache(cache_dir)
+    backend = open_backend(registry, load_config(None), read_only=True, cache=cache)
     service = InventoryService(backend, concurrency=registry.concurrency)
     started = time.perf_counter()
     count = 0
@@ -39,7 +39,7 @@ async def walk(url: str, cache_dir: Path) -> dict[str, Any]:
         sent = transport.requests_sent if isinstance(transport, GuardedTransport) else -1
         await service.aclose()
     return {"records": count, "seconds": round(time.perf_counter() - started, 3),
-            "requests": sent, "cache_hits": backend.cache.hits}
+            "requests": sent, "cache_hits": cache.hits}
 
 
 def main() -> int:

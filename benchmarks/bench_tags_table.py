@@ -82,6 +82,9 @@ class BenchService:
     async def tag_records(self, repository: str) -> list[TagRecord]:
         return self.records
 
+    async def tag_names(self, repository: str) -> list[str]:
+        return sorted({r.tag for r in self.records})
+
     async def manifest(self, repository: str, reference: str) -> Manifest:
         raise NotImplementedError
 

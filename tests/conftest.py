@@ -29,10 +29,11 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory,
     """No test reads the developer's config, docker login, cache or audit log."""
     home = tmp_path_factory.mktemp("home")
     for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_CACHE_HOME", "cache"),
-                     ("XDG_STATE_HOME", "state"), ("DOCKER_CONFIG", "docker")):
+                     ("XDG_STATE_HOME", "state"), ("DOCKER_CONFIG", "docker"),
+                     ("XDG_RUNTIME_DIR", "runtime")):
         path = Path(home, sub)
         path.mkdir()
         monkeypatch.setenv(var, str(path))
     for var in ("REGTUI_CONFIG", "REGTUI_READ_ONLY", "REGTUI_CACHE_DIR", "REGTUI_STATE_DIR",
-                "NO_COLOR"):
+                "NO_COLOR", "REGISTRY_AUTH_FILE"):
         monkeypatch.delenv(var, raising=False)

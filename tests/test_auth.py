@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from regtui.config import AuthConfig, RegistryConfig, load_config
+from regtui.config import AuthConfig, RegistryConfig, adhoc_registry, load_config
 from regtui.errors import AuthError
 from regtui.lab import Lab
 from regtui.registry.auth import (
@@ -82,13 +82,30 @@ def helper_calls(tmp_path: Path) -> list[str]:
 # --- resolve_credentials: env and regtui config ---------------------------------------------
 
 
-def test_env_password_override_beats_everything(docker_dir: Path) -> None:
+def loaded(tmp_path: Path, env: dict[str, str], auth: str = "") -> RegistryConfig:
+    """A registry as the CLI gets it: from a config file, with env overrides applied."""
+    path = tmp_path / "config.toml"
+    path.write_text(f'[[registries]]\nname = "lab"\nurl = "localhost:5000"\n{auth}\n')
+    return load_config(path, env=env).registry("lab")
+
+
+def test_env_password_override_beats_everything(docker_dir: Path, tmp_path: Path) -> None:
     write_docker_config(docker_dir, {"auths": {"localhost:5000": {"auth": b64("d:dpw")}}})
-    reg = registry(username="cfg", password_env="LAB_PW")
+    auth = '[registries.auth]\nusername = "cfg"\npassword_env = "LAB_PW"'
     env = {"REGTUI_LAB_PASSWORD": "envpw", "LAB_PW": "cfgpw", "DOCKER_CONFIG": str(docker_dir)}
-    assert resolve_credentials(reg, env) == Credentials("cfg", "envpw")
+    assert resolve_credentials(loaded(tmp_path, env, auth), env) == Credentials("cfg", "envpw")
     env["REGTUI_LAB_USERNAME"] = "envuser"
+    reg = loaded(tmp_path, env, auth)
     assert resolve_credentials(reg, env) == Credentials("envuser", "envpw")
+
+
+def test_env_username_is_read_once_by_the_config(docker_dir: Path) -> None:
+    """auth.py trusts `auth.username`; the env override is config.py's job alone."""
+    reg = registry(username="cfg", password_env="LAB_PW")
+    env = {"LAB_PW": SECRET, "REGTUI_LAB_USERNAME": "ignored-here"}
+    assert resolve_credentials(reg, env) == Credentials("cfg", SECRET)
+    adhoc = adhoc_registry("localhost:5000", env={"REGTUI_LOCALHOST_5000_USERNAME": "adhoc"})
+    assert adhoc.auth.username == "adhoc"
 
 
 def test_env_password_without_any_username_is_an_error() -> None:
@@ -106,8 +123,6 @@ def test_password_env(docker_dir: Path) -> None:
     )
     with pytest.raises(AuthError, match=r"LAB_PW \(auth\.password_env\) is empty$"):
         resolve_credentials(reg, {"LAB_PW": ""})
-    env_user = {"LAB_PW": SECRET, "REGTUI_LAB_USERNAME": "other"}
-    assert resolve_credentials(reg, env_user) == Credentials("other", SECRET)
 
 
 def test_password_command(docker_dir: Path) -> None:
@@ -394,8 +409,8 @@ def test_scope_for(method: str, path: str, scope: str) -> None:
 
 # --- RegistryAuth against a registry and token server double --------------------------------
 
-REALM = "https://auth.example/token"
-HOST = "registry.example:5000"
+REALM = "https://auth.example.com/token"
+HOST = "registry.example.com:5000"
 
 
 @dataclass
@@ -422,7 +437,7 @@ class FakeRegistry:
             extensions=dict(request.extensions),
         )
         self.requests.append(snapshot)
-        if request.url.host == "auth.example":
+        if request.url.host == "auth.example.com":
             return self.token(request)
         return self.basic(request) if self.mode == "basic" else self.bearer(request)
 
@@ -538,7 +553,8 @@ async def test_basic_without_credentials_asks_for_a_login() -> None:
         with pytest.raises(AuthError) as caught:
             await http.get("/v2/")
     assert str(caught.value) == (
-        "registry lab requires a login: set [registries.auth] or docker login"
+        "registry lab requires a login: set [registries.auth] or use docker login, podman login "
+        "or skopeo login"
     )
 
 
@@ -575,9 +591,9 @@ async def test_cached_token_is_reused_and_new_scopes_skip_the_401() -> None:
         assert len(fake.requests) == 3
         await http.get("/v2/app/manifests/v2")
         await http.head("/v2/app/blobs/sha256:abc")
-        assert len(fake.requests) == 5 and fake.count("auth.example") == 1
+        assert len(fake.requests) == 5 and fake.count("auth.example.com") == 1
         assert (await http.delete("/v2/app/manifests/sha256:abc")).status_code == 200
-    assert fake.count("auth.example") == 2 and len(fake.requests) == 7
+    assert fake.count("auth.example.com") == 2 and len(fake.requests) == 7
     assert fake.requests[-2].url.params.get_list("scope") == ["repository:app:delete"]
 
 
@@ -586,7 +602,7 @@ async def test_concurrent_requests_share_one_token_fetch() -> None:
     async with client(fake, CountingSource(Credentials("ci", SECRET))) as http:
         responses = await asyncio.gather(*(http.get("/v2/app/tags/list") for _ in range(8)))
     assert {r.status_code for r in responses} == {200}
-    assert fake.count("auth.example") == 1
+    assert fake.count("auth.example.com") == 1
 
 
 @pytest.mark.parametrize(("expires_in", "still_fresh", "stale"), [(300, 280, 291), (None, 50, 55)])
@@ -598,10 +614,10 @@ async def test_token_refreshed_before_expiry(
         await http.get("/v2/app/tags/list")
         clock.now += still_fresh
         await http.get("/v2/app/tags/list")
-        assert fake.count("auth.example") == 1
+        assert fake.count("auth.example.com") == 1
         clock.now += stale - still_fresh
         await http.get("/v2/app/tags/list")
-    assert fake.count("auth.example") == 2 and len(fake.requests) == 6
+    assert fake.count("auth.example.com") == 2 and len(fake.requests) == 6
     assert fake.requests[-1].headers["Authorization"] == "Bearer tok-2"
 
 
@@ -611,7 +627,7 @@ async def test_token_revoked_by_the_registry_is_fetched_again_once() -> None:
         await http.get("/v2/app/tags/list")
         fake.grants["tok-1"] = set()
         assert (await http.get("/v2/app/tags/list")).status_code == 200
-    assert fake.count("auth.example") == 2
+    assert fake.count("auth.example.com") == 2
     assert fake.requests[-1].headers["Authorization"] == "Bearer tok-2"
 
 
@@ -632,7 +648,7 @@ async def test_user_without_access_fails_after_one_retry() -> None:
 
     def deny(request: httpx.Request) -> httpx.Response:
         response = fake.handler(request)
-        if request.url.host == "auth.example":
+        if request.url.host == "auth.example.com":
             fake.grants = {token: set() for token in fake.grants}
         return response
 

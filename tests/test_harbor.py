@@ -473,3 +473,17 @@ async def test_storage_report_and_pane_show_harbor_quotas(harbor: HarborDouble,
         text = str(app.screen.query_one("#storage-quotas", Static).render())
         assert "/ 47.7 MiB  team-a" in text and "░" in text and "/ unlimited" in text
     await service.aclose()
+
+
+def test_requests_outside_the_spec_are_violations(harbor: HarborDouble) -> None:
+    """The double checks what it receives too: an undeclared parameter, a wrong type."""
+    auth = (USERNAME, PASSWORD)
+    bad = httpx.get(f"{harbor.url}/api/v2.0/projects", params={"pagesize": "5"}, auth=auth)
+    assert bad.status_code == 400 and "'pagesize' is not in the spec" in bad.text
+    wrong = httpx.get(f"{harbor.url}/api/v2.0/quotas", params={"page": "one"}, auth=auth)
+    assert wrong.status_code == 400
+    assert [v.split(":", 2)[1].strip() for v in harbor.violations] == [
+        "GET /projects", "GET /quotas"]
+    good = httpx.get(f"{harbor.url}/api/v2.0/projects", params={"page_size": "5"}, auth=auth)
+    assert good.status_code == 200
+    harbor.violations.clear()

@@ -184,10 +184,14 @@ def test_fleet_cells_and_status() -> None:
                             size_bytes=2048, fetched_at=NOW - timedelta(seconds=30))
     cells = fleet_cells(status, NOW)
     assert cells[:6] == ("lab", "up", "distribution registry/2.0", "3", "1,200", "2.0 KiB")
-    assert cells[6] == "30 seconds ago"
+    assert cells[6] == "just now"  # ages tick by the minute, so idle screens stay still
+    assert fleet_cells(status, NOW + timedelta(seconds=150))[6] == "3 minutes ago"
+    assert cells[7] == "-"  # no request rate measured yet
+    status.request_rate, status.from_snapshot = 0.34, True
+    assert fleet_cells(status, NOW)[6:8] == ("just now (snapshot)", "0.3")
     status.error = "registry lab at http://x: connection refused"
     assert status_word(status) == "stale"
-    assert fleet_cells(status, NOW)[7] == status.error
+    assert fleet_cells(status, NOW)[8] == status.error
 
 
 def test_formats_handle_unknowns() -> None:

@@ -30,6 +30,8 @@ from regtui.config import Config, RegistryConfig, load_config
 from regtui.errors import RegtuiError, UsageError
 from regtui.services.export import FORMATS, write_records
 from regtui.services.inventory import InventoryService, open_registry
+from regtui.services.snapshot import SnapshotError, SnapshotWriter
+from regtui.services.snapshot_walk import WalkRecorder, print_cached
 
 PROG = "regtui"
 OPERATIONS = {"delete": run_delete, "retention": run_retention, "gc": run_gc,
@@ -73,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="only this repository (repeatable)")
     inventory.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                            help="progress bar on stderr (auto: when stderr is a terminal)")
+    inventory.add_argument("--cached", action="store_true",
+                           help="print the last snapshot (written by every walk) without "
+                                "contacting the registry")
 
     add_operation_parsers(commands, lambda p: _add_global_options(p, suppress=True))
     add_storage_parser(commands, lambda p: _add_global_options(p, suppress=True))
@@ -115,24 +120,51 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 async def _inventory(args: argparse.Namespace, config: Config) -> int:
     registries = select_registries(config, args.registry, bool(args.insecure))
+    if args.cached:
+        return await _inventory_cached(registries, args, config)
     read_only = True  # inventory only reads, whatever the mode
     show_progress = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     status = 0
     for registry in registries:
         service = open_registry(registry, config, read_only=read_only)
+        writer = SnapshotWriter.for_registry(config.cache_dir, registry.url)
         try:
-            status = max(status, await _inventory_one(service, args, show_progress))
+            status = max(status, await _inventory_one(service, args, show_progress, writer))
         finally:
+            writer.close()
             await service.aclose()
     return status
 
 
+async def _inventory_cached(registries: Sequence[RegistryConfig], args: argparse.Namespace,
+                            config: Config) -> int:
+    """`inventory --cached`: the snapshot's records, same formats, no request sent."""
+    status = 0
+    for registry in registries:
+        try:
+            count, note = await print_cached(registry, config.cache_dir, args.format,
+                                             args.repository, sys.stdout)
+        except SnapshotError as error:
+            print(f"{PROG}: {error}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"{PROG}: registry {registry.name}: {count} records {note}", file=sys.stderr)
+        if "incomplete" in note:
+            status = 1
+    return status
+
+
 async def _inventory_one(service: InventoryService, args: argparse.Namespace,
-                         show_progress: bool) -> int:
+                         show_progress: bool, writer: SnapshotWriter) -> int:
     progress = _Progress(service.name) if show_progress else None
     await service.ping()
-    records = service.walk(args.repository, on_repository=progress.update if progress else None)
+    recorder = WalkRecorder(service, writer, args.repository)
+    names = await recorder.names()
+    records = recorder.records(service.walk(
+        names, on_repository=progress.update if progress else None, on_done=recorder.done,
+        listed=recorder.full))
     count = await write_records(records, args.format, sys.stdout)
+    recorder.finish()
     if progress:
         progress.finish()
     for problem in service.problems:

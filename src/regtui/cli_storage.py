@@ -12,7 +12,7 @@ from typing import Any, TextIO
 from regtui.cli_ops import select_registries
 from regtui.config import Config
 from regtui.render.formats import size
-from regtui.services.gc import storage_root
+from regtui.services.gc import storage_layout
 from regtui.services.inventory import open_registry
 from regtui.services.storage import StorageReport, Usage, storage_report
 from regtui.text import safe_text
@@ -31,13 +31,16 @@ async def run_storage(args: argparse.Namespace, config: Config) -> int:
     for registry in select_registries(config, args.registry, bool(args.insecure)):
         inventory = open_registry(registry, config, read_only=True)
         try:
-            root = storage_root(registry.gc) if registry.gc else None
+            root, why = storage_layout(registry.gc) if registry.gc else (None, "")
             report = await storage_report(inventory, storage_root=root)
         finally:
             await inventory.aclose()
         {"json": _json, "csv": _csv, "table": _table}[args.format](report, sys.stdout, args.tags)
         for problem in inventory.problems:
             print(f"regtui: {problem.message}", file=sys.stderr)
+        if why:  # a note, not a failure: the rest of the report stands
+            print(f"regtui: registry {registry.name}: untagged bytes unknown: {why}",
+                  file=sys.stderr)
         status = max(status, 1 if inventory.problems else 0)
     return status
 

@@ -13,11 +13,11 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from regtui.errors import ConfigError
 
@@ -85,7 +85,11 @@ class AuthConfig:
     password_command: str = ""
     """Shell command printing the password, e.g. `aws ecr get-login-password`."""
     docker_config: bool = True
-    """Fall back to docker's config.json (auths, credsStore, credHelpers)."""
+    """Fall back to the files login commands leave: podman/skopeo/buildah's auth.json and
+    docker's config.json (auths, credsStore, credHelpers)."""
+    token_realms: tuple[str, ...] = ()
+    """Token realm hosts trusted besides the registry's own domain: `host`, `host:port`, or
+    `http://host[:port]` to allow a plain-http realm for an https registry."""
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,13 @@ class RegistryConfig:
     timeout: float = 30.0
     """Seconds before a request is given up."""
     retries: int = 3
-    """Retries of idempotent requests on connection errors and 5xx."""
+    """Retries of idempotent requests on connection errors, cut bodies and 5xx."""
+    deadline: float = 60.0
+    """Seconds one request may take in all, retries and waits included."""
+    refresh_deadline: float = 600.0
+    """Seconds one walk of the registry (a refresh, `inventory`) may take in all."""
+    max_names: int = 1_000_000
+    """More names than this in a catalog or tag list is not plausible: paging stops."""
     insecure: bool = False
     """Allow plain http to a non-loopback host and skip TLS verification."""
     ca_file: Path | None = None
@@ -188,6 +198,12 @@ class RegistryConfig:
     """Log sources, if any."""
     gc: GcConfig | None = None
     """Garbage collection, if this registry allows it."""
+    alias: str = ""
+    """Short name shown instead of a long host (`prod-ecr` for `1234....amazonaws.com`)."""
+    repositories: tuple[str, ...] = ()
+    """Repositories to show where there is no catalog: `ns/repo`, or `ns/*` for a namespace."""
+    api_url: str = ""
+    """The vendor API when it is not `url` (Docker Hub: `https://hub.docker.com`)."""
     scans: ScanConfig | None = None
     """Vulnerability report sources and thresholds, if any."""
 
@@ -195,6 +211,11 @@ class RegistryConfig:
     def host(self) -> str:
         """`host[:port]`, the name docker files credentials and certs.d entries under."""
         return urlsplit(self.url).netloc
+
+    @property
+    def shown_host(self) -> str:
+        """What the UI shows for the host: the alias when one is set."""
+        return self.alias or self.host
 
 
 def _default_dir(env: Mapping[str, str], xdg: str, fallback: str) -> Path:
@@ -221,7 +242,10 @@ class Config:
     read_only: bool = False
     """Global read-only mode; a registry's own `read_only` wins over it."""
     refresh_interval: float = 30.0
-    """Seconds between polls of a registry."""
+    """Seconds between checks of what is on screen (the repository shown, the fleet)."""
+    background_refresh_interval: float = 300.0
+    """Seconds between cheap checks of everything else (catalog, tag lists, or Prometheus'
+    manifest write counter when configured); only what changed is resolved again."""
     theme: str = "textual-dark"
     """Textual theme name."""
     keymap: Mapping[str, str] = field(default=_EMPTY)
@@ -461,6 +485,33 @@ def normalize_url(raw: str, where: _Where, *, insecure: bool, strict_http: bool 
 # Building the dataclasses
 
 
+def _realm_host(value: object, where: _Where) -> str:
+    """`host[:port]` or `http(s)://host[:port]`, lower-cased; nothing else is a realm host."""
+    text = _expect(value, str, "a string", where).strip()
+    parts = urlsplit(text if "://" in text else f"//{text}")
+    if not _bare_host(parts):
+        raise where.error(f"expected a host like auth.example.com, host:port or "
+                          f"http://host:port, got {_describe(value)}")
+    return f"{parts.scheme}://{parts.netloc.lower()}" if parts.scheme else parts.netloc.lower()
+
+
+def _bare_host(parts: SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        return False
+    extra = parts.path.strip("/") or parts.query or parts.fragment or "@" in parts.netloc
+    return bool(parts.hostname) and not extra and parts.scheme in ("", "http", "https")
+
+
+def _realm_hosts(table: Mapping[str, Any], where: _Where) -> tuple[str, ...]:
+    if "token_realms" not in table:
+        return ()
+    here = where.child("token_realms")
+    items: list[Any] = _expect(table["token_realms"], list, "an array of strings", here)
+    return tuple(_realm_host(item, here.child(i)) for i, item in enumerate(items))
+
+
 def _auth(table: Mapping[str, Any], where: _Where) -> AuthConfig:
     _check_keys(table, _names(AuthConfig), where)
     auth = AuthConfig(
@@ -468,6 +519,7 @@ def _auth(table: Mapping[str, Any], where: _Where) -> AuthConfig:
         password_env=_string(table, "password_env", where),
         password_command=_string(table, "password_command", where),
         docker_config=_bool(table, "docker_config", where, True),
+        token_realms=_realm_hosts(table, where),
     )
     if auth.password_env and auth.password_command:
         raise where.error("set password_env or password_command, not both")
@@ -597,15 +649,43 @@ def _registry(table: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -
         concurrency=_int(table, "concurrency", where, 8, 1, 64),
         timeout=_positive(table, "timeout", where, 30.0),
         retries=_int(table, "retries", where, 3, 0, sys.maxsize),
+        deadline=_positive(table, "deadline", where, 60.0),
+        refresh_deadline=_positive(table, "refresh_deadline", where, 600.0),
+        max_names=_int(table, "max_names", where, 1_000_000, 1, sys.maxsize),
         insecure=insecure,
         ca_file=_path(table, "ca_file", where),
         read_only=read_only,
-        auth=AuthConfig(username, auth.password_env, auth.password_command, auth.docker_config),
+        auth=replace(auth, username=username),
         prometheus=_sub(table, "prometheus", where, _prometheus),
         logs=_logs(table, where),
         gc=_sub(table, "gc", where, _gc),
+        alias=_string(table, "alias", where).strip(),
+        repositories=_repository_list(table, where),
+        api_url=(normalize_url(_string(table, "api_url", where), where.child("api_url"),
+                               insecure=insecure) if _string(table, "api_url", where) else ""),
         scans=_sub(table, "scans", where, _scans),
     )
+
+
+_REPOSITORY_PATTERN = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+                                 r"(?:/\*)?$")
+
+
+def _repository_list(table: Mapping[str, Any], where: _Where) -> tuple[str, ...]:
+    """`repositories = ["library/nginx", "myorg/*"]`: names checked now, not at first use."""
+    if "repositories" not in table:
+        return ()
+    here = where.child("repositories")
+    items: list[Any] = _expect(table["repositories"], list, "an array of strings", here)
+    names: list[str] = []
+    for i, item in enumerate(items):
+        name = _expect(item, str, "a string", here.child(i)).strip()
+        if not _REPOSITORY_PATTERN.match(name) or name == "*":
+            raise here.child(i).error(f"expected a repository name like library/nginx or a "
+                                      f"namespace pattern like myorg/*, got {_describe(item)}")
+        if name not in names:
+            names.append(name)
+    return tuple(names)
 
 
 def _registries(
@@ -633,6 +713,7 @@ _TOP_KEYS = (
     "registries",
     "read_only",
     "refresh_interval",
+    "background_refresh_interval",
     "theme",
     "keymap",
     "log_buffer_lines",
@@ -690,6 +771,7 @@ def _build(
         read_only_env=(_env_bool(env, "REGTUI_READ_ONLY", False)
                        if env.get("REGTUI_READ_ONLY", "").strip() else None),
         refresh_interval=_env_interval(env, _positive(doc, "refresh_interval", where, 30.0)),
+        background_refresh_interval=_positive(doc, "background_refresh_interval", where, 300.0),
         theme=_env_string(env, "REGTUI_THEME", _string(doc, "theme", where, "textual-dark")),
         keymap=_string_map(doc, "keymap", where),
         log_buffer_lines=_int(doc, "log_buffer_lines", where, 100_000, 1_000, 10_000_000),
@@ -741,8 +823,11 @@ def load_config(path: Path | None = None, env: Mapping[str, str] = os.environ) -
     return _build(doc, _Where(str(target)), env, target)
 
 
-def adhoc_registry(url: str, *, insecure: bool = False) -> RegistryConfig:
+def adhoc_registry(url: str, *, insecure: bool = False,
+                   env: Mapping[str, str] = os.environ) -> RegistryConfig:
     """A registry from `--registry URL` with no config file: named after its host."""
     normalized = normalize_url(url, _Where("--registry"), insecure=insecure)
-    reg = RegistryConfig(name="", url=normalized, insecure=insecure)
-    return RegistryConfig(name=reg.host, url=normalized, insecure=insecure)
+    name = RegistryConfig(name="", url=normalized).host
+    username = _env_string(env, f"{registry_env_prefix(name)}_USERNAME", "")
+    return RegistryConfig(name=name, url=normalized, insecure=insecure,
+                          auth=AuthConfig(username=username))

@@ -6,6 +6,7 @@ error line. No traceback ever reaches the operator for these.
 
 from __future__ import annotations
 
+from regtui.redact import redact
 from regtui.text import safe_text
 
 
@@ -15,8 +16,9 @@ class RegtuiError(Exception):
     exit_code = 1
 
     def __str__(self) -> str:
-        # Messages quote what registries answer: one line, control characters made visible.
-        return safe_text(" ".join(super().__str__().split()), 1000)
+        # Messages quote what registries answer: one line, control characters made visible,
+        # and any credential a registry echoed back cut out (stderr, error line, audit log).
+        return safe_text(redact(" ".join(super().__str__().split())), 1000)
 
 
 class UsageError(RegtuiError):
@@ -53,3 +55,7 @@ class NotFoundError(RegistryError):
 
 class ProtocolError(RegistryError):
     """The registry answered something that is not valid for the API (bad JSON, bad digest...)."""
+
+
+class UnknownRepositoryError(NotFoundError):
+    """404 NAME_UNKNOWN: the registry has no tags for this name (it may still list it)."""

@@ -2,9 +2,10 @@
 
 No Harbor can run here, so this serves the few management endpoints regtui uses from an
 in-memory model built by reading the real lab registry, and forwards `/v2/` to that registry,
-so every manifest and blob is real. Every JSON answer is checked against the response schema
-of its operation in Harbor's own swagger file before it is sent: a violation is recorded in
-`violations`, the client gets a 500, and the fixture fails the test.
+so every manifest and blob is real. Every request it receives (method, path, query, body)
+and every JSON answer before it is sent are checked against the facts of Harbor's swagger
+kept in `specs/harbor_subset.json` (see `schema.py`): a violation is recorded in
+`violations`, the client gets a 400 or 500, and the fixture fails the test.
 
 What it does the way Harbor does: projects own repositories named `project/repo`; nested
 names must be URL-encoded twice in paths; lists page with `page`/`page_size`, `X-Total-Count`
@@ -36,7 +37,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 
 from regtui.registry import mediatypes as mt
-from tests.doubles.schema import SchemaViolation, SwaggerResponses, harbor_responses
+from tests.doubles.schema import ApiSubset, SchemaViolation, harbor_responses
 
 API: Final = "/api/v2.0"
 TOP_PROJECT: Final = "lab"
@@ -107,7 +108,7 @@ class HarborDouble:
 
     def __init__(self, upstream: str, *, hard_limits: dict[str, int] | None = None,
                  scans: dict[str, dict[str, int]] | None = None,
-                 schemas: SwaggerResponses | None = None, version: str = VERSION,
+                 schemas: ApiSubset | None = None, version: str = VERSION,
                  reports: dict[str, list[dict[str, Any]]] | None = None,
                  system_allowlist: tuple[str, ...] = (),
                  project_allowlists: dict[str, tuple[str, ...]] | None = None) -> None:
@@ -272,13 +273,30 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path == "/service/token":
             self._token()
         elif url.path.startswith(API + "/"):
-            self._api(method, url.path[len(API):])
+            if self._request_in_spec(method, url.path, url.query):
+                self._api(method, url.path[len(API):])
         elif url.path.startswith("/v2/"):
             self._registry(method, url.path, url.query)
         else:
             self._send(404, b"404 page not found\n", "text/plain")
 
     # -- plumbing -----------------------------------------------------------------------------
+
+    def _request_in_spec(self, method: str, path: str, query: str) -> bool:
+        """What regtui sent must be an operation of Harbor's spec, with declared parameters;
+        a violation is recorded (the fixture fails the test) and answered 400."""
+        try:
+            body = json.loads(self._body) if self._body else None
+        except ValueError:
+            body = self._body.decode(errors="replace")
+        try:
+            self.double.schemas.validate_request(method, path, parse_qs(query), body)
+        except SchemaViolation as exc:
+            with self.double.lock:
+                self.double.violations.append(f"request: {exc}")
+            self._send(400, f"harbor double: {exc}\n".encode(), "text/plain")
+            return False
+        return True
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json",
               headers: dict[str, str] | None = None, method: str = "GET") -> None:

@@ -151,6 +151,7 @@ class FakeService:
         self.name, self.url = registry.name, registry.url
         self.data = data or FakeData()
         self.down = down
+        self.tag_lists = 0
 
     @property
     def capabilities(self) -> Capabilities:
@@ -171,6 +172,11 @@ class FakeService:
     async def tag_records(self, repository: str) -> list[TagRecord]:
         self._check()
         return list(self.data.repos[repository])
+
+    async def tag_names(self, repository: str) -> list[str]:
+        self._check()
+        self.tag_lists += 1
+        return sorted({r.tag for r in self.data.repos[repository]})
 
     async def manifest(self, repository: str, reference: str) -> Manifest:
         if reference in self.data.indexes:

@@ -107,29 +107,38 @@ def one_registry(tmp_path: Path) -> Config:
 
 
 async def test_refresh_never_overlaps_and_pauses_behind_a_modal(tmp_path: Path) -> None:
+    """Ticks never start a second refresh; `r` replaces a running one (it may be stuck)."""
     services: list[GatedService] = []
 
     def factory(registry: RegistryConfig) -> GatedService:
         services.append(GatedService(registry))
         return services[-1]
 
+    def running() -> int:
+        return sum(1 for w in app.workers if w.name == "refresh:lab" and not w.is_finished)
+
     app = RegtuiApp(one_registry(tmp_path), factory=factory, clock=fixed_clock)
     async with app.run_test() as pilot:
         await pilot.pause()
-        await pilot.press("r", "r")
         app._tick()
         await pilot.pause()
-        assert services[0].calls == 1
+        assert services[0].calls == 1, "a tick leaves the running refresh be"
+        await pilot.press("r", "r")
+        await pilot.pause()
+        assert services[0].calls == 3 and running() == 1, "each r replaced the one before"
         services[0].gate.set()
         await settle(pilot)
         await pilot.press("question_mark")
         app._tick()
         await pilot.pause()
-        assert services[0].calls == 1
+        assert services[0].calls == 3
         await pilot.press("escape")
-        app._tick()
+        app._tick()  # the fleet's fast tier: the registry is loaded, nothing to walk
         await settle(pilot)
-        assert services[0].calls == 2
+        assert services[0].calls == 3
+        app._background_tick()  # the slow tier reads the catalog again
+        await settle(pilot)
+        assert services[0].calls == 4
 
 
 class FlakyService(FakeService):

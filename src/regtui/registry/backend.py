@@ -2,15 +2,21 @@
 
 The UI asks a backend what it can do and shows only those actions (k9s offers delete only
 where a resource's verbs allow it). Adding a flavor is a new module and a line in `FLAVORS`.
+What only some flavors offer (a tag-delete API, quotas, a GC job API) is an optional protocol
+below; services ask `tag_delete_api(backend)` etc. and never test for a concrete class.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from regtui.registry.models import ImageConfig, Manifest, Referrer, RegistryInfo
+import httpx
+
+from regtui.registry.harbor_models import GcJob, HarborInfo, Quota
+from regtui.registry.models import Health, ImageConfig, Manifest, Referrer, RegistryInfo
+from regtui.registry.nexus_models import BlobStore, NexusRepository, NexusTask
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +30,8 @@ class Capabilities:
     has_referrers_api: bool = False
     has_scans: bool = False
     has_quota: bool = False
+    gc_tasks: bool = False
+    """GC is the vendor's scheduled tasks run on demand (Nexus), not a command or a job."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +49,9 @@ class RegistryBackend(Protocol):
     name: str
     url: str
     capabilities: Capabilities
+    client: httpx.AsyncClient
+    """The one shared transport (auth, retries, read-only guard); the operations service
+    writes through it."""
 
     async def ping(self) -> RegistryInfo: ...
 
@@ -60,8 +71,106 @@ class RegistryBackend(Protocol):
 
     async def image_config(self, repository: str, descriptor_digest: str) -> ImageConfig: ...
 
-    async def referrers(self, repository: str, digest: str) -> list[Referrer]:
-        """Referrers API when offered, else the `sha256-<hex>.*` tag schema fallback."""
+    async def blob(self, repository: str, digest: str, *, limit: int, what: str) -> bytes:
+        """A small blob (a config, a report layer), at most `limit` bytes, digest-verified."""
+        ...
+
+    async def config_of(self, repository: str, manifest: Manifest) -> ImageConfig | None:
+        """The image config of an image manifest; None for indexes and config-less artifacts."""
+        ...
+
+    async def referrers(self, repository: str, digest: str,
+                        tags: Collection[str] | None = None) -> list[Referrer]:
+        """Referrers API when offered, else the `sha256-<hex>.*` tag schema fallback
+        (over `tags`, the repository's tags, when the caller has them)."""
+        ...
+
+    def health(self) -> Health:
+        """Limits and caveats learnt while reading; no I/O."""
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class TagDeleteApi(Protocol):
+    """A registry API that removes one tag and keeps the manifest (Harbor's tag API)."""
+
+    async def delete_tag(self, repository: str, tag: str) -> None: ...
+
+
+@runtime_checkable
+class QuotaApi(Protocol):
+    """A registry that reports storage quotas per project."""
+
+    async def quotas(self) -> list[Quota]: ...
+
+
+@runtime_checkable
+class GcJobApi(Protocol):
+    """Garbage collection as an API job to start and watch (Harbor), not a command to run."""
+
+    name: str
+    url: str
+
+    @property
+    def gc_path(self) -> str:
+        """Where the GC jobs live (`<gc_path>/schedule`, `<gc_path>/<id>`), quoted in the
+        audit log, the confirmation and errors."""
+        ...
+
+    async def system_info(self) -> HarborInfo: ...
+
+    async def start_gc(self, *, dry_run: bool, delete_untagged: bool) -> int: ...
+
+    async def gc_job(self, job_id: int) -> GcJob: ...
+
+    async def gc_jobs(self) -> list[GcJob]: ...
+
+    async def gc_log(self, job_id: int) -> str: ...
+
+
+@runtime_checkable
+class GcTaskApi(Protocol):
+    """Garbage collection as the vendor's own scheduled tasks, run on demand (Nexus)."""
+
+    name: str
+    url: str
+
+    async def docker_repositories(self) -> Mapping[str, NexusRepository]: ...
+
+    async def tasks(self, task_type: str) -> list[NexusTask]: ...
+
+    async def task(self, task_id: str) -> NexusTask: ...
+
+    async def run_task(self, task_id: str) -> None: ...
+
+    async def refresh_blob_stores(self) -> list[BlobStore]: ...
+
+
+def gc_task_api(backend: RegistryBackend) -> GcTaskApi | None:
+    """The backend's GC tasks, when its capabilities say it collects through them."""
+    if backend.capabilities.gc_tasks and isinstance(backend, GcTaskApi):
+        return backend
+    return None
+
+
+def tag_delete_api(backend: RegistryBackend) -> TagDeleteApi | None:
+    """The backend's own tag delete, when its capabilities say it has one."""
+    if backend.capabilities.can_delete_tag and isinstance(backend, TagDeleteApi):
+        return backend
+    return None
+
+
+def quota_api(backend: RegistryBackend) -> QuotaApi | None:
+    """The backend's quota report, when its capabilities say it has one."""
+    if backend.capabilities.has_quota and isinstance(backend, QuotaApi):
+        return backend
+    return None
+
+
+def gc_job_api(backend: RegistryBackend) -> GcJobApi | None:
+    """The backend's GC job API, when it collects garbage through one."""
+    if backend.capabilities.can_gc and isinstance(backend, GcJobApi):
+        return backend
+    return None

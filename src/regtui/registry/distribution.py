@@ -8,28 +8,52 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Collection
 from typing import Any, Final
 from urllib.parse import quote
 
 import httpx
 
-from regtui.errors import AuthError, NotFoundError, ProtocolError, RegistryError
+from regtui.errors import (
+    AuthError,
+    NotFoundError,
+    ProtocolError,
+    RegistryError,
+    UnknownRepositoryError,
+)
 from regtui.registry import mediatypes as mt
 from regtui.registry.backend import Capabilities, ManifestHead
 from regtui.registry.cache import ContentCache, compute_digest, is_digest, verify_digest
 from regtui.registry.kinds import kind_of_type, subject_of_tag
-from regtui.registry.models import ArtifactKind, ImageConfig, Manifest, Referrer, RegistryInfo
-from regtui.registry.parse import load_json_object, parse_config, parse_manifest, schema1_config
-from regtui.registry.transport import describe_http_error
+from regtui.registry.models import (
+    ArtifactKind,
+    Health,
+    ImageConfig,
+    Manifest,
+    Referrer,
+    RegistryInfo,
+)
+from regtui.registry.parse import (
+    load_json_object,
+    manifest_digest_content,
+    parse_config,
+    parse_manifest,
+    schema1_config,
+)
+from regtui.registry.transport import BODY_LIMIT, PURPOSE, describe_http_error
 
 MAX_MANIFEST_BYTES: Final = 4 * 1024 * 1024
 MAX_CONFIG_BYTES: Final = 8 * 1024 * 1024
 MAX_LIST_BYTES: Final = 64 * 1024 * 1024
 PAGE_SIZE: Final = 1000
 FALLBACK_PAGE_SIZE: Final = 100
-MAX_PAGES: Final = 100_000
+DEFAULT_MAX_NAMES: Final = 1_000_000
+"""More repositories (or tags of one repository) than this is not a plausible answer."""
+DEFAULT_LIST_DEADLINE: Final = 600.0
 SUPPLEMENT_SUFFIXES: Final = (".sig", ".att", ".sbom")
+REFUSED_CATALOG: Final = frozenset({"HTTP 401", "HTTP 403", "HTTP 404", "HTTP 405"})
+"""GHCR, GitLab and some ECR setups answer these for `/v2/_catalog`."""
 
 
 class DistributionBackend:
@@ -44,12 +68,21 @@ class DistributionBackend:
         cache: ContentCache,
         concurrency: int = 8,
         capabilities: Capabilities | None = None,
+        configured: tuple[str, ...] = (),
+        max_names: int = DEFAULT_MAX_NAMES,
+        list_deadline: float = DEFAULT_LIST_DEADLINE,
     ) -> None:
         self.name = name
         self.url = url
         self.client = client
         self.cache = cache
         self.capabilities = capabilities or Capabilities()
+        self.configured = configured
+        """`repositories = [...]` from the config: used where the catalog is missing."""
+        self.source_note = ""
+        """Where the last repository list came from, when that is not the catalog."""
+        self.max_names = max_names
+        self.list_deadline = list_deadline
         self._limit = asyncio.Semaphore(concurrency)
         self._referrers_api: bool | None = None
 
@@ -66,16 +99,23 @@ class DistributionBackend:
         limit: int = MAX_MANIFEST_BYTES,
         ok_statuses: Collection[int] = (200,),
     ) -> tuple[httpx.Response, bytes]:
-        """One request under the concurrency bound; the body is read up to `limit` bytes."""
+        """One request under the concurrency bound; the body is read up to `limit` bytes.
+
+        The transport reads the body (and retries a read that fails); the bounded read here
+        only sees decoded bytes, so a compressed answer cannot grow past `limit` either.
+        """
         headers = {"Accept": accept} if accept else {}
+        label = f"{method} {_short_url(httpx.URL(path).path)}"
         async with self._limit:
             try:
-                async with self.client.stream(method, path, params=params, headers=headers) as rsp:
-                    body = await _read_bounded(rsp, limit, f"{what} on {self.name}")
+                async with self.client.stream(method, path, params=params, headers=headers,
+                                              extensions={BODY_LIMIT: limit, PURPOSE: what}) as rsp:
+                    body = await _read_bounded(rsp, limit, self._where(what, method, path))
             except httpx.HTTPError as exc:
-                raise describe_http_error(exc, registry=self.name, url=self.url) from exc
+                raise describe_http_error(exc, registry=self.name, url=self.url,
+                                          request=f"{label} ({what})") from exc
         if rsp.status_code not in ok_statuses:
-            raise self._status_error(rsp, body, what)
+            raise self._status_error(rsp, body, f"{what} ({label})")
         return rsp, body
 
     def _status_error(self, response: httpx.Response, body: bytes, what: str) -> RegistryError:
@@ -83,7 +123,9 @@ class DistributionBackend:
         where = f"{what} on registry {self.name} ({self.url})"
         status = response.status_code
         if status == 404:
-            return NotFoundError(f"{where}: not found (404{detail})")
+            unknown = _error_fields(body)[0] == "NAME_UNKNOWN"
+            return (UnknownRepositoryError if unknown else NotFoundError)(
+                f"{where}: not found (404{detail})")
         if status in (401, 403):
             return AuthError(f"{where}: access denied ({status}{detail})")
         return RegistryError(f"{where}: HTTP {status}{detail}")
@@ -96,8 +138,38 @@ class DistributionBackend:
         return RegistryInfo(url=self.url, api_version=version, reachable=True)
 
     async def repositories(self) -> AsyncIterator[str]:
-        async for name in self._paged("/v2/_catalog", "repositories", "catalog"):
+        """The catalog; the configured list where there is none or it is refused."""
+        if not self.capabilities.has_catalog and self.configured:
+            self.source_note = "repositories: configured list (this flavor has no catalog)"
+            for name in self._configured_names():
+                yield name
+            return
+        try:
+            names = [name async for name in self._paged("/v2/_catalog", "repositories",
+                                                        "catalog")]
+        except RegistryError as refused:
+            status = _status_of(refused)
+            if not self.configured or status not in REFUSED_CATALOG:
+                raise
+            reason = "refused" if status in ("HTTP 401", "HTTP 403") else "missing"
+            self.source_note = f"repositories: configured list (the catalog is {reason}: {status})"
+            names = self._configured_names()
+        else:
+            self.source_note = ""
+        for name in names:
             yield name
+
+    def _configured_names(self) -> list[str]:
+        """Exact names only: a `ns/*` pattern needs a listing API this registry lacks."""
+        patterns = [n for n in self.configured if n.endswith("/*")]
+        if patterns:
+            self.source_note += (f"; {', '.join(patterns)} skipped: a namespace pattern needs "
+                                 "a listing this registry does not offer")
+        return [n for n in self.configured if not n.endswith("/*")]
+
+    def health(self) -> Health:
+        """What reading taught us; the base backend knows only its repository source."""
+        return Health(notes=(self.source_note,) if self.source_note else ())
 
     async def tags(self, repository: str) -> list[str]:
         path = f"/v2/{_quote(repository)}/tags/list"
@@ -105,14 +177,24 @@ class DistributionBackend:
         return [tag async for tag in self._paged(path, "tags", what)]
 
     async def _paged(self, path: str, key: str, what: str) -> AsyncIterator[str]:
-        """Follow `Link` pages to the end; fall back to `n`/`last` only when the server caps `n`."""
+        """Follow `Link` pages to the end; fall back to `n`/`last` only when the server caps `n`.
+
+        Bounded by plausibility (pages x page size may not pass `max_names`) and by time
+        (`list_deadline`), so a registry that links page after fresh page ends with an error.
+        """
         params: dict[str, str] | None = {"n": str(PAGE_SIZE)}
         url: str = path
         seen_pages: set[str] = set()
         seen_items: set[str] = set()
-        for _ in range(MAX_PAGES):
-            response, body = await self._first_page_aware_fetch(url, params, what)
-            for item in _list_field(body, key, what):
+        started = time.monotonic()
+        pages = 0
+        page_size = PAGE_SIZE
+        while True:
+            response, body, asked = await self._first_page_aware_fetch(url, params, what)
+            page_size = asked or page_size
+            pages += 1
+            where = f"{what} on registry {self.name} (GET {_short_url(response.url.path)})"
+            for item in _list_field(body, key, where):
                 if item not in seen_items:  # a name listed twice is one repository
                     seen_items.add(item)
                     yield item
@@ -121,30 +203,50 @@ class DistributionBackend:
                 return
             self._check_same_origin(next_url, what)
             if next_url in seen_pages:
-                raise ProtocolError(f"{what} on {self.name}: the registry's pages repeat "
+                raise ProtocolError(f"{where}: the registry's pages repeat "
                                     f"({_short_url(next_url)})")
             seen_pages.add(next_url)
+            self._check_paging_bounds(where, pages, page_size, time.monotonic() - started)
             url, params = next_url, None
-        raise ProtocolError(f"{what} on {self.name}: more than {MAX_PAGES} pages")
+
+    def _check_paging_bounds(self, where: str, pages: int, page_size: int,
+                             elapsed: float) -> None:
+        if pages * page_size >= self.max_names:
+            raise ProtocolError(
+                f"{where}: stopped after {pages} pages of up to {page_size} names: more than "
+                f"max_names = {self.max_names} is not plausible (raise max_names if it is)")
+        if elapsed > self.list_deadline:
+            raise ProtocolError(
+                f"{where}: stopped after {pages} pages in {elapsed:.0f} s "
+                f"(refresh_deadline = {self.list_deadline:g} s)")
 
     def _check_same_origin(self, link: str, what: str) -> None:
         """Credentials go with every request: never follow a page link to another host."""
         target, base = httpx.URL(link), httpx.URL(self.url)
         if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
-            raise ProtocolError(f"{what} on {self.name}: refusing to follow a page link to "
-                                f"another origin ({_short_url(link)})")
+            raise ProtocolError(f"{what} on registry {self.name}: refusing to follow a page "
+                                f"link to another origin ({_short_url(link)})")
 
     async def _first_page_aware_fetch(
         self, url: str, params: dict[str, str] | None, what: str
-    ) -> tuple[httpx.Response, bytes]:
+    ) -> tuple[httpx.Response, bytes, int | None]:
+        """One page, and the page size asked for when this request set one.
+
+        The page size that counts is ours: a registry linking pages of one name each while
+        asked for a thousand is exactly the implausible answer `max_names` stops.
+        """
         try:
-            return await self._fetch("GET", url, params=params, what=what, limit=MAX_LIST_BYTES)
+            response, body = await self._fetch("GET", url, params=params, what=what,
+                                               limit=MAX_LIST_BYTES)
+            return response, body, PAGE_SIZE if params is not None else None
         except RegistryError as exc:
             # distribution 3 answers 400 PAGINATION_NUMBER_INVALID when n > catalog.maxentries.
             if params is None or "HTTP 400" not in str(exc):
                 raise
         retry = {"n": str(FALLBACK_PAGE_SIZE)}
-        return await self._fetch("GET", url, params=retry, what=what, limit=MAX_LIST_BYTES)
+        response, body = await self._fetch("GET", url, params=retry, what=what,
+                                           limit=MAX_LIST_BYTES)
+        return response, body, FALLBACK_PAGE_SIZE
 
     async def head_manifest(self, repository: str, reference: str) -> ManifestHead:
         path = f"/v2/{_quote(repository)}/manifests/{_quote(reference)}"
@@ -162,29 +264,40 @@ class DistributionBackend:
     async def manifest(self, repository: str, reference: str) -> Manifest:
         what = _describe(repository, reference)
         if is_digest(reference) and (cached := self.cache.get(reference)) is not None:
-            return parse_manifest(cached, digest=reference, content_type="", what=what)
+            return parse_manifest(cached, digest=reference, content_type="",
+                                  what=f"{what} on registry {self.name}")
         path = f"/v2/{_quote(repository)}/manifests/{_quote(reference)}"
         response, body = await self._fetch("GET", path, what=what, accept=mt.MANIFEST_ACCEPT)
-        digest = self._checked_digest(reference, response, body, what)
+        digest = self._checked_digest(reference, response, body, self._where(what, "GET", path))
         self.cache.put(digest, body)
         return parse_manifest(body, digest=digest,
-                              content_type=response.headers.get("content-type", ""), what=what)
+                              content_type=response.headers.get("content-type", ""),
+                              what=f"{what} on registry {self.name}")
+
+    def _where(self, what: str, method: str, path: str) -> str:
+        """`manifest app:1 on registry lab (GET /v2/app/manifests/1)`: what, where, which."""
+        return f"{what} on registry {self.name} ({method} {_short_url(path)})"
 
     def _checked_digest(self, reference: str, response: httpx.Response, body: bytes,
-                        what: str) -> str:
-        """Digests are the registry's promise of content: a body that breaks it is refused."""
+                        where: str) -> str:
+        """Digests are the registry's promise of content: a body that breaks it is refused.
+
+        A signed schema1 manifest is named by its payload (the body without its JWS
+        signatures), as the registry names it; its served bytes hash to something else.
+        """
+        content = manifest_digest_content(body)
         if is_digest(reference):
-            if not verify_digest(reference, body):
-                raise ProtocolError(f"{what} on {self.name}: content does not match its digest")
+            if not verify_digest(reference, content):
+                raise ProtocolError(f"{where}: content does not match its digest")
             return reference
         header = str(response.headers.get("docker-content-digest", ""))
         if is_digest(header):
-            if not verify_digest(header, body):
+            if not verify_digest(header, content):
                 raise ProtocolError(
-                    f"{what} on {self.name}: registry says {header} but the body hashes to "
-                    f"{compute_digest(body)}")
+                    f"{where}: registry says {header} but the content hashes to "
+                    f"{compute_digest(content)}")
             return header
-        return compute_digest(body)
+        return compute_digest(content)
 
     async def blob(self, repository: str, digest: str, *, limit: int, what: str) -> bytes:
         """A small blob (config, signature payload), verified and cached by digest."""
@@ -193,14 +306,15 @@ class DistributionBackend:
         path = f"/v2/{_quote(repository)}/blobs/{_quote(digest)}"
         _, body = await self._fetch("GET", path, what=what, limit=limit)
         if not verify_digest(digest, body):
-            raise ProtocolError(f"{what} on {self.name}: content does not match its digest")
+            raise ProtocolError(f"{self._where(what, 'GET', path)}: content does not match "
+                                "its digest")
         self.cache.put(digest, body)
         return body
 
     async def image_config(self, repository: str, descriptor_digest: str) -> ImageConfig:
         what = f"config {descriptor_digest} of {repository}"
         data = await self.blob(repository, descriptor_digest, limit=MAX_CONFIG_BYTES, what=what)
-        return parse_config(data, digest=descriptor_digest, what=what)
+        return parse_config(data, digest=descriptor_digest, what=f"{what} on registry {self.name}")
 
     async def config_of(self, repository: str, manifest: Manifest) -> ImageConfig | None:
         """The image config of a manifest, or None for artifacts and schema1 without history."""
@@ -268,6 +382,15 @@ def _referrer(digest: str, media_type: str, artifact_type: str, size: int,
     return Referrer(digest, media_type, artifact_type, kind, size, tag)
 
 
+def _status_of(error: RegistryError) -> str:
+    """`HTTP 403` out of an error line that names its status, else the first words."""
+    text = str(error)
+    for status in ("401", "403", "404", "405"):
+        if f"({status}" in text or f"HTTP {status}" in text:
+            return f"HTTP {status}"
+    return ""
+
+
 def _short_url(url: str) -> str:
     return " ".join(url.split())[:120]
 
@@ -295,14 +418,19 @@ async def _read_bounded(response: httpx.Response, limit: int, what: str) -> byte
 
 def _error_detail(body: bytes) -> str:
     """`: CODE message` from a distribution error body, if there is one."""
+    code, message = _error_fields(body)
+    text = " ".join(f"{code} {message}".split())[:200]
+    return f", {text}" if text else ""
+
+
+def _error_fields(body: bytes) -> tuple[str, str]:
+    """(code, message) of the first error in a distribution error body, else empty."""
     try:
         errors = json.loads(body).get("errors") or []
         first: dict[str, Any] = errors[0]
+        return str(first.get("code", "")), str(first.get("message", ""))
     except (ValueError, AttributeError, IndexError, KeyError, TypeError):
-        return ""
-    code, message = str(first.get("code", "")), str(first.get("message", ""))
-    text = " ".join(f"{code} {message}".split())[:200]
-    return f", {text}" if text else ""
+        return "", ""
 
 
 def _list_field(body: bytes, key: str, what: str) -> list[str]:

@@ -72,6 +72,8 @@ def repository_path(repository: str) -> str:
 class HarborBackend(DistributionBackend):
     """A Harbor registry: `/v2` reads from the parent, projects, quotas, scans and GC here."""
 
+    gc_path: Final = f"{API}/system/gc"
+
     def __init__(self, *, name: str, url: str, client: httpx.AsyncClient, cache: ContentCache,
                  concurrency: int = 8, credentials: CredentialSource | None = None,
                  page_size: int = API_PAGE_SIZE) -> None:

@@ -8,7 +8,8 @@ and `sha256-<hex>` for the OCI referrers fallback index).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Final
 
 from regtui.registry import mediatypes as mt
@@ -20,9 +21,52 @@ _SUFFIX_KIND: Final = {
     "att": ArtifactKind.ATTESTATION,
     "sbom": ArtifactKind.SBOM,
 }
-_SIGNATURE_MARKERS: Final = (mt.COSIGN_SIMPLESIGNING, mt.NOTARY_SIGNATURE, "signature")
-_ATTESTATION_MARKERS: Final = (mt.DSSE_ENVELOPE, "in-toto", "attestation", "provenance")
-_SBOM_MARKERS: Final = ("spdx", "cyclonedx", "syft", "sbom")
+KNOWN_ARTIFACT_TYPES: Final[Mapping[str, ArtifactKind]] = MappingProxyType({
+    # Signatures: cosign (simple signing payloads, OCI 1.1 artifacts), sigstore bundles
+    # (cosign --new-bundle-format), Notation.
+    mt.COSIGN_SIMPLESIGNING: ArtifactKind.SIGNATURE,
+    "application/vnd.dev.cosign.artifact.sig.v1+json": ArtifactKind.SIGNATURE,
+    "application/vnd.dev.sigstore.bundle+json": ArtifactKind.SIGNATURE,
+    "application/vnd.dev.sigstore.bundle.v0.3+json": ArtifactKind.SIGNATURE,
+    mt.NOTARY_SIGNATURE: ArtifactKind.SIGNATURE,
+    "application/vnd.cncf.notary.v2.signature": ArtifactKind.SIGNATURE,
+    "application/jose+json": ArtifactKind.SIGNATURE,
+    "application/cose": ArtifactKind.SIGNATURE,
+    # Attestations: in-toto statements and their DSSE envelopes (provenance, cosign attest,
+    # BuildKit), and scan reports pushed as referrers (trivy referrer put, SARIF).
+    mt.DSSE_ENVELOPE: ArtifactKind.ATTESTATION,
+    mt.IN_TOTO: ArtifactKind.ATTESTATION,
+    "application/vnd.dev.cosign.artifact.att.v1+json": ArtifactKind.ATTESTATION,
+    "application/vnd.in-toto.provenance+dsse": ArtifactKind.ATTESTATION,
+    "application/sarif+json": ArtifactKind.ATTESTATION,
+    "application/vnd.cosign.vuln.v1+json": ArtifactKind.ATTESTATION,
+    "application/vnd.security.vulnerability.report; version=1.1": ArtifactKind.ATTESTATION,
+    # SBOMs: SPDX, CycloneDX, Syft, Harbor's.
+    "application/spdx+json": ArtifactKind.SBOM,
+    "text/spdx": ArtifactKind.SBOM,
+    "text/spdx+json": ArtifactKind.SBOM,
+    "application/vnd.cyclonedx+json": ArtifactKind.SBOM,
+    "application/vnd.cyclonedx+xml": ArtifactKind.SBOM,
+    "application/vnd.syft+json": ArtifactKind.SBOM,
+    "application/vnd.goharbor.harbor.sbom.v1": ArtifactKind.SBOM,
+    "application/vnd.dev.cosign.artifact.sbom.v1+json": ArtifactKind.SBOM,
+})
+"""Every artifact type regtui names, in one place: referrers, manifests and scans ask here."""
+_FAMILIES: Final = (
+    ("application/vnd.dev.sigstore.bundle", ArtifactKind.SIGNATURE),
+    ("application/vnd.cncf.notary", ArtifactKind.SIGNATURE),
+    ("application/vnd.in-toto", ArtifactKind.ATTESTATION),
+    ("application/vnd.cyclonedx", ArtifactKind.SBOM),
+    ("application/spdx", ArtifactKind.SBOM),
+    ("text/spdx", ArtifactKind.SBOM),
+)
+"""Prefixes of versioned families (`bundle.v0.4+json`, `cyclonedx+json; version=1.6`)."""
+_MARKERS: Final = (
+    (("signature",), ArtifactKind.SIGNATURE),
+    (("attestation", "provenance"), ArtifactKind.ATTESTATION),
+    (("spdx", "cyclonedx", "syft", "sbom"), ArtifactKind.SBOM),
+)
+"""Last resort for types nobody registered: words that say what they are."""
 
 
 def subject_of_tag(tag: str) -> tuple[str, ArtifactKind | None] | None:
@@ -35,13 +79,17 @@ def subject_of_tag(tag: str) -> tuple[str, ArtifactKind | None] | None:
 
 
 def kind_of_type(*types: str) -> ArtifactKind | None:
-    """Kind named by an artifactType or media type, if it names one."""
-    for markers, kind in (
-        (_SIGNATURE_MARKERS, ArtifactKind.SIGNATURE),
-        (_ATTESTATION_MARKERS, ArtifactKind.ATTESTATION),
-        (_SBOM_MARKERS, ArtifactKind.SBOM),
-    ):
-        if any(marker in value.lower() for value in types for marker in markers):
+    """Kind named by an artifactType or media type: the table, then families, then words."""
+    cleaned = [value.strip().lower() for value in types if value]
+    for value in cleaned:
+        if value in KNOWN_ARTIFACT_TYPES:
+            return KNOWN_ARTIFACT_TYPES[value]
+    for value in cleaned:
+        for prefix, kind in _FAMILIES:
+            if value.startswith(prefix):
+                return kind
+    for words, kind in _MARKERS:
+        if any(word in value for value in cleaned for word in words):
             return kind
     return None
 

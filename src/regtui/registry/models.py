@@ -111,6 +111,9 @@ class ImageConfig:
     user: str = ""
     working_dir: str = ""
     history: tuple[HistoryEntry, ...] = ()
+    created_text: str = ""
+    """`created` exactly as the image has it (buildah writes nanoseconds; `created` is cut
+    to microseconds and is for sorting only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,36 @@ class RegistryInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Gauge:
+    """One limited resource of a registry: pulls left in a window, blob store space used.
+
+    `value` of `total` (None: no known limit); `warn` is the backend's judgement, so the
+    renderer never needs to know what the numbers mean.
+    """
+
+    label: str
+    value: int
+    total: int | None
+    unit: str = "count"
+    """`count` or `bytes`: how the renderer formats the numbers."""
+    detail: str = ""
+    """A short qualifier shown after the numbers, e.g. `per 6h` or `3,021 blobs`."""
+    warn: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What a backend learnt as a side effect of reading: limits, storage, caveats.
+
+    Taken without I/O after a refresh; backends without any answer the empty default.
+    """
+
+    gauges: tuple[Gauge, ...] = ()
+    notes: tuple[str, ...] = ()
+    """One-line facts an operator should know, e.g. where the repository list came from."""
+
+
+@dataclass(frozen=True, slots=True)
 class TagRecord:
     """One tag, fully resolved: the unit of `regtui inventory` and of the tags pane."""
 
@@ -156,6 +189,14 @@ class TagRecord:
     """Every distinct (digest, size) reachable from the tag; the tag's size is their sum."""
     children: tuple[str, ...] = ()
     """For an index: the digests of the manifests it lists."""
+    error: str = ""
+    """Why the tag could not be fully read (one line), empty when it could."""
+    unreadable: bool = False
+    """Only the name is known: the record stands for a listed tag that could not be read."""
+    created_text: str = ""
+    """`created` exactly as the image config has it; empty when unknown."""
+    pushed_at: datetime | None = None
+    """When the registry says the tag was pushed, where it keeps that (not registry:2)."""
 
     @property
     def reference(self) -> str:

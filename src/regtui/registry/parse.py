@@ -6,8 +6,11 @@ Anything malformed becomes a `ProtocolError` naming what was wrong; odd but harm
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -136,6 +139,35 @@ def _parse_schema1(body: dict[str, Any], data: bytes, digest: str, what: str) ->
     )
 
 
+def manifest_digest_content(data: bytes) -> bytes:
+    """The bytes a manifest's digest is computed over: the body itself, except for a signed
+    schema1 manifest, whose digest covers the JWS payload (libtrust's `Payload()`: the body up
+    to the first signature's `formatLength`, then its decoded `formatTail`)."""
+    if b'"signatures"' not in data:
+        return data
+    payload = _jws_payload(data)
+    return data if payload is None else payload
+
+
+def _jws_payload(data: bytes) -> bytes | None:
+    try:
+        body = json.loads(data)
+        protected = body["signatures"][0]["protected"]
+        header = json.loads(_b64url(protected))
+        length, tail = header["formatLength"], _b64url(header["formatTail"])
+    except (ValueError, TypeError, KeyError, IndexError, binascii.Error):
+        return None
+    if not isinstance(length, int) or isinstance(length, bool) or not 0 < length <= len(data):
+        return None
+    return data[:length] + tail
+
+
+def _b64url(text: object) -> bytes:
+    if not isinstance(text, str):
+        raise TypeError("not a string")
+    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+
+
 def schema1_config(manifest: Manifest) -> ImageConfig | None:
     """Schema1 carries its config as the first history entry's v1Compatibility JSON."""
     body = load_json_object(manifest.raw, "schema1 manifest")
@@ -147,9 +179,7 @@ def schema1_config(manifest: Manifest) -> ImageConfig | None:
         return None
     config = parse_config(v1.encode(), digest=manifest.digest, what="schema1 v1Compatibility")
     platform = Platform(_str(body.get("os")) or "linux", _str(body.get("architecture")))
-    return ImageConfig(config.digest, config.created, platform, config.labels, config.env,
-                       config.entrypoint, config.cmd, config.user, config.working_dir,
-                       config.history)
+    return replace(config, platform=platform)
 
 
 def parse_time(value: object) -> datetime | None:
@@ -165,8 +195,7 @@ def parse_time(value: object) -> datetime | None:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    if parsed.year < 1971:
-        return None  # reproducible builds write the epoch: "unknown", not "55 years ago"
+    # Reproducible builds write the epoch: kept (retention needs a value), shown as such.
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -193,7 +222,13 @@ def _parse_config(data: bytes, digest: str, what: str) -> ImageConfig:
         user=_str(inner.get("User")),
         working_dir=_str(inner.get("WorkingDir")),
         history=_history(body.get("history")),
+        created_text=_created_text(body.get("created")),
     )
+
+
+def _created_text(value: object) -> str:
+    """The image's own `created` string, when it parses as a time at all."""
+    return value.strip()[:64] if isinstance(value, str) and parse_time(value) else ""
 
 
 def _history(value: object) -> tuple[HistoryEntry, ...]:

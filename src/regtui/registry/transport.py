@@ -19,22 +19,36 @@ from typing import Final
 import httpx
 
 from regtui import __version__
-from regtui.errors import ReadOnlyError, RegistryError
+from regtui.errors import ProtocolError, ReadOnlyError, RegistryError
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 NOT_PROCESSED: Final = frozenset({429, 503})
 """Answers that say the request was not carried out: safe to send a change again."""
 MAX_RETRY_DELAY: Final = 30.0
+DEFAULT_DEADLINE: Final = 60.0
+"""Seconds one request may take in all, every retry and wait included."""
+PURPOSE: Final = "regtui_purpose"
+"""Request extension: what the request is for (`tag list of app`), named by its errors."""
+BODY_LIMIT: Final = "regtui_body_limit"
+"""Request extension: read the body in the transport, at most this many bytes."""
 TOKEN_REQUEST: Final = "regtui_token_request"
+URL_GUARD: Final = "regtui_url_guard"
+"""A request extension: a callable vetting each URL the request reaches (redirects too,
+which share the extensions) before it is sent; it raises to refuse."""
 CERTS_D: Final = Path("/etc/docker/certs.d")
 
 Sleep = Callable[[float], Awaitable[None]]
 
 
 def retry_after_seconds(response: httpx.Response, now: float | None = None) -> float | None:
-    """Read `Retry-After` as seconds or an HTTP date; None when absent or unreadable."""
+    """Read `Retry-After` as seconds or an HTTP date, or Docker Hub's `X-Retry-After` (a Unix
+    time); None when absent or unreadable."""
+    clock = time.time() if now is None else now
     value = response.headers.get("retry-after", "").strip()
+    unix = response.headers.get("x-retry-after", "").strip()
+    if not value and unix.isdigit():
+        return max(0.0, float(unix) - clock)
     if not value:
         return None
     if value.isdigit():
@@ -43,7 +57,15 @@ def retry_after_seconds(response: httpx.Response, now: float | None = None) -> f
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return max(0.0, when.timestamp() - clock)
+
+
+def exhausted_quota(response: httpx.Response) -> bool:
+    """A 429 that says the quota is spent for its window (`ratelimit-remaining: 0;w=...`), or
+    asks for a wait longer than any retry here: retrying would only fail again."""
+    remaining = response.headers.get("ratelimit-remaining", "").split(";", 1)[0].strip()
+    wait = retry_after_seconds(response)
+    return remaining == "0" or (wait is not None and wait > MAX_RETRY_DELAY)
 
 
 def backoff_delay(attempt: int, base: float = 0.25) -> float:
@@ -52,7 +74,12 @@ def backoff_delay(attempt: int, base: float = 0.25) -> float:
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
-    """Wraps the real transport: refuses writes when read-only, retries what is safe to retry."""
+    """Wraps the real transport: refuses writes when read-only, retries what is safe to retry.
+
+    Every request has one total deadline covering all its attempts and waits. Reads that ask
+    for it (`BODY_LIMIT` in the request's extensions) get their body read here, bounded, so
+    a connection dropped or a body cut short while reading is retried like a 5xx answer.
+    """
 
     def __init__(
         self,
@@ -61,12 +88,14 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         registry: str,
         read_only: bool,
         retries: int = 3,
+        deadline: float = DEFAULT_DEADLINE,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._inner = inner
         self._registry = registry
         self.read_only = read_only
         self._retries = retries
+        self._deadline = deadline
         self._sleep = sleep
         self.requests_sent = 0
 
@@ -83,39 +112,97 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.check_allowed(request)
-        attempt = 0
+        guard = request.extensions.get(URL_GUARD)
+        if guard is not None:
+            guard(request.url)
+        attempts: list[str] = []
+        try:
+            async with asyncio.timeout(self._deadline) as scope:
+                return await self._attempts(request, attempts, time.monotonic())
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            tried = f"; {len(attempts)} attempts: {', '.join(attempts[-3:])}" if attempts else ""
+            raise RegistryError(
+                f"registry {self._registry}: {request_label(request)}: no complete answer "
+                f"within the {self._deadline:g} s deadline{tried}") from None
+
+    async def _attempts(self, request: httpx.Request, attempts: list[str],
+                        started: float) -> httpx.Response:
         while True:
             try:
                 response = await self._inner.handle_async_request(request)
-            except (httpx.ConnectError, httpx.ConnectTimeout):
+                self.requests_sent += 1
+                response = await self._buffered(request, response)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 # Nothing reached the server, so any method may be tried again.
-                if attempt >= self._retries:
+                attempts.append(type(exc).__name__)
+                delay = backoff_delay(len(attempts) - 1)
+                if not self._may_retry(len(attempts), started, delay):
                     raise
-            except (httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ReadError):
+            except (httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ReadError) as exc:
                 # A change that may have happened is never sent twice: a retried DELETE would
                 # answer 404 and hide that the first one worked.
-                if attempt >= self._retries or request.method not in SAFE_METHODS:
+                attempts.append(type(exc).__name__)
+                delay = backoff_delay(len(attempts) - 1)
+                if request.method not in SAFE_METHODS or not self._may_retry(
+                        len(attempts), started, delay):
                     raise
             else:
-                self.requests_sent += 1
-                if not self._should_retry(request, response, attempt):
+                attempts.append(f"HTTP {response.status_code}")
+                if not self._should_retry(request, response):
                     return response
-                delay = retry_after_seconds(response)
+                after = retry_after_seconds(response)
+                delay = min(MAX_RETRY_DELAY, after) if after is not None else backoff_delay(
+                    len(attempts) - 1)
+                if not self._may_retry(len(attempts), started, delay):
+                    return response
                 await response.aclose()
-                await self._sleep(min(MAX_RETRY_DELAY, delay) if delay is not None
-                                  else backoff_delay(attempt))
-                attempt += 1
-                continue
-            await self._sleep(backoff_delay(attempt))
-            attempt += 1
+            await self._sleep(delay)
 
-    def _should_retry(self, request: httpx.Request, response: httpx.Response, attempt: int) -> bool:
-        if attempt >= self._retries or response.status_code not in RETRY_STATUSES:
+    def _may_retry(self, attempts: int, started: float, delay: float) -> bool:
+        """Within the retry count, and the wait still leaves time before the deadline."""
+        return attempts <= self._retries and (
+            time.monotonic() + delay < started + self._deadline)
+
+    def _should_retry(self, request: httpx.Request, response: httpx.Response) -> bool:
+        if response.status_code not in RETRY_STATUSES:
+            return False
+        if response.status_code == 429 and exhausted_quota(response):
             return False
         return request.method in SAFE_METHODS or response.status_code in NOT_PROCESSED
 
+    async def _buffered(self, request: httpx.Request, response: httpx.Response) -> httpx.Response:
+        """Read a safe request's body here, at most `BODY_LIMIT` bytes, so failures retry."""
+        limit = request.extensions.get(BODY_LIMIT)
+        if not isinstance(limit, int) or request.method not in SAFE_METHODS:
+            return response
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            async for chunk in response.stream:  # type: ignore[union-attr]
+                total += len(chunk)
+                if total > limit:
+                    raise ProtocolError(
+                        f"registry {self._registry}: {request_label(request)}: answer larger "
+                        f"than {limit} bytes, refused")
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        return httpx.Response(response.status_code, headers=response.headers,
+                              stream=httpx.ByteStream(b"".join(chunks)),
+                              extensions=response.extensions, request=request)
+
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def request_label(request: httpx.Request) -> str:
+    """`GET /v2/app/tags/list (tag list of app)`: the method, path (no query string) and
+    purpose an error line names."""
+    purpose = request.extensions.get(PURPOSE)
+    label = f"{request.method} {_short(request.url.path)}"
+    return f"{label} ({_short(str(purpose))})" if purpose else label
 
 
 def ssl_context(host: str, *, ca_file: Path | None, insecure: bool,
@@ -148,6 +235,7 @@ def build_client(
     retries: int = 3,
     ca_file: Path | None = None,
     insecure: bool = False,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> httpx.AsyncClient:
     """One pooled client per registry: connection reuse, bounded pool, guarded transport."""
     verify = ssl_context(host, ca_file=ca_file, insecure=insecure)
@@ -155,7 +243,8 @@ def build_client(
         verify=verify,
         limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
     )
-    transport = GuardedTransport(inner, registry=name, read_only=read_only, retries=retries)
+    transport = GuardedTransport(inner, registry=name, read_only=read_only, retries=retries,
+                                 deadline=deadline)
     return httpx.AsyncClient(
         base_url=url,
         transport=transport,
@@ -166,22 +255,50 @@ def build_client(
     )
 
 
-def describe_http_error(exc: httpx.HTTPError, *, registry: str, url: str) -> RegistryError:
-    """Turn an httpx failure into the one line an operator needs."""
+def describe_http_error(exc: httpx.HTTPError, *, registry: str, url: str,
+                        request: str = "") -> RegistryError:
+    """Turn an httpx failure into the one line an operator needs: where, which request, what.
+
+    A failure on the way to the token endpoint names that endpoint, not the registry.
+    """
+    sent = _request_of(exc)
+    if sent is not None and sent.extensions.get(TOKEN_REQUEST):
+        realm = f"{sent.url.scheme}://{sent.url.netloc.decode()}{sent.url.path}"
+        where = (f"registry {registry}: token endpoint {_short(realm)}"
+                 f"{f' (for {request})' if request else ''}")
+    else:
+        where = f"registry {registry} at {url}{f': {request}' if request else ''}"
+        if sent is not None and _origin(str(sent.url)) != _origin(url):
+            where += f" (redirected to {_short(_origin(str(sent.url)))})"
+    return RegistryError(f"{where}: {_what_failed(exc)}")
+
+
+def _origin(url: str) -> str:
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.netloc.decode()}"
+
+
+def _what_failed(exc: httpx.HTTPError) -> str:
     cause = _root_cause(exc)
     if isinstance(cause, ssl.SSLCertVerificationError):
-        return RegistryError(
-            f"registry {registry} at {url}: TLS verification failed ({cause.verify_message}); "
-            "set ca_file for it, put the CA in /etc/docker/certs.d/<host>/ca.crt, "
-            "or insecure = true if you must"
-        )
+        return (f"TLS verification failed ({cause.verify_message}); set ca_file for it, put "
+                "the CA in /etc/docker/certs.d/<host>/ca.crt, or insecure = true if you must")
     if isinstance(cause, ssl.SSLError):
-        return RegistryError(f"registry {registry} at {url}: TLS error: {cause.reason or cause}")
+        return f"TLS error: {cause.reason or cause}"
     if isinstance(exc, httpx.TimeoutException):
-        return RegistryError(f"registry {registry} at {url}: timed out ({type(exc).__name__})")
+        return f"timed out ({type(exc).__name__})"
     if isinstance(exc, httpx.ConnectError):
-        return RegistryError(f"registry {registry} at {url}: cannot connect: {_short(cause)}")
-    return RegistryError(f"registry {registry} at {url}: {type(exc).__name__}: {_short(cause)}")
+        return f"cannot connect: {_short(cause)}"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return f"connection failed while reading the answer ({type(exc).__name__}: {_short(cause)})"
+    return f"{type(exc).__name__}: {_short(cause)}"
+
+
+def _request_of(exc: httpx.HTTPError) -> httpx.Request | None:
+    try:
+        return exc.request
+    except RuntimeError:  # raised without a request attached
+        return None
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -194,6 +311,6 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
+def _short(value: BaseException | str) -> str:
+    text = str(value) or type(value).__name__
     return " ".join(text.split())[:300]

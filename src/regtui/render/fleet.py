@@ -17,6 +17,7 @@ FLEET_COLUMNS = (
     Column("tags", "TAGS", 7, priority=2, align="right"),
     Column("size", "SIZE", 10, priority=2, align="right"),
     Column("age", "DATA AGE", 14, priority=3),
+    Column("rate", "REQ/S", 6, priority=4, align="right"),
     Column("error", "LAST ERROR", 16, priority=5, flex=True),
 )
 
@@ -38,6 +39,12 @@ class RegistryStatus:
     loading: bool = False
     failing_tags: int = 0
     """Tags whose scan findings reach `[registries.scans] fail_on`, among those read."""
+    tag_errors: int = 0
+    """Tags listed but not (fully) read in the data shown: each one is a row with its error."""
+    from_snapshot: bool = False
+    """The data shown is the last snapshot, not yet revalidated against the registry."""
+    request_rate: float | None = None
+    """regtui's own requests per second to this registry, lately (None: not measured)."""
 
     @property
     def key(self) -> str:
@@ -63,8 +70,9 @@ def fleet_cells(status: RegistryStatus, now: datetime) -> tuple[str, ...]:
         _count(status.repositories),
         _count(status.tags),
         formats.size(status.size_bytes) if status.size_bytes is not None else formats.UNKNOWN,
-        formats.age(status.fetched_at, now) if status.fetched_at else "never",
-        safe_text(status.error, 300) or _failing(status),
+        _age(status, now),
+        _rate(status.request_rate),
+        safe_text(status.error, 300) or _tag_errors(status.tag_errors) or _failing(status),
     )
 
 
@@ -72,6 +80,26 @@ def _failing(status: RegistryStatus) -> str:
     if not status.failing_tags:
         return "-"
     return f"{status.failing_tags:,} tags over fail_on"
+
+
+def _tag_errors(count: int) -> str:
+    if not count:
+        return ""
+    return f"{count:,} tag{'s' if count != 1 else ''} could not be read"
+
+
+def _age(status: RegistryStatus, now: datetime) -> str:
+    if status.fetched_at is None:
+        return "never"
+    age = formats.age(status.fetched_at, now)
+    return f"{age} (snapshot)" if status.from_snapshot else age
+
+
+def _rate(rate: float | None) -> str:
+    """Coarse on purpose: the cell changes (and is redrawn) only when the rate really does."""
+    if rate is None:
+        return formats.UNKNOWN
+    return f"{rate:.1f}" if rate < 10 else f"{rate:,.0f}"
 
 
 def _count(value: int | None) -> str:

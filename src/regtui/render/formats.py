@@ -9,6 +9,8 @@ import humanize
 from regtui.render.sorting import date_key
 
 UNKNOWN = "-"
+EPOCH = "epoch (reproducible build)"
+"""A created time of 1970-01-01: SOURCE_DATE_EPOCH=0 builds, not a 55-year-old image."""
 
 
 def size(value: int | None) -> str:
@@ -22,7 +24,12 @@ def age(value: datetime | None, now: datetime) -> str:
     """`3 days ago` measured from `now`, so snapshots with a fixed clock stay stable."""
     if value is None:
         return UNKNOWN
-    return str(humanize.naturaltime(date_key(now) - date_key(value)))
+    if value.year <= 1970:
+        return EPOCH
+    delta = date_key(now) - date_key(value)
+    if abs(delta.total_seconds()) < 60:
+        return "just now"  # not "17 seconds ago": a label that ticks every second redraws
+    return str(humanize.naturaltime(delta))
 
 
 def short_digest(digest: str, length: int = 12) -> str:

@@ -90,7 +90,8 @@ def group_tags(records: Iterable[TagRecord]) -> list[TagRow]:
     and the garbage collector paused while the rows are built.
     """
     records = list(records)
-    digests = {r.digest for r in records if r.artifact_kind not in _SUPPLEMENTS}
+    digests = {r.digest for r in records
+               if r.artifact_kind not in _SUPPLEMENTS and not r.unreadable}
     supplements: dict[str, list[TagRecord]] = defaultdict(list)
     standalone: list[TagRecord] = []
     for record in records:
@@ -99,7 +100,8 @@ def group_tags(records: Iterable[TagRecord]) -> list[TagRow]:
             standalone.append(record)
         else:
             supplements[subject].append(record)
-    per_digest = Counter(r.digest for r in standalone if r.artifact_kind not in _SUPPLEMENTS)
+    per_digest = Counter(r.digest for r in standalone
+                         if r.artifact_kind not in _SUPPLEMENTS and not r.unreadable)
     with _gc_paused():
         rows = [TagRow(r.tag, r) for r in standalone]
     _annotate(rows, per_digest, supplements)
@@ -261,13 +263,20 @@ def tag_label(row: TagRow, expanded: bool) -> str:
 
 
 def tag_cells(row: TagRow, now: datetime, expanded: bool = False) -> tuple[str, ...]:
-    """The display strings for one row, in `TAG_COLUMNS` order."""
+    """The display strings for one row, in `TAG_COLUMNS` order.
+
+    A tag that could not be read keeps its row: the error stands where its data would be.
+    """
     record = row.record
+    if record.unreadable:  # the wide tag column carries the error; Enter shows all of it
+        return (f"{tag_label(row, expanded)}  ✗ {safe_text(record.error, 300)}", "unreadable",
+                formats.UNKNOWN, formats.UNKNOWN, formats.UNKNOWN, "!")
     return (
         tag_label(row, expanded),
         formats.short_digest(record.digest),
         formats.size(record.size_bytes),
         safe_text(", ".join(record.platforms), 60) or formats.UNKNOWN,
         formats.age(record.created, now),
-        marks(row) if not row.depth else _KIND_SHORT.get(record.artifact_kind, ""),
+        (marks(row) if not row.depth else _KIND_SHORT.get(record.artifact_kind, ""))
+        + (" !" if record.error else ""),
     )

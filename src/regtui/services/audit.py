@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Final
 
 from regtui.errors import ConfigError
+from regtui.redact import redact
 
 MAX_READ_BYTES: Final = 8 * 1024 * 1024
 
@@ -60,7 +61,8 @@ class AuditLog:
         entry = AuditEntry(
             time=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             user=os_user(), registry=registry, action=action, target=target, digest=digest,
-            command=command, outcome=outcome, detail=" ".join(detail.split())[:2000],
+            command=command, outcome=redact(outcome),
+            detail=redact(" ".join(detail.split()))[:2000],
         )
         line = (json.dumps(asdict(entry), ensure_ascii=True) + "\n").encode()
         try:

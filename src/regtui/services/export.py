@@ -28,7 +28,8 @@ def record_dict(record: TagRecord) -> dict[str, Any]:
         "media_type": record.media_type,
         "size_bytes": record.size_bytes,
         "platforms": list(record.platforms),
-        "created": record.created.isoformat().replace("+00:00", "Z") if record.created else None,
+        "created": record.created_text or (record.created.isoformat().replace("+00:00", "Z")
+                                           if record.created else None),
         "artifact_kind": record.artifact_kind.value,
         "subject_digest": record.subject_digest,
     }

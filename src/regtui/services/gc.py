@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Protocol
 
+import yaml
+
 from regtui.config import GcConfig
 from regtui.errors import ConfigError, ReadOnlyError, RegistryError
 
@@ -26,6 +28,10 @@ SUMMARY_RE: Final = re.compile(
     r"eligible for deletion")
 ELIGIBLE_RE: Final = re.compile(r"^blob eligible for deletion: (?P<digest>\S+)")
 DELETING_RE: Final = re.compile(r"Deleting blob: (?P<path>\S+)")
+DEFAULT_ROOTDIRECTORY: Final = "/var/lib/registry"
+"""distribution's filesystem driver root when the config names none."""
+_STORAGE_OPTIONS: Final = frozenset({"delete", "maintenance", "cache", "redirect", "tag"})
+"""Keys of `storage:` that are options, not drivers."""
 MAX_LOG_LINES: Final = 20_000
 MAX_LINE: Final = 4096
 
@@ -116,14 +122,39 @@ def gc_command(gc: GcConfig, *, dry_run: bool, delete_untagged: bool) -> list[st
 
 def storage_root(gc: GcConfig) -> Path | None:
     """The filesystem driver's rootdirectory, read from the registry config when local."""
+    return storage_layout(gc)[0]
+
+
+def storage_layout(gc: GcConfig) -> tuple[Path | None, str]:
+    """(rootdirectory, "") from the registry's config.yml, or (None, why it was not found).
+
+    Parsed as YAML (any style: block, flow `filesystem: {rootdirectory: ...}`, or JSON),
+    never by pattern, so a config written another way does not silently lose the layout.
+    """
+    where = f"[registries.gc] config {gc.config}"
+    if not gc.config:
+        return None, "[registries.gc] config is not set"
     try:
-        text = Path(gc.config).read_text()
-    except OSError:
-        return None
-    # YAML, or JSON (which is YAML too): `rootdirectory: /x` or `"rootdirectory": "/x"`.
-    match = re.search(r"""^\s*["']?rootdirectory["']?\s*:\s*["']?([^"'\n#,}]+)""", text,
-                      re.MULTILINE)
-    return Path(match.group(1).strip()) if match else None
+        document = yaml.safe_load(Path(gc.config).read_text(encoding="utf-8"))
+    except OSError as exc:
+        return None, f"{where}: cannot read it ({exc.strerror or exc})"
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        return None, f"{where}: not valid YAML ({' '.join(str(exc).split())[:200]})"
+    storage = document.get("storage") if isinstance(document, dict) else None
+    if not isinstance(storage, dict):
+        return None, f"{where}: no storage section"
+    filesystem = storage.get("filesystem")
+    if not isinstance(filesystem, dict):
+        drivers = ", ".join(str(k) for k in storage if k not in _STORAGE_OPTIONS) or "none"
+        return None, (f"{where}: storage driver is {drivers}, not filesystem: regtui can only "
+                      "read a local storage tree")
+    root = filesystem.get("rootdirectory", DEFAULT_ROOTDIRECTORY)
+    if not isinstance(root, str) or not root.strip():
+        return None, f"{where}: storage.filesystem.rootdirectory is not a path"
+    path = Path(root.strip())
+    if not (path / "docker").is_dir():
+        return None, f"{where}: rootdirectory {path} holds no docker/ tree on this machine"
+    return path, ""
 
 
 def blob_bytes(root: Path | None) -> int | None:
@@ -142,6 +173,11 @@ class GarbageCollector(Protocol):
 
     registry: str
 
+    @property
+    def untagged_deletes_index_children(self) -> bool:
+        """True when `delete_untagged` also removes the untagged children of an index."""
+        ...
+
     def describe(self, *, dry_run: bool, delete_untagged: bool) -> str:
         """The equivalent command line, for the audit log and the confirmation."""
         ...
@@ -154,6 +190,9 @@ class GarbageCollector(Protocol):
 
 class GcRunner:
     """Runs garbage-collect for one registry; refuses in read-only mode before spawning."""
+
+    untagged_deletes_index_children: Final = True
+    """distribution 2.x's `--delete-untagged` does not follow an index to its children."""
 
     def __init__(self, registry: str, gc: GcConfig, *, read_only: bool,
                  history_path: Path) -> None:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from regtui.errors import ReadOnlyError, RegistryError, UsageError
-from regtui.registry.harbor import API, HarborBackend
+from regtui.registry.backend import GcJobApi
 from regtui.registry.harbor_models import GcJob
 from regtui.registry.transport import Sleep
 from regtui.services.gc import GcProgress, GcRun
@@ -38,7 +38,10 @@ def _mode(dry_run: bool, delete_untagged: bool) -> str:
 class HarborGc:
     """The `GarbageCollector` of a Harbor registry; refuses in read-only mode before sending."""
 
-    def __init__(self, backend: HarborBackend, *, read_only: bool, sleep: Sleep = asyncio.sleep,
+    untagged_deletes_index_children: Final = False
+    """Harbor keeps an index's children as references of the index."""
+
+    def __init__(self, backend: GcJobApi, *, read_only: bool, sleep: Sleep = asyncio.sleep,
                  poll_seconds: float = POLL_SECONDS, max_polls: int = MAX_POLLS) -> None:
         self.backend = backend
         self.registry = backend.name
@@ -51,7 +54,7 @@ class HarborGc:
     def describe(self, *, dry_run: bool, delete_untagged: bool) -> str:
         body = {"schedule": {"type": "Manual"},
                 "parameters": {"dry_run": dry_run, "delete_untagged": delete_untagged}}
-        return (f"POST {self.backend.url}{API}/system/gc/schedule "
+        return (f"POST {self.backend.url}{self.backend.gc_path}/schedule "
                 f"{json.dumps(body, separators=(',', ':'))}")
 
     async def run(self, *, dry_run: bool, delete_untagged: bool = False,
@@ -90,7 +93,7 @@ class HarborGc:
             await self._sleep(self._poll_seconds)
         raise RegistryError(f"garbage collection job {job_id} on registry {self.registry} "
                             f"has not finished after {self._max_polls} polls; see "
-                            f"{self.backend.url}{API}/system/gc/{job_id}")
+                            f"{self.backend.url}{self.backend.gc_path}/{job_id}")
 
     @staticmethod
     def _take_new(text: str, lines: list[str], progress: GcProgress,

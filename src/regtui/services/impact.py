@@ -86,8 +86,12 @@ def plan_delete(registry: str, targets: Sequence[Target], all_records: Sequence[
                 reach: Reach, *, can_delete_tag: bool,
                 unsafe_repositories: frozenset[str] = frozenset(),
                 children_of: Mapping[str, tuple[str, ...]] | None = None,
-                untagged_reach: Mapping[str, int] | None = None) -> DeletePlan:
+                untagged_reach: Mapping[str, int] | None = None,
+                tags_only: bool = False) -> DeletePlan:
     """Decide a strategy per target and compute what a GC could reclaim afterwards.
+
+    `tags_only`: the registry deletes tags through its own API and manifests not at all
+    (Docker Hub, Nexus components), so every tag goes by tag and digests are refused.
 
     `unsafe_repositories` were not fully read: a tag missing from the inventory could share
     a digest, so nothing there is deleted by digest. `untagged_reach` is what untagged
@@ -106,13 +110,16 @@ def plan_delete(registry: str, targets: Sequence[Target], all_records: Sequence[
         if not valid_target(target):
             problems.append(f"{target}: not a valid repository name, tag or digest")
             continue
+        if tags_only and target.tag is None:
+            problems.append(f"{target}: this registry deletes tags, not manifests by digest")
+            continue
         if target.repository in unsafe_repositories and target.tag is None:
             problems.append(f"{target}: {target.repository} could not be fully read, so a "
                             "tag sharing this manifest may be unknown; not deleted by digest")
             continue
         impact = _impact(target, by_repo.get(target.repository, []), survivors, children,
                          can_delete_tag=can_delete_tag,
-                         unsafe=target.repository in unsafe_repositories)
+                         unsafe=target.repository in unsafe_repositories or tags_only)
         if impact is None:
             problems.append(f"{target}: no such tag or manifest in the inventory")
         else:

@@ -8,18 +8,19 @@ so a second walk of an unchanged registry downloads no manifest or config again.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final, TypeVar
 
 from regtui.config import Config, RegistryConfig
-from regtui.errors import NotFoundError, ProtocolError, RegistryError
-from regtui.registry.backend import Capabilities, ManifestHead
-from regtui.registry.distribution import DistributionBackend
+from regtui.errors import NotFoundError, ProtocolError, RegistryError, UnknownRepositoryError
+from regtui.registry.backend import Capabilities, ManifestHead, RegistryBackend
 from regtui.registry.factory import open_backend
 from regtui.registry.kinds import classify_manifest, subject_of_tag
 from regtui.registry.models import (
+    ArtifactKind,
     ImageConfig,
     Manifest,
     Platform,
@@ -35,6 +36,7 @@ R = TypeVar("R")
 MAX_INDEX_DEPTH: Final = 4
 MAX_CHILDREN: Final = 4096
 REPOSITORY_WINDOW: Final = 4
+DEFAULT_REFRESH_DEADLINE: Final = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,9 @@ class Resolved:
     reachable: tuple[tuple[str, int], ...]
     platforms: tuple[str, ...]
     created: datetime | None
+    missing: tuple[str, ...] = ()
+    """Digests an index (or an index below it) lists that the registry does not have."""
+    created_text: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +88,11 @@ async def bounded_map(items: Iterable[T], func: Callable[[T], Awaitable[R]],
 class InventoryService:
     """Read-side view of one registry, for the CLI and the TUI alike."""
 
-    def __init__(self, backend: DistributionBackend, *, flavor: str = "distribution",
-                 read_only: bool = True, concurrency: int = 8) -> None:
+    def __init__(self, backend: RegistryBackend, *, flavor: str = "distribution",
+                 read_only: bool = True, concurrency: int = 8,
+                 refresh_deadline: float = DEFAULT_REFRESH_DEADLINE) -> None:
         self.backend = backend
+        self.refresh_deadline = refresh_deadline
         self.name = backend.name
         self.url = backend.url
         self.flavor = flavor
@@ -104,9 +111,24 @@ class InventoryService:
     async def repository_names(self) -> list[str]:
         return [name async for name in self.backend.repositories()]
 
-    async def tag_records(self, repository: str) -> list[TagRecord]:
-        """Every tag of a repository resolved; unreadable tags are recorded in `problems`."""
-        tags = sorted(set(await self.backend.tags(repository)))
+    async def tag_names(self, repository: str) -> list[str]:
+        """The repository's tag list, sorted: one request, the cheap signal of a change."""
+        return sorted(set(await self.backend.tags(repository)))
+
+    async def tag_records(self, repository: str, *, listed: bool = True) -> list[TagRecord]:
+        """Every tag of a repository, one record each; an unreadable tag is a record with its
+        error (and recorded in `problems`), so nothing the registry lists goes missing.
+
+        A repository the catalog `listed` whose tag list answers NAME_UNKNOWN holds only
+        blobs (an interrupted push): it has no tags, like `"tags": null`.
+        """
+        self.problems[:] = [p for p in self.problems if p.repository != repository]
+        try:
+            tags = sorted(set(await self.backend.tags(repository)))
+        except UnknownRepositoryError:
+            if listed:
+                return []
+            raise
         tag_set = frozenset(tags)
         records = await bounded_map(
             tags, lambda tag: self._tag_record(repository, tag, tag_set), self.concurrency * 2)
@@ -119,21 +141,33 @@ class InventoryService:
         except NotFoundError:
             return None  # deleted between the tag list and now: it is simply gone
         except Exception as exc:  # one bad tag must not end the walk
-            self._problem(repository, tag, exc)
-            return None
+            return self._unreadable(repository, tag, exc)
         try:
             resolved = await self.resolve(repository, head.digest)
         except Exception as exc:  # reported as a problem, never a traceback
-            self._problem(repository, tag, exc)
-            return None
-        return self._record(repository, tag, head, resolved)
+            return self._unreadable(repository, tag, exc)
+        record = self._record(repository, tag, head, resolved)
+        if resolved.missing:
+            message = (f"index {repository}:{tag} ({head.digest}) on registry {self.name} is "
+                       f"broken: it lists {', '.join(resolved.missing[:3])}"
+                       f"{' and more' if len(resolved.missing) > 3 else ''}, which the registry "
+                       "does not have (404)")
+            record = replace(record, error=self._problem(repository, tag, RegistryError(message)))
+        return record
 
-    def _problem(self, repository: str, tag: str | None, exc: BaseException) -> None:
+    def _unreadable(self, repository: str, tag: str, exc: BaseException) -> TagRecord:
+        """The row that stands for a tag that could not be read, carrying why."""
+        return TagRecord(self.name, repository, tag, "", "", 0, (), None, ArtifactKind.ARTIFACT,
+                         error=self._problem(repository, tag, exc), unreadable=True)
+
+    def _problem(self, repository: str, tag: str | None, exc: BaseException) -> str:
         """Record what could not be read; anything that is not ours is still one line."""
         message = str(exc) if isinstance(exc, RegistryError) else (
             f"{repository}{':' + tag if tag else ''} on {self.name}: unexpected "
             f"{type(exc).__name__}: {exc}")
-        self.problems.append(Problem(repository, tag, safe_text(" ".join(message.split()), 500)))
+        line = safe_text(" ".join(message.split()), 500)
+        self.problems.append(Problem(repository, tag, line))
+        return line
 
     def problem_repositories(self) -> set[str]:
         """Repositories not fully read: planning must not trust their tag lists."""
@@ -152,6 +186,7 @@ class InventoryService:
             size_bytes=sum(size for _, size in resolved.reachable),
             platforms=resolved.platforms,
             created=resolved.created,
+            created_text=resolved.created_text,
             artifact_kind=kind,
             subject_digest=_subject_digest(manifest, tag),
             reachable=resolved.reachable,
@@ -182,7 +217,8 @@ class InventoryService:
         reachable.extend((layer.digest, layer.size) for layer in manifest.layers)
         platform = (str(config.platform),) if config and config.platform else ()
         return Resolved(manifest, _distinct(reachable), platform,
-                        config.created if config else None)
+                        config.created if config else None, (),
+                        config.created_text if config else "")
 
     async def _resolve_index(self, repository: str, index: Manifest, depth: int) -> Resolved:
         if len(index.manifests) > MAX_CHILDREN:
@@ -201,17 +237,21 @@ class InventoryService:
         children = [found[d.digest] for d in index.manifests]
         reachable = [(index.digest, index.size)]
         platforms: list[str] = []
-        created: list[datetime] = []
+        created: list[tuple[datetime, str]] = []
+        missing: list[str] = []
         for descriptor, resolved in zip(index.manifests, children, strict=True):
             if resolved is None:
                 reachable.append((descriptor.digest, descriptor.size))
+                missing.append(descriptor.digest)
                 continue
             reachable.extend(resolved.reachable)
+            missing.extend(resolved.missing)
             if resolved.created is not None:
-                created.append(resolved.created)
+                created.append((resolved.created, resolved.created_text))
             platforms.extend(_child_platforms(descriptor.platform, resolved))
+        newest = max(created, key=lambda pair: pair[0]) if created else (None, "")
         return Resolved(index, _distinct(reachable), tuple(dict.fromkeys(platforms)),
-                        max(created) if created else None)
+                        newest[0], tuple(dict.fromkeys(missing)), newest[1])
 
     async def manifest(self, repository: str, reference: str) -> Manifest:
         return await self.backend.manifest(repository, reference)
@@ -227,19 +267,42 @@ class InventoryService:
         return await self.backend.referrers(repository, digest, tags)
 
     async def walk(self, repositories: Sequence[str] | None = None,
-                   on_repository: Callable[[int, int], None] | None = None,
+                   on_repository: Callable[[int, int], None] | None = None, *,
+                   listed: bool | None = None, on_done: Callable[[str], None] | None = None,
                    ) -> AsyncIterator[TagRecord]:
-        """Every tag of every repository, in catalog order; a few repositories at a time."""
+        """Every readable tag of every repository, a few repositories at a time.
+
+        Repositories are yielded as they complete, so one slow repository holds back only
+        itself; the whole walk ends by `refresh_deadline`, naming what was still pending.
+        Unreadable tags are not yielded: they are in `problems`. `listed` (default: when
+        the names come from the catalog) says the registry's catalog named them. `on_done`
+        hears each repository's name right after its records, in completion order.
+        """
+        listed = repositories is None if listed is None else listed
         names = list(repositories) if repositories is not None else await self.repository_names()
-        pending: list[asyncio.Task[list[TagRecord]]] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.refresh_deadline
+        queue = iter(names)
+        pending: dict[asyncio.Task[list[TagRecord]], str] = {}
         done = 0
         try:
-            for position in range(len(names) + REPOSITORY_WINDOW):
-                if position < len(names):
-                    pending.append(asyncio.ensure_future(self._safe_records(names[position])))
-                if len(pending) > REPOSITORY_WINDOW or (position >= len(names) and pending):
-                    for record in await pending.pop(0):
-                        yield record
+            while True:
+                for name in itertools.islice(queue, REPOSITORY_WINDOW - len(pending)):
+                    pending[asyncio.ensure_future(self._safe_records(name, listed))] = name
+                if not pending:
+                    return
+                finished, _ = await asyncio.wait(pending, timeout=max(0.0, deadline - loop.time()),
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                if not finished:
+                    self._out_of_time([*pending.values(), *queue])
+                    return
+                for task in finished:
+                    name = pending.pop(task)
+                    for record in task.result():
+                        if not record.unreadable:
+                            yield record
+                    if on_done is not None:
+                        on_done(name)
                     done += 1
                     if on_repository is not None:
                         on_repository(done, len(names))
@@ -247,9 +310,15 @@ class InventoryService:
             for task in pending:
                 task.cancel()
 
-    async def _safe_records(self, repository: str) -> list[TagRecord]:
+    def _out_of_time(self, names: Sequence[str]) -> None:
+        for name in names:
+            self._problem(name, None, RegistryError(
+                f"repository {name} on registry {self.name}: not read within refresh_deadline "
+                f"= {self.refresh_deadline:g} s; stopped"))
+
+    async def _safe_records(self, repository: str, listed: bool = True) -> list[TagRecord]:
         try:
-            return await self.tag_records(repository)
+            return await self.tag_records(repository, listed=listed)
         except Exception as exc:  # reported as a problem, never a traceback
             self._problem(repository, None, exc)
             return []
@@ -293,4 +362,5 @@ def open_registry(registry: RegistryConfig, config: Config, *, read_only: bool,
                   ) -> InventoryService:
     backend = open_backend(registry, config, read_only=read_only)
     return InventoryService(backend, flavor=registry.flavor, read_only=read_only,
-                            concurrency=registry.concurrency)
+                            concurrency=registry.concurrency,
+                            refresh_deadline=registry.refresh_deadline)

@@ -304,6 +304,15 @@ class MetricsService:
             raise MetricsError(EMPTY, self._empty_message(chart))
         return ChartResult(chart, promql, series, start, end, self.clock())
 
+    def instant_value(self, promql: str) -> float | None:
+        """One number from an instant query (the first series); None when it has none."""
+        try:
+            raw = self._connect().custom_query(promql)
+        except Exception as exc:  # the client raises requests', its own and JSON errors
+            raise classify(exc, f"{self.where} query {promql!r}", self.timeout) from exc
+        series = parse_result(raw, instant=True, where=self.where)
+        return series[0].last if series else None
+
     def _qwhere(self, chart: str) -> str:
         return f"{self.where} query {chart!r}"
 

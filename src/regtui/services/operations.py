@@ -8,13 +8,14 @@ subcommands both come through here.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from urllib.parse import quote
 
 import httpx
@@ -22,7 +23,7 @@ import httpx
 from regtui.config import RegistryConfig
 from regtui.errors import NotFoundError, ReadOnlyError, RegistryError, UsageError
 from regtui.registry import mediatypes as mt
-from regtui.registry.harbor import HarborBackend
+from regtui.registry.backend import gc_job_api, gc_task_api, tag_delete_api
 from regtui.registry.models import ArtifactKind, TagRecord
 from regtui.registry.push import delete_manifest, push_blob, push_manifest
 from regtui.services.audit import AuditLog
@@ -30,6 +31,7 @@ from regtui.services.gc import GarbageCollector, GcProgress, GcRun, GcRunner, st
 from regtui.services.harbor_gc import HarborGc
 from regtui.services.impact import DeletePlan, Strategy, TagImpact, Target, plan_delete
 from regtui.services.inventory import InventoryService, bounded_map
+from regtui.services.nexus_gc import NexusGc
 from regtui.services.retention import RetentionPolicy, select
 from regtui.services.storage import untagged_reach, untagged_revisions
 
@@ -95,7 +97,13 @@ class OperationsService:
             self.registry.name, targets, records, reach, can_delete_tag=can_tag,
             unsafe_repositories=frozenset(self.inventory.problem_repositories()),
             children_of=children_of,
-            untagged_reach=await self._untagged_reach(records, targets))
+            untagged_reach=await self._untagged_reach(records, targets),
+            tags_only=self._tags_only())
+
+    def _tags_only(self) -> bool:
+        """Registries whose own API deletes tags and that cannot delete manifests."""
+        capabilities = self.inventory.capabilities
+        return capabilities.can_delete_tag and not capabilities.can_delete_manifest
 
     async def _add_reach(self, target: Target, records: Sequence[TagRecord],
                          reach: dict[str, dict[str, int]],
@@ -173,20 +181,33 @@ class OperationsService:
                 self._audit("delete", impact, command, "refused: read-only")
             raise ReadOnlyError(f"read-only mode: nothing was deleted on registry "
                                 f"{self.registry.name}")
-        if not assume_yes and (confirm is None or not await confirm(plan)):
+        try:
+            confirmed = assume_yes or (confirm is not None and await confirm(plan))
+        except asyncio.CancelledError:
+            for impact in plan.impacts:
+                self._audit("delete", impact, command, "cancelled: interrupted before "
+                            "confirmation")
+            raise
+        if not confirmed:
             for impact in plan.impacts:
                 self._audit("delete", impact, command, "cancelled")
             return [DeleteResult(i.target, i.digest, "cancelled") for i in plan.impacts]
         run = _Run(doomed_tags={(i.target.repository, i.target.tag or "")
                                 for i in plan.impacts if i.target.tag})
         results: list[DeleteResult] = []
+        interrupted = False
         for position, impact in enumerate(plan.impacts, start=1):
-            outcome = await self._execute(impact, run)
+            if interrupted:
+                outcome = INTERRUPTED
+            else:
+                outcome, interrupted = await _finish_step(self._execute(impact, run))
             self._audit("delete", impact, command, outcome)
             results.append(DeleteResult(impact.target, impact.digest, outcome))
             if progress is not None:
                 progress(position, len(plan.impacts), f"{impact.target}: {outcome}")
         self._records = None
+        if interrupted:
+            raise asyncio.CancelledError()  # the caller asked to stop: it is told so, audited
         return results
 
     async def scan(self, repository: str, reference: str, *, command: str = "") -> str:
@@ -219,9 +240,12 @@ class OperationsService:
 
     def gc_runner(self) -> GarbageCollector:
         """The registry's collector; registries without one say so instead of offering it."""
-        backend = self.inventory.backend
-        if isinstance(backend, HarborBackend):
-            return HarborGc(backend, read_only=self.read_only)
+        api = gc_job_api(self.inventory.backend)
+        if api is not None:
+            return HarborGc(api, read_only=self.read_only)
+        tasks = gc_task_api(self.inventory.backend)
+        if tasks is not None:
+            return NexusGc(tasks, read_only=self.read_only)
         if self.registry.flavor not in COMMAND_GC_FLAVORS:
             raise UsageError(f"registry {self.registry.name} ({self.registry.flavor}) has no "
                              "garbage collection regtui can run")
@@ -236,14 +260,16 @@ class OperationsService:
         """Run garbage-collect (refused in read-only mode before spawning) and audit it."""
         runner = self.gc_runner()
         self.audit.check_writable()
-        if delete_untagged and not isinstance(self.inventory.backend, HarborBackend):
-            # Harbor keeps index children as references; distribution 2.x deletes them.
+        if delete_untagged and runner.untagged_deletes_index_children:
             await self._refuse_untagged_with_indexes()
         action = "gc --dry-run" if dry_run else "gc"
         command = runner.describe(dry_run=dry_run, delete_untagged=delete_untagged)
         try:
             run = await runner.run(dry_run=dry_run, delete_untagged=delete_untagged,
                                    on_line=on_line)
+        except asyncio.CancelledError:
+            self._audit_gc(action, command, INTERRUPTED_GC)
+            raise
         except ReadOnlyError:
             self._audit_gc(action, command, "refused: read-only")
             raise
@@ -299,6 +325,8 @@ class OperationsService:
             return f"aborted: not found ({exc})"
         except RegistryError as exc:
             return f"failed: {exc}"
+        except Exception as exc:  # one audited line, never a lost outcome
+            return f"failed: {type(exc).__name__}: {exc}"
 
     async def _confirm_gone(self, impact: TagImpact) -> str:
         """A tag sharing a manifest already deleted in this run went with it: check that."""
@@ -360,8 +388,9 @@ class OperationsService:
     async def _delete_tag(self, impact: TagImpact) -> bool:
         """OCI 1.1 tag delete; False when the registry refuses the form (distribution 2.x)."""
         backend = self.inventory.backend
-        if isinstance(backend, HarborBackend):  # Harbor's tag API removes just the tag
-            await backend.delete_tag(impact.target.repository, impact.target.tag or "")
+        api = tag_delete_api(backend)
+        if api is not None:  # a tag API (Harbor's) removes just the tag
+            await api.delete_tag(impact.target.repository, impact.target.tag or "")
             self._tag_delete_works = True
             return True
         path = (f"/v2/{quote(impact.target.repository, safe='/')}/manifests/"
@@ -403,11 +432,11 @@ class OperationsService:
                                 f"placeholder (now {head.digest}); nothing was deleted")
         try:
             await delete_manifest(backend.client, backend.url, repo, placeholder)
-        except RegistryError as failure:
+        except Exception as failure:  # any failure: put the tag back first
             await self._restore(impact, original.raw, original.media_type, failure)
 
     async def _restore(self, impact: TagImpact, raw: bytes, media_type: str,
-                       failure: RegistryError) -> None:
+                       failure: Exception) -> None:
         backend = self.inventory.backend
         repo, tag = impact.target.repository, impact.target.tag or ""
         try:
@@ -437,6 +466,25 @@ class OperationsService:
         return outcome
 
 
+INTERRUPTED: Final = "interrupted: not attempted (the run was stopped before this item)"
+INTERRUPTED_GC: Final = "interrupted: stopped while running"
+
+
+async def _finish_step(step: Coroutine[Any, Any, str]) -> tuple[str, bool]:
+    """Run one item to its end even if the caller is cancelled meanwhile (a worker leaving
+    its screen, a second button): a placeholder delete must not stop before the tag is back
+    or gone. Returns the outcome and whether a cancellation arrived."""
+    task = asyncio.ensure_future(step)
+    interrupted = False
+    while True:
+        try:
+            return await asyncio.shield(task), interrupted
+        except asyncio.CancelledError:
+            if task.done() and task.cancelled():
+                return "interrupted: the step was cancelled", True
+            interrupted = True
+
+
 @dataclass
 class _Run:
     """State of one delete run: what was deleted, and fresh tag lists per repository."""
@@ -450,6 +498,8 @@ def gc_outcome(run: GcRun) -> str:
     if run.exit_code != 0:
         return f"failed: exit {run.exit_code}"
     freed = f", {run.bytes_freed} bytes freed" if run.bytes_freed is not None else ""
+    if "tasks" in run.progress:  # Nexus: tasks, not a mark-and-sweep count
+        return f"ok: {run.progress.get('tasks_done', 0)} Nexus tasks run{freed}"
     return f"ok: {run.progress.get('eligible_blobs', 0)} blobs eligible{freed}"
 
 

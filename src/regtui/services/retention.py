@@ -68,17 +68,23 @@ def _select_repository(tags: Sequence[TagRecord], policy: RetentionPolicy,
                        now: datetime) -> list[TagRecord]:
     candidates = [t for t in tags if _is_candidate(t, policy)]
     # Newest first; tags without a created time count as newest, so they are never aged out.
-    newest_first = sorted(candidates, key=lambda t: (t.created is None, t.created or now, t.tag),
-                          reverse=True)
+    newest_first = sorted(candidates, key=lambda t: (_age_time(t) is None, _age_time(t) or now,
+                                                     t.tag), reverse=True)
     kept = set() if policy.keep_last is None else {
         t.tag for t in newest_first[:policy.keep_last]}
     cutoff = now - policy.older_than if policy.older_than is not None else None
     return sorted(
         (t for t in candidates
          if t.tag not in kept
-         and (cutoff is None or (t.created is not None and t.created < cutoff))),
+         and (cutoff is None or ((when := _age_time(t)) is not None and when < cutoff))),
         key=lambda t: t.tag,
     )
+
+
+def _age_time(tag: TagRecord) -> datetime | None:
+    """How old a tag is: its push time where the registry keeps one, else its created time
+    (a reproducible build's epoch included: such an image is as old as it says)."""
+    return tag.pushed_at or tag.created
 
 
 def _is_candidate(tag: TagRecord, policy: RetentionPolicy) -> bool:

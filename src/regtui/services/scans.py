@@ -28,6 +28,7 @@ from regtui.errors import RegistryError, UsageError
 from regtui.registry import mediatypes as mt
 from regtui.registry.harbor import HarborBackend
 from regtui.registry.harbor_scans import HarborArtifact, HarborScans
+from regtui.registry.kinds import kind_of_type
 from regtui.registry.models import ArtifactKind, Manifest, TagRecord
 from regtui.registry.scan_models import (
     Finding,
@@ -43,7 +44,6 @@ from regtui.text import safe_text
 
 SKIP_LAYER_TYPES: Final = frozenset({mt.COSIGN_SIMPLESIGNING, mt.OCI_LAYER_TAR_GZIP,
                                      mt.DOCKER_LAYER, mt.OCI_EMPTY, mt.NOTARY_SIGNATURE})
-SBOM_MARKERS: Final = ("spdx", "cyclonedx", "syft")
 VULN_HINTS: Final = ("vuln", "sarif", "trivy", "grype")
 EMPTY: Final = SeverityCounts()
 CVE_ID_CHARS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -339,8 +339,8 @@ class ScanService:
         except RegistryError as exc:
             return [], [f"referrers of {repository}@{digest[:19]}: {exc}"]
         for referrer in referrers:
-            if referrer.kind in (ArtifactKind.SIGNATURE, ArtifactKind.SBOM) or any(
-                    m in referrer.artifact_type.lower() for m in SBOM_MARKERS):
+            if referrer.kind in (ArtifactKind.SIGNATURE, ArtifactKind.SBOM) or kind_of_type(
+                    referrer.artifact_type) is ArtifactKind.SBOM:
                 continue
             try:
                 manifest = await backend.manifest(repository, referrer.digest)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from regtui.errors import RegistryError
-from regtui.registry.harbor import HarborBackend
+from regtui.registry.backend import quota_api
 from regtui.registry.harbor_models import Quota
 from regtui.registry.models import ArtifactKind, TagRecord
 from regtui.services.inventory import InventoryService
@@ -195,15 +195,15 @@ async def storage_report(inventory: InventoryService, *, storage_root: Path | No
     """Walk the registry once, accumulating as records arrive; then look at untagged revisions."""
     names = await inventory.repository_names()
     accumulator = StorageAccumulator(inventory.name)
-    async for record in inventory.walk(names, on_repository=on_repository):
+    async for record in inventory.walk(names, on_repository=on_repository, listed=True):
         accumulator.add(record)
     untagged = None
     if storage_root is not None and (storage_root / "docker").is_dir():
         untagged = await _untagged_bytes(inventory, accumulator, storage_root, names)
     report = accumulator.report(untagged)
-    backend = inventory.backend
-    if isinstance(backend, HarborBackend):
-        report = replace(report, quotas=tuple(await backend.quotas()))
+    api = quota_api(inventory.backend)
+    if api is not None:
+        report = replace(report, quotas=tuple(await api.quotas()))
     return report
 
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Awaitable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any, ClassVar
 
@@ -23,13 +22,32 @@ from textual.worker import Worker, WorkerState
 
 from regtui.config import Config, RegistryConfig
 from regtui.errors import RegistryError, RegtuiError, UsageError
-from regtui.registry.models import RegistryInfo, RepositorySummary, TagRecord
-from regtui.services.inventory import InventoryService, open_registry, summarize
+from regtui.registry.models import TagRecord
+from regtui.render.clipboard import CopyRefused, Grammar, checked_copy
+from regtui.services.inventory import InventoryService, open_registry
 from regtui.services.operations import OperationsService
 from regtui.services.scans import ScanService, kept_reports_dir
+from regtui.services.snapshot import SnapshotError, SnapshotReader
 from regtui.text import safe_text
-from regtui.ui.data import Clock, RegistryService, ServiceFactory, Store, utc_now
+from regtui.ui.data import (
+    Clock,
+    RegistryService,
+    ServiceFactory,
+    Store,
+    requests_sent,
+    utc_now,
+)
 from regtui.ui.operations import audit_log, open_operations
+from regtui.ui.refresh import (
+    NamesLoaded,
+    Pinged,
+    RefreshDone,
+    Refresher,
+    RepoConfirmed,
+    RepoFailed,
+    RepoLoaded,
+    SnapshotDecoded,
+)
 from regtui.ui.screens.audit import AuditScreen
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.screens.fleet import FleetScreen
@@ -40,39 +58,16 @@ from regtui.ui.themes import load_themes, theme_dirs
 from regtui.ui.widgets.bars import CommandBar, FilterBar
 from regtui.ui.widgets.vtable import VirtualTable
 
-REPOSITORY_WINDOW = 4
-"""Repositories resolved at once per registry; each service bounds its own requests too."""
+CLOCK_TICK = 10.0
+"""Seconds between samples of the request counters and re-reads of age labels; a label
+only changes (and is only redrawn) when its text does, e.g. once a minute."""
 
 
-@dataclass
-class Pinged(Message):
-    registry: str
-    info: RegistryInfo
+class Drain(Message):
+    """Apply the store changes gathered since the last one; later ones replace earlier."""
 
-
-@dataclass
-class NamesLoaded(Message):
-    registry: str
-    names: list[str]
-
-
-@dataclass
-class RepoLoaded(Message):
-    registry: str
-    summary: RepositorySummary
-
-
-@dataclass
-class RepoFailed(Message):
-    registry: str
-    repository: str
-    error: RegistryError
-
-
-@dataclass
-class RefreshDone(Message):
-    registry: str
-    at: datetime
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, Drain)
 
 
 class RegtuiApp(App[int]):
@@ -107,8 +102,14 @@ class RegtuiApp(App[int]):
         """Per registry; tests may put one here for a registry that is not live."""
         self._error_source = ""
         self._ticking = False
+        self._superseding = False
         self._failures: dict[str, int] = {}
         self._retry_at: dict[str, float] = {}
+        self.refresher = Refresher(self)
+        self._dirty: dict[str, set[str | None]] = {}
+        self._drain_posted = False
+        self.drains = 0
+        """Store changes applied to the screens: tests count these to see coalescing work."""
 
     def _open_registry(self, registry: RegistryConfig) -> RegistryService:
         read_only = self.config.effective_read_only(registry, self.read_only_flag)
@@ -120,11 +121,44 @@ class RegtuiApp(App[int]):
     def on_mount(self) -> None:
         self._apply_themes()
         self._apply_keymap()
+        self._show_snapshots()
         self.set_interval(self.config.refresh_interval, self._tick, name="refresh-interval")
+        self.set_interval(self.config.background_refresh_interval, self._background_tick,
+                          name="background-refresh")
+        self.set_interval(CLOCK_TICK, self._clock_tick, name="clock")
 
     async def on_unmount(self) -> None:
+        self.refresher.close()
         for service in self._services.values():
             await service.aclose()
+
+    # -- the snapshot: last known state at once, revalidated in the background -------------
+
+    def _show_snapshots(self) -> None:
+        """Totals of every repository from each registry's snapshot, before any request."""
+        for name, data in self.store.registries.items():
+            try:
+                reader = SnapshotReader.open(self.config.cache_dir, data.config.url)
+                summary = reader.summary() if reader is not None else None
+            except SnapshotError as error:
+                self.report_error(error)
+                continue
+            if reader is None or summary is None:
+                continue
+            if not summary.repositories:
+                reader.close()
+                continue
+            data.apply_snapshot(summary)
+            order = [repo.name for repo in summary.repositories if repo.read]
+            self.run_worker(partial(self._decode, name, reader, order), thread=True,
+                            name=f"snapshot:{name}", group="snapshot", exit_on_error=False)
+            self.revalidate(name)
+
+    def _decode(self, registry: str, reader: SnapshotReader, order: list[str]) -> None:
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
+        self.refresher.decode(registry, reader, order, lambda: worker.is_cancelled)
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -215,54 +249,90 @@ class RegtuiApp(App[int]):
     def complete_records(self, registry: str) -> list[TagRecord] | None:
         """Every tag of the registry, when the last full refresh read all of it; else None."""
         data = self.store[registry]
-        if data.status.fetched_at is None or data.repo_errors:
-            return None
-        if set(data.names) - set(data.summaries):
+        if data.status.fetched_at is None or not data.complete():
             return None
         return [record for summary in data.summaries.values() for record in summary.tags]
 
+    def _worker(self, name: str) -> Worker[object] | None:
+        return next((w for w in self.workers if w.name == name
+                     and w.state in (WorkerState.PENDING, WorkerState.RUNNING)), None)
+
+    @contextmanager
+    def superseding(self) -> Iterator[None]:
+        """Refreshes asked for inside this block replace running ones (the `r` key)."""
+        self._superseding = True
+        try:
+            yield
+        finally:
+            self._superseding = False
+
     def _worker_running(self, name: str) -> bool:
-        return any(w.name == name and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
-                   for w in self.workers)
+        return self._worker(name) is not None
 
     def refresh_registry(self, registry: str, first: str | None = None) -> None:
-        """Reload a registry in the background unless a reload of it is still running."""
+        """Walk the whole registry again in the background (`r`, or nothing known yet).
+
+        While a full walk of it runs, the operator's `r` cancels it and starts again (it may be
+        stuck); anything else is dropped. A background revalidation it supersedes is stopped,
+        never left to overlap.
+        """
         name = f"refresh:{registry}"
         if self._worker_running(name):
-            return
+            if not self._superseding:
+                return
+            for worker in self.workers:
+                if worker.name == name:
+                    worker.cancel()
         if self._ticking and time.monotonic() < self._retry_at.get(registry, 0.0):
             return  # backing off after failures; `r` still refreshes at once
+        if (slow := self._worker(f"revalidate:{registry}")) is not None:
+            slow.cancel()
         self.store[registry].status.loading = True
-        self.run_worker(self._refresh(registry, first), name=name, group="refresh",
-                        exit_on_error=False)
+        self.run_worker(self._bounded(registry, self.refresher.full(registry, first)),
+                        name=name, group="refresh", exit_on_error=False)
 
-    async def _refresh(self, registry: str, first: str | None) -> None:
-        service = self.service(registry)
-        self.post_message(Pinged(registry, await service.ping()))
-        names = await service.repository_names()
-        self.post_message(NamesLoaded(registry, names))
-        window = asyncio.Semaphore(REPOSITORY_WINDOW)
-        order = sorted(names, key=lambda name: name != first)
-        await asyncio.gather(*(self._load_repo(service, registry, repo, window) for repo in order))
-        self.post_message(RefreshDone(registry, self.clock()))
+    async def _bounded(self, registry: str, walk: Awaitable[None]) -> None:
+        """A walk of the registry ends by its `refresh_deadline`, as one error line."""
+        deadline = self.store[registry].config.refresh_deadline
+        try:
+            async with asyncio.timeout(deadline):
+                await walk
+        except TimeoutError:
+            raise RegistryError(f"registry {registry}: refresh not done within "
+                                f"refresh_deadline = {deadline:g} s; stopped") from None
 
-    async def _load_repo(self, service: RegistryService, registry: str, repository: str,
-                         window: asyncio.Semaphore) -> None:
-        async with window:
-            try:
-                records = await service.tag_records(repository)
-            except RegistryError as error:
-                self.post_message(RepoFailed(registry, repository, error))
+    def revalidate(self, registry: str) -> None:
+        """The slow tier: check the registry cheaply, resolve only what changed."""
+        if self._worker_running(f"refresh:{registry}") or self._worker_running(
+                f"revalidate:{registry}"):
+            return
+        if time.monotonic() < self._retry_at.get(registry, 0.0):
+            return
+        self.run_worker(self._bounded(registry, self.refresher.background(registry)),
+                        name=f"revalidate:{registry}", group="refresh", exit_on_error=False)
+
+    def revalidate_repository(self, registry: str, repository: str) -> None:
+        """The fast tier: the repository on screen; a check of another one is superseded."""
+        name = f"repo-check:{registry}"
+        running = self._worker(name)
+        if running is not None:
+            if getattr(running, "repository", None) == repository:
                 return
-        self.post_message(RepoLoaded(registry, summarize(registry, repository, records)))
+            running.cancel()
+        if self._worker_running(f"refresh:{registry}"):
+            return
+        worker = self.run_worker(self.refresher.repository(registry, repository), name=name,
+                                 group="repo", exit_on_error=False)
+        worker.repository = repository  # type: ignore[attr-defined]
 
     def load_repository(self, registry: str, repository: str) -> None:
         """Load one repository now (the operator is looking at it), ahead of the full walk."""
         name = f"repo:{registry}/{repository}"
-        if not self._worker_running(name):
-            window = asyncio.Semaphore(1)
-            self.run_worker(self._load_repo(self.service(registry), registry, repository, window),
-                            name=name, group="repo", exit_on_error=False)
+        if repository in self.store[registry].undecoded or self._worker_running(name):
+            return  # the snapshot's decoder delivers it in a moment
+        window = asyncio.Semaphore(1)
+        self.run_worker(self.refresher.load(registry, repository, window), name=name,
+                        group="repo", exit_on_error=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.worker_changed(event.worker, event.state)
@@ -271,10 +341,12 @@ class RegtuiApp(App[int]):
         """The one place worker failures become the error line (screens forward theirs)."""
         if state is WorkerState.ERROR and worker.error is not None:
             self.report_error(worker.error, source=worker.name)
-        if not worker.name.startswith("refresh:") or state not in (
+        kind, _, registry = worker.name.partition(":")
+        if kind not in ("refresh", "revalidate") or state not in (
                 WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
-        registry = worker.name.removeprefix("refresh:")
+        if self._worker_running(worker.name):
+            return  # superseded by a newer refresh, which reports for itself
         status = self.store[registry].status
         status.loading = False
         self._back_off(registry, failed=state is WorkerState.ERROR)
@@ -296,20 +368,47 @@ class RegtuiApp(App[int]):
         self.error_text = safe_text(f"{self.clock():%H:%M:%S} {_message(error)}", 400)
         self._error_source = source
 
+    def copy_checked(self, text: str, grammar: Grammar) -> bool:
+        """Every copy goes through here: refused with a message unless `text` is a `grammar`."""
+        try:
+            self.copy_to_clipboard(checked_copy(text, grammar))
+        except CopyRefused as refused:
+            self.notify(str(refused), title="Not copied", severity="error", markup=False)
+            return False
+        self.notify(safe_text(text, 200), title="Copied to clipboard", markup=False)
+        return True
+
     # -- message handlers: the only code that changes the store -----------------------------
 
     def on_pinged(self, message: Pinged) -> None:
         status = self.store[message.registry].status
-        status.reachable, status.api_version = True, message.info.api_version
-        self._changed(message.registry, None)
+        new = (True, message.info.api_version)
+        if (status.reachable, status.api_version) != new:
+            status.reachable, status.api_version = new
+            self._changed(message.registry, None)
 
     def on_names_loaded(self, message: NamesLoaded) -> None:
-        self.store[message.registry].set_names(message.names)
-        self._changed(message.registry, None)
+        if self.store[message.registry].set_names(message.names):
+            self._changed(message.registry, None)
 
     def on_repo_loaded(self, message: RepoLoaded) -> None:
-        self.store[message.registry].set_summary(message.summary)
-        self._changed(message.registry, message.summary.name)
+        data = self.store[message.registry]
+        summary = message.summary
+        data.unconfirmed.discard(summary.name)
+        if data.summaries.get(summary.name) == summary and summary.name in data.tables:
+            return  # resolved again, nothing changed: nothing to redraw
+        data.set_summary(summary)
+        self._changed(message.registry, summary.name)
+
+    def on_repo_confirmed(self, message: RepoConfirmed) -> None:
+        self.store[message.registry].unconfirmed.difference_update(message.repositories)
+
+    def on_snapshot_decoded(self, message: SnapshotDecoded) -> None:
+        data = self.store[message.registry]
+        for summary in message.summaries:
+            if summary.name in data.undecoded:  # a live answer that came first wins
+                data.set_summary(summary)
+                self._changed(message.registry, summary.name)
 
     def on_repo_failed(self, message: RepoFailed) -> None:
         self.store[message.registry].repo_errors[message.repository] = str(message.error)
@@ -317,9 +416,14 @@ class RegtuiApp(App[int]):
         self._changed(message.registry, message.repository)
 
     def on_refresh_done(self, message: RefreshDone) -> None:
-        status = self.store[message.registry].status
+        data = self.store[message.registry]
+        status = data.status
         status.fetched_at, status.error, status.reachable = message.at, "", True
-        if self._error_source == f"refresh:{message.registry}":
+        status.from_snapshot = False
+        if message.walked and not data.unconfirmed:
+            data.live_walk_done = True
+        if self._error_source in (f"refresh:{message.registry}",
+                                  f"revalidate:{message.registry}"):
             self.error_text = ""
         self._changed(message.registry, None)
 
@@ -328,23 +432,53 @@ class RegtuiApp(App[int]):
         self._changed(registry, None)
 
     def _changed(self, registry: str, repository: str | None) -> None:
+        """Note a change; one Drain applies every change gathered meanwhile to the screens."""
+        self._dirty.setdefault(registry, set()).add(repository)
+        if not self._drain_posted:
+            self._drain_posted = True
+            self.post_message(Drain())
+
+    def on_drain(self, message: Drain) -> None:
+        self._drain_posted = False
+        dirty, self._dirty = self._dirty, {}
+        self.drains += 1
         with self.batch_update():
             for screen in self.screen_stack:
                 if isinstance(screen, BaseScreen) and screen.ready:
-                    screen.data_changed(registry, repository)
+                    for registry, repositories in dirty.items():
+                        screen.store_changed(registry, repositories)
 
     # -- periodic refresh -------------------------------------------------------------------
 
     def _tick(self) -> None:
-        """Refresh what is on screen, unless a modal (help, palette, confirm) is open."""
+        """The fast tier: revalidate what is on screen, unless a modal is open."""
         if isinstance(self.screen, ModalScreen):
             return
         if isinstance(self.screen, BaseScreen):
             self._ticking = True
             try:
-                self.screen.refresh_data()
+                self.screen.periodic_refresh()
             finally:
                 self._ticking = False
+
+    def _background_tick(self) -> None:
+        """The slow tier: every registry known so far, checked cheaply in the background."""
+        for name, data in self.store.registries.items():
+            if data.status.fetched_at is not None and name in self._services:
+                self.revalidate(name)
+
+    def _clock_tick(self) -> None:
+        """Sample request counters; screens redraw only labels whose text changed."""
+        now = time.monotonic()
+        for name, service in self._services.items():
+            sent = requests_sent(service)
+            if sent is not None:
+                data = self.store[name]
+                data.requests.sample(now, sent)
+                data.status.request_rate = data.requests.rate
+        for screen in self.screen_stack:
+            if isinstance(screen, BaseScreen) and screen.ready:
+                screen.clock_ticked()
 
     # -- navigation -------------------------------------------------------------------------
 

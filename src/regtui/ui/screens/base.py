@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -29,9 +30,11 @@ class BaseScreen(Screen[None]):
     COMMANDS = Screen.COMMANDS | {ContextCommands}
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "open_filter", "Filter", id="filter",
+        # Priority: run as the key arrives, before the keys typed after it are dispatched, so
+        # a burst (a paste, a slow link) lands in the bar. Inputs still get their own `/`.
+        Binding("slash", "open_filter", "Filter", id="filter", priority=True,
                 tooltip="Filter the focused table: text, ~regex, ! to invert"),
-        Binding("colon", "open_command", "Jump", id="command",
+        Binding("colon", "open_command", "Jump", id="command", priority=True,
                 tooltip="Command mode: jump to a registry or registry/repository"),
         Binding("escape", "back", "Back", id="back",
                 tooltip="Clear the filter, else go back to the previous screen"),
@@ -43,6 +46,9 @@ class BaseScreen(Screen[None]):
         self.filters: dict[str, TextFilter] = {}
         self.ready = False
         self._filter_target: str | None = None
+        self._title = ""
+        self._missed: dict[str, set[str | None]] = {}
+        self._clock_missed = False
 
     @property
     def rapp(self) -> RegtuiApp:
@@ -79,8 +85,14 @@ class BaseScreen(Screen[None]):
         self.query_one(ErrorLine).show_error(message)
 
     def set_title(self, text: str) -> None:
-        """The top line; built from plain strings so names cannot inject markup."""
-        self.query_one("#title", Static).update(Text(safe_text(text, 400)))
+        """The top line; built from plain strings so names cannot inject markup.
+
+        Unchanged text is not set again: an idle screen writes nothing to the terminal.
+        """
+        text = safe_text(text, 400)
+        if text != self._title:
+            self._title = text
+            self.query_one("#title", Static).update(Text(text))
 
     # -- hooks for subclasses ---------------------------------------------------------------
 
@@ -89,6 +101,46 @@ class BaseScreen(Screen[None]):
 
     def data_changed(self, registry: str, repository: str | None) -> None:
         """The store changed for `registry` (and `repository`, if given)."""
+
+    def store_changed(self, registry: str, repositories: set[str | None]) -> None:
+        """From the app: apply now if this screen is on top, else when it is shown again.
+
+        Why: Textual repaints a covered screen's dirty regions through the one on top, so a
+        screen below that redraws on every change costs the visible one full repaints.
+        """
+        if self.app.screen is self:
+            self.data_changed_batch(registry, repositories)
+        else:
+            self._missed.setdefault(registry, set()).update(repositories)
+
+    def clock_ticked(self) -> None:
+        """From the app's coarse clock: re-read time labels now, or when shown again."""
+        if self.app.screen is self:
+            self.clock_moved()
+        else:
+            self._clock_missed = True
+
+    def on_screen_resume(self) -> None:
+        missed, self._missed = self._missed, {}
+        for registry, repositories in missed.items():
+            self.data_changed_batch(registry, repositories)
+        if missed or self._clock_missed:
+            self.clock_moved()
+        self._clock_missed = False
+
+    def data_changed_batch(self, registry: str, repositories: set[str | None]) -> None:
+        """Several changes at once (the app coalesces them); screens where a change costs
+        more than a line override this to do the work once per batch."""
+        if None in repositories:
+            self.data_changed(registry, None)
+        for repository in repositories - {None}:
+            self.data_changed(registry, repository)
+
+    def periodic_refresh(self) -> None:
+        """Every `refresh_interval`: revalidate what is shown, cheaply (default: nothing)."""
+
+    def clock_moved(self) -> None:
+        """The coarse clock ticked: re-read labels that depend on the time (ages, rates)."""
 
     def apply_filter(self, table_id: str, text_filter: TextFilter) -> None:
         """Show only the rows of `table_id` that pass `text_filter`."""
@@ -108,21 +160,34 @@ class BaseScreen(Screen[None]):
         tables = list(self.query(VirtualTable))
         return tables[0] if tables else None
 
+    def _typing(self) -> None:
+        """Priority bindings see keys before an Input does: let the focused Input have them
+        (Textual filters `:` for inputs but not `/`, whose key name has no character)."""
+        if isinstance(self.focused, Input):
+            raise SkipAction()
+
     def action_open_filter(self) -> None:
+        self._typing()
         table = self._focused_table()
         if table is None or table.id is None:
             return
         self._filter_target = table.id
         bar = self.query_one(FilterBar)
         bar.value = self.filters.get(table.id, TextFilter()).query
-        bar.add_class("-visible")
-        bar.focus()
+        self._open_bar(bar)
 
     def action_open_command(self) -> None:
+        self._typing()
         bar = self.query_one(CommandBar)
         bar.set_targets(self.rapp.jump_targets())
+        bar.value = ""
+        self._open_bar(bar)
+
+    def _open_bar(self, bar: Input) -> None:
+        """Focus now, not after a refresh: keys already queued behind `/` or `:` go to the
+        bar, in order, instead of running as hotkeys on the table."""
         bar.add_class("-visible")
-        bar.focus()
+        self.set_focus(bar)
 
     @on(Input.Changed, "#filter-bar")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -170,4 +235,5 @@ class BaseScreen(Screen[None]):
             self.app.pop_screen()
 
     def action_refresh(self) -> None:
-        self.refresh_data()
+        with self.rapp.superseding():  # the operator asked: a stuck refresh gives way
+            self.refresh_data()

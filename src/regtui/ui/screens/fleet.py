@@ -53,9 +53,21 @@ class FleetScreen(BaseScreen):
         for status in self.rapp.store.statuses():
             self.rapp.refresh_registry(status.name)
 
+    def periodic_refresh(self) -> None:
+        """Status only: the slow tier keeps the totals current."""
+        for status in self.rapp.store.statuses():
+            if status.fetched_at is None and not status.loading:
+                self.rapp.refresh_registry(status.name)
+
     def data_changed(self, registry: str, repository: str | None) -> None:
         if repository is None or self.is_current:
             self.show()
+
+    def data_changed_batch(self, registry: str, repositories: set[str | None]) -> None:
+        self.show()
+
+    def clock_moved(self) -> None:
+        self.show()
 
     def apply_filter(self, table_id: str, text_filter: TextFilter) -> None:
         self.show()

@@ -127,7 +127,11 @@ class GcScreen(Screen[None]):
     def _note(self) -> str:
         if self.operations.read_only:
             return "Read-only mode: garbage collection cannot be started."
-        return self._collector_problem() or UNTAGGED_WARNING
+        problem = self._collector_problem()
+        if problem:
+            return problem
+        note = getattr(self.operations.gc_runner(), "note", "")  # Nexus: deletes are soft
+        return str(note) or UNTAGGED_WARNING
 
     def on_mount(self) -> None:
         table = self.query_one("#gc-history", DataTable)

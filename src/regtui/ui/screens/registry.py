@@ -11,17 +11,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 
-from regtui.errors import RegtuiError, UsageError
+from regtui.errors import RegistryError, RegtuiError, UsageError
 from regtui.filter import TextFilter
 from regtui.registry.models import TagRecord
 from regtui.registry.scan_models import ScanState
 from regtui.render.repos import (
     REPO_COLUMNS,
+    RepoPane,
     RepoRow,
     RepoSort,
-    flat_rows,
     repo_cells,
-    tree_rows,
 )
 from regtui.render.scans import VULN_COLUMN, scan_cell, scan_style
 from regtui.render.tags import TAG_COLUMNS, TagRow, TagSort, TagTable, tag_cells
@@ -90,6 +89,8 @@ class RegistryScreen(BaseScreen):
         self.repo_sort, self.repo_reverse = RepoSort.NAME, False
         self.tag_sort, self.tag_reverse = TagSort.DATE, True
         self._scans_read: set[str] = set()
+        self.pane = RepoPane()
+        self._borders: dict[str, tuple[str, str]] = {}
 
     @property
     def data(self) -> RegistryData:
@@ -128,22 +129,49 @@ class RegistryScreen(BaseScreen):
         return scan_style(self.data.scans.get(row.record.digest))
 
     def show_repos(self, keep: str | None = None) -> None:
-        """Rebuild the repositories pane from the store, keeping the cursor on its repository."""
+        """Rebuild the repositories pane from the store, keeping the cursor on its repository.
+
+        O(repositories): for a new catalog, fold, sort or filter. Summaries arriving later
+        go through `_repos_changed`, which touches only their rows.
+        """
         data, text_filter = self.data, self.filters.get("repos", TextFilter())
-        if self.tree_mode:
-            rows = tree_rows(data.names, data.summaries, text_filter, self.collapsed,
-                             self.repo_sort, self.repo_reverse)
-        else:
-            rows = flat_rows(data.names, data.summaries, text_filter, self.repo_sort,
-                             self.repo_reverse)
+        rows = self.pane.rebuild(data.names, data.summaries, text_filter, self.collapsed,
+                                 self.repo_sort, self.repo_reverse, self.tree_mode)
         table = self.query_one("#repos", VirtualTable)
         if keep is None and not table.rows:
             keep = self.repository  # first load: land on the repository asked for
         table.set_rows(rows, keep=keep)
-        table.invalidate()
-        table.border_title = Text(f"Repositories {len(data.names):,}")
-        table.border_subtitle = Text(_subtitle(self.repo_sort, self.repo_reverse, text_filter))
+        self._show_repo_border()
         self._show_title()
+
+    def _repos_changed(self, repositories: set[str]) -> None:
+        """Summaries changed: their rows (and their namespaces') in place, else one rebuild."""
+        if not self.pane.same_names(self.data.names):
+            self.show_repos()
+            return
+        changed: list[RepoRow] = []
+        for name in repositories:
+            rows = self.pane.update(name, self.data.summaries)
+            if rows is None:
+                self.show_repos()
+                return
+            changed.extend(rows)
+        self.query_one("#repos", VirtualTable).refresh_rows(changed)
+        self._show_repo_border()
+
+    def _show_repo_border(self) -> None:
+        text_filter = self.filters.get("repos", TextFilter())
+        self._set_border("#repos", f"Repositories {len(self.data.names):,}",
+                         _subtitle(self.repo_sort, self.repo_reverse, text_filter))
+
+    def _set_border(self, table_id: str, title: str, subtitle: str) -> None:
+        """Border texts are set only when they change: each set redraws the border."""
+        if self._borders.get(table_id) == (title, subtitle):
+            return
+        self._borders[table_id] = (title, subtitle)
+        table = self.query_one(table_id, VirtualTable)
+        table.border_title = Text(title)
+        table.border_subtitle = Text(subtitle)
 
     def show_tags(self) -> None:
         """Show the current repository's tags: all sorted, then filtered, folded supplements."""
@@ -151,20 +179,21 @@ class RegistryScreen(BaseScreen):
         tag_table = self.data.tables.get(self.repository or "")
         text_filter = self.filters.get("tags", TextFilter())
         if tag_table is None:
-            table.set_rows([])
             table.empty_text = self._tags_placeholder()
-            table.border_title = Text(safe_text(self.repository or "Tags", 80))
+            table.set_rows([])
+            self._set_border("#tags", safe_text(self.repository or "Tags", 80),
+                             self._borders.get("#tags", ("", ""))[1])
             return
         rows = tag_table.visible(text_filter, self.tag_sort, self.tag_reverse, self.expanded)
         if self.data.scans or self.data.config.scans is not None:
             table.set_columns((*TAG_COLUMNS, VULN_COLUMN))
+        table.empty_text = "no tag matches the filter" if tag_table.rows else "no tags"
         table.set_rows(rows)
         self._load_scans(tag_table)
-        table.empty_text = "no tag matches the filter" if tag_table.rows else "no tags"
         shown = f"{len(rows):,}/" if not text_filter.is_empty else ""
         name = safe_text(self.repository or "", 80)
-        table.border_title = Text(f"{name} · {shown}{tag_table.total:,} tags")
-        table.border_subtitle = Text(_subtitle(self.tag_sort, self.tag_reverse, text_filter))
+        self._set_border("#tags", f"{name} · {shown}{tag_table.total:,} tags",
+                         _subtitle(self.tag_sort, self.tag_reverse, text_filter))
 
     def _load_scans(self, tag_table: TagTable) -> None:
         """Scan states of the shown tags, read once per repository in the background."""
@@ -202,6 +231,9 @@ class RegistryScreen(BaseScreen):
             from regtui.render.formats import age as age_of
 
             age = f"data {age_of(status.fetched_at, self.rapp.clock())}"
+            if status.from_snapshot:
+                age += " (snapshot, revalidating)" if status.loading or not status.error else (
+                    " (snapshot)")
         stale = " · STALE" if status.error and status.fetched_at else ""
         self.set_title(f"{status.name} · {status.url} · {api} · {age}{stale}")
 
@@ -211,12 +243,31 @@ class RegistryScreen(BaseScreen):
         self._scans_read.clear()
         self.rapp.refresh_registry(self.registry, first=self.repository)
 
+    def periodic_refresh(self) -> None:
+        """The fast tier: the repository on screen (the slow tier checks the rest)."""
+        if self.data.status.fetched_at is None:
+            self.rapp.refresh_registry(self.registry, first=self.repository)
+        elif self.repository is not None:
+            self.rapp.revalidate_repository(self.registry, self.repository)
+
     def data_changed(self, registry: str, repository: str | None) -> None:
+        self.data_changed_batch(registry, {repository})
+
+    def data_changed_batch(self, registry: str, repositories: set[str | None]) -> None:
         if registry != self.registry:
             return
-        self.show_repos()
-        if repository is None or repository == self.repository:
+        named = {name for name in repositories if name is not None}
+        if None in repositories:
+            self._show_title()
+        self._repos_changed(named)
+        if None in repositories or self.repository in named:
             self.show_tags()
+
+    def clock_moved(self) -> None:
+        """Ages move: recompute the visible cells; only lines that read differently redraw."""
+        for table_id in ("#repos", "#tags"):
+            self.query_one(table_id, VirtualTable).invalidate()
+        self._show_title()
 
     def apply_filter(self, table_id: str, text_filter: TextFilter) -> None:
         if table_id == "repos":
@@ -249,7 +300,9 @@ class RegistryScreen(BaseScreen):
     @on(VirtualTable.Selected, "#tags")
     def _tag_selected(self, event: VirtualTable.Selected) -> None:
         row = event.row
-        if isinstance(row, TagRow):
+        if isinstance(row, TagRow) and row.record.unreadable:
+            self.rapp.report_error(RegistryError(row.record.error), source="tag")
+        elif isinstance(row, TagRow):
             self.rapp.open_tag(self.registry, row.record)
 
     # -- actions -----------------------------------------------------------------------------
@@ -291,7 +344,7 @@ class RegistryScreen(BaseScreen):
         elif isinstance(row, TagRow) and row.depth == 0 and row.children:
             self.expanded ^= {row.key}
             self.show_tags()
-            self.query_one("#tags", VirtualTable).invalidate()
+            self.query_one("#tags", VirtualTable).refresh_rows([row])
 
     def read_only_mode(self) -> bool:
         return self.rapp.registry_read_only(self.registry)

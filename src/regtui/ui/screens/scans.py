@@ -19,6 +19,7 @@ from regtui.errors import RegtuiError
 from regtui.filter import TextFilter
 from regtui.registry.models import TagRecord
 from regtui.registry.scan_models import ScanReport, Severity
+from regtui.render.clipboard import Grammar
 from regtui.render.scans import (
     FINDING_COLUMNS,
     HIT_COLUMNS,
@@ -283,15 +284,8 @@ class ScanDetailScreen(BaseScreen):
 
     def action_copy_id(self) -> None:
         row = self._current()
-        if row is None or row.finding is None:
-            return
-        try:
-            cve = check_cve_id(row.finding.vulnerability_id)
-        except RegtuiError as error:
-            self.rapp.report_error(error)
-            return
-        self.app.copy_to_clipboard(cve)
-        self.notify(f"copied {cve}")
+        if row is not None and row.finding is not None:
+            self.rapp.copy_checked(row.finding.vulnerability_id, Grammar.VULNERABILITY_ID)
 
 
 class CveScreen(BaseScreen):

@@ -16,6 +16,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from regtui.registry.models import ImageConfig, Manifest, Referrer, TagRecord
+from regtui.render.clipboard import Grammar
 from regtui.render.detail import (
     config_sections,
     layer_rows,
@@ -178,8 +179,7 @@ class TagScreen(BaseScreen):
 
     def action_copy(self, which: str) -> None:
         reference = self.by_tag if which == "tag" else self.by_digest
-        self.app.copy_to_clipboard(reference)
-        self.notify(safe_text(reference, 200), title="Copied to clipboard", markup=False)
+        self.rapp.copy_checked(reference, Grammar.PULL_COMMAND)
 
     def context_commands(self) -> list[ContextCommand]:
         return [

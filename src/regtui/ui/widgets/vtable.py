@@ -16,7 +16,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -113,18 +113,30 @@ class VirtualTable(ScrollView, can_focus=True):
         self.rows: Sequence[Any] = ()
         self._cache: dict[int, tuple[Any, tuple[str, ...]]] = {}
         self._fitted: list[tuple[Column, int]] = []
+        self._painted: dict[int, tuple[object, ...]] = {}
+        self._positions: dict[int, int] | None = None
+        self.lines_rendered = 0
+        self.cells_computed = 0
+        """Data lines drawn so far: what tests and benchmarks count to see what a change cost."""
 
     # -- data -------------------------------------------------------------------------------
 
     def set_rows(self, rows: Sequence[Any], keep: str | None = None) -> None:
-        """Show `rows`, keeping the cursor on the row keyed `keep` (or the current one)."""
+        """Show `rows`, keeping the cursor on the row keyed `keep` (or the current one).
+
+        Only lines that now read differently are redrawn: a refresh that changed nothing
+        writes nothing to the terminal.
+        """
         current = self.current if keep is None else None
         key = keep if keep is not None else self.current_key
         self.rows = rows
-        self.virtual_size = Size(self.size.width, len(rows) + 1)
+        self._positions = None
+        size = Size(self.virtual_size.width or self.size.width, len(rows) + 1)
+        if size != self.virtual_size:  # setting it, even unchanged, redraws everything
+            self.virtual_size = size
         index = _index_of(rows, key, current) if key is not None else None
         self._set_cursor(index if index is not None else min(self.cursor, len(rows) - 1))
-        self.refresh()
+        self.repaint_changed()
 
     def set_columns(self, columns: tuple[Column, ...]) -> None:
         """Show other columns (e.g. VULNS once scan findings are known); cells follow suit."""
@@ -136,7 +148,44 @@ class VirtualTable(ScrollView, can_focus=True):
     def invalidate(self) -> None:
         """Forget cached cells, e.g. when the clock moved and ages must be recomputed."""
         self._cache.clear()
-        self.refresh()
+        self.repaint_changed()
+
+    def refresh_rows(self, rows: Sequence[Any]) -> None:
+        """These row objects changed in place: recompute their cells, redraw them if shown."""
+        if self._positions is None:
+            self._positions = {id(row): index for index, row in enumerate(self.rows)}
+        top = self.scroll_offset.y
+        height = self._body_height()
+        for row in rows:
+            self._cache.pop(id(row), None)
+            index = self._positions.get(id(row))
+            if index is not None and top <= index < top + height:
+                self._repaint_line(index - top + 1)
+
+    def _body_height(self) -> int:
+        return max(0, self.scrollable_content_region.height - 1)
+
+    def repaint_changed(self) -> None:
+        """Redraw each visible line whose content differs from what was last drawn."""
+        if not self._painted:
+            self.refresh()
+            return
+        for y in range(1, self._body_height() + 1):
+            if self._painted.get(y) != self._signature(y):
+                self._repaint_line(y)
+
+    def _repaint_line(self, y: int) -> None:
+        self._painted.pop(y, None)
+        self.refresh(Region(0, y, self.size.width, 1))
+
+    def _signature(self, y: int) -> tuple[object, ...]:
+        """What line `y` would show: its cells, style and whether the cursor is on it."""
+        index = self.scroll_offset.y + y - 1
+        if index >= len(self.rows):
+            return ("empty", self.empty_text) if index == 0 and not self.rows else ("blank",)
+        row = self.rows[index]
+        style = self._style_of(row) if self._style_of is not None else ""
+        return (self.cells_of(row), style, index == self.cursor)
 
     @property
     def current(self) -> Any | None:
@@ -156,6 +205,7 @@ class VirtualTable(ScrollView, can_focus=True):
         if len(self._cache) > CACHE_LIMIT:
             self._cache.clear()
         cells = self._cells_func(row)
+        self.cells_computed += 1
         self._cache[id(row)] = (row, cells)  # holding `row` keeps its id from being reused
         return cells
 
@@ -163,12 +213,16 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def on_resize(self, event: events.Resize) -> None:
         self._fitted = []
+        self._painted.clear()
         self.virtual_size = Size(event.size.width, len(self.rows) + 1)
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         if not self._fitted or sum(w for _, w in self._fitted) > width:
             self._fitted = fit_columns(self.columns, width)
+        if y > 0:
+            self._painted[y] = self._signature(y)
+            self.lines_rendered += 1
         if y == 0:
             labels = tuple(column.label for column, _ in self._fitted)
             return self._strip(self._line(labels, all_columns=False), "vtable--header", width)
@@ -210,7 +264,10 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def watch_cursor(self, old: int, new: int) -> None:
         self.post_message(self.CursorMoved(self, self.current))
-        self.refresh()
+        top = self.scroll_offset.y
+        for index in (old, new):
+            if top <= index < top + self._body_height():
+                self._repaint_line(index - top + 1)
 
     def _scroll_to_cursor(self) -> None:
         height = max(1, self.scrollable_content_region.height - 1)
