@@ -17,7 +17,7 @@ import asyncio
 import os
 import shlex
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -250,8 +250,13 @@ class ScanService:
         self._harbor_cache.clear()
         self._full.clear()
 
-    async def scan_tags(self, records: Sequence[TagRecord]) -> list[TagScan]:
-        """Every image and index tag's scan state, in the order given (supplements left out)."""
+    async def scan_tags(self, records: Sequence[TagRecord],
+                        on_scan: Callable[[TagScan], None] | None = None) -> list[TagScan]:
+        """Every image and index tag's scan state, in the order given (supplements left out).
+
+        `on_scan` sees each tag as soon as it is known, so a pane can show the first rows
+        while referrers of the others are still being read.
+        """
         self.problems = []
         self.refresh_directories()
         for directory in self.directories:
@@ -264,8 +269,14 @@ class ScanService:
         tags_by_repo = {repo: frozenset(tags) for repo, tags in grouped.items()}
         if self.harbor is not None:
             await self._load_harbor({r.repository for r in images})
-        scans = await bounded_map(images, lambda r: self._scan_one(r, tags_by_repo[r.repository]),
-                                  self.inventory.concurrency)
+        async def one(record: TagRecord) -> TagScan:
+            scan = await self._scan_one(record, tags_by_repo[record.repository])
+            if on_scan is not None:
+                on_scan(scan)
+            return scan
+
+        # Twice the backend's limit, as for tags: while some wait on the network, others parse.
+        scans = await bounded_map(images, one, self.inventory.concurrency * 2)
         known = {r.digest for r in records} | {c for r in records for c in r.children}
         for directory in self.directories:
             self.problems.extend(directory.unmatched(known))

@@ -6,7 +6,7 @@ Widgets do no I/O: workers ask the scan service, rows come from `regtui.render.s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar, Protocol
 
 from rich.text import Text
@@ -57,7 +57,8 @@ class ScanSource(Protocol):
 
     problems: list[str]
 
-    async def scan_tags(self, records: Sequence[TagRecord]) -> list[TagScan]: ...
+    async def scan_tags(self, records: Sequence[TagRecord],
+                        on_scan: Callable[[TagScan], None] | None = None) -> list[TagScan]: ...
 
     async def full_report(self, scan: TagScan) -> ScanReport | None: ...
 
@@ -126,13 +127,22 @@ class ScansScreen(BaseScreen):
             service = self.rapp.service(self.registry)
             names = await service.repository_names()
             records = [r for name in names for r in await service.tag_records(name)]
-        self.scans = await self.source.scan_tags(records)
+        seen: list[TagScan] = []
+
+        def arrived(scan: TagScan) -> None:
+            """Show the first rows at once, then every 200: the rest may wait on referrers."""
+            seen.append(scan)
+            if len(seen) in (20, 100) or len(seen) % 200 == 0:
+                self.scans = list(seen)
+                self.show(partial=len(records))
+
+        self.scans = await self.source.scan_tags(records, arrived)
         if self.registry in self.rapp.store.registries:
             self.rapp.store[self.registry].set_scans(self.scans)
             self.rapp.scans_changed(self.registry)
         self.show()
 
-    def show(self) -> None:
+    def show(self, partial: int | None = None) -> None:
         text_filter = self.filters.get("scans", TextFilter())
         scan_filter = ScanFilter(self.scan_filter.severity, self.scan_filter.fixable_only,
                                  self.scan_filter.status, text_filter)
@@ -140,7 +150,8 @@ class ScansScreen(BaseScreen):
         table = self.query_one("#scans", VirtualTable)
         table.set_rows(rows)
         table.empty_text = "no tag matches the filters" if self.scans else "no images"
-        table.border_title = Text(f"{len(rows):,}/{len(self.scans):,} tags")
+        reading = f" · reading {len(self.scans):,} of {partial:,}…" if partial else ""
+        table.border_title = Text(f"{len(rows):,}/{len(self.scans):,} tags{reading}")
         table.border_subtitle = Text(f"filters: {scan_filter.describe()}")
         table.invalidate()
         self.query_one("#scans-overview", Static).update(
