@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -255,3 +256,32 @@ async def test_fake_scans_states_and_literal_text(make_app: AppMaker, tmp_path: 
         await at_hostile_detail(pilot)
         text = screen_text(app)
         assert "[bold red]x[/]" in text and "␛[2J" in text  # literal, escapes made visible
+
+
+@pytest.mark.lab
+async def test_scan_now_goes_through_operations_and_is_audited(
+        scan_ui_lab: tuple[Lab, ScanLab, Path], tmp_path: Path) -> None:
+    lab, _, _ = scan_ui_lab
+    kept = tmp_path / "kept"
+    fake = Path(__file__).parent.parent / "fakes" / "fake-trivy"
+    path = tmp_path / "config.toml"
+    path.write_text(f'state_dir = "{tmp_path / "state"}"\n' + lab.regtui_config_toml() +
+                    f'[registries.scans]\nreports_dir = "{kept}"\n'
+                    f'command = "{sys.executable} {fake} {{ref}}"\n', encoding="utf-8")
+    for read_only in (True, False):
+        app = RegtuiApp(load_config(path), read_only=read_only)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            app.open_scans("lab")
+            await settle(pilot)
+            table = app.screen.query_one("#scans", VirtualTable)
+            table.set_rows(table.rows, keep=f"{REPO}:unscanned")
+            await pilot.press("ctrl+t")
+            await settle(pilot)
+            await settle(pilot)
+            rows = {r.key: r.scan for r in rows_of(app, "scans")}
+            state = rows[f"{REPO}:unscanned"].state
+            assert state is (ScanState.NOT_SCANNED if read_only else ScanState.SCANNED)
+    entries = (tmp_path / "state" / "audit.jsonl").read_text().splitlines()
+    assert len(entries) == 1 and json.loads(entries[0])["action"] == "scan"
+    assert json.loads(entries[0])["outcome"].startswith("ok: report kept")

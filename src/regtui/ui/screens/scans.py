@@ -84,6 +84,9 @@ class ScansScreen(BaseScreen):
                 tooltip="All, scanned, not scanned, failed or stale (cycles)"),
         Binding("C", "cve_search", "CVE search", id="scans.cve",
                 tooltip="Which images have this CVE? Tags, digests, packages, fixes"),
+        Binding("ctrl+t", "trigger_scan", "Scan now", id="scans.trigger", show=False,
+                tooltip="Scan the selected tag (Harbor's API or the configured command); "
+                        "audited, not offered in read-only mode"),
     ]
 
     def __init__(self, registry: str, source: ScanSource,
@@ -166,6 +169,26 @@ class ScansScreen(BaseScreen):
 
     def apply_filter(self, table_id: str, text_filter: TextFilter) -> None:
         self.show()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A scan is a change (audited): not bound at all in read-only mode."""
+        if action == "trigger_scan":
+            return not self.read_only_mode()
+        return True
+
+    def action_trigger_scan(self) -> None:
+        row = self.query_one("#scans", VirtualTable).current
+        if not self.read_only_mode() and isinstance(row, ScanRow):
+            self.trigger(row.scan.record)
+
+    @work(exclusive=True, group="scan-trigger", exit_on_error=False)
+    async def trigger(self, record: TagRecord) -> None:
+        """Through the operations service (read-only check, audit), then read again."""
+        operations = self.rapp.operations(self.registry)
+        outcome = await operations.scan(record.repository, record.tag)
+        self.notify(safe_text(f"{record.reference}: {outcome}", 300), markup=False)
+        self.source.forget()
+        self.load()
 
     # -- filters -----------------------------------------------------------------------------
 
