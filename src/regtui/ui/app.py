@@ -551,11 +551,13 @@ def _other_binding_groups() -> BindingGroups:
     from regtui.ui.screens.logs import LogsScreen
     from regtui.ui.screens.metrics import MetricsScreen
     from regtui.ui.screens.retention import RetentionScreen
+    from regtui.ui.screens.scans import ScanDetailScreen, ScansScreen
     from regtui.ui.screens.storage import StorageScreen
 
     screens: list[tuple[str, type[Screen[Any]]]] = [
         ("Logs", LogsScreen), ("Metrics", MetricsScreen), ("Storage", StorageScreen),
         ("Garbage collection", GcScreen), ("Retention", RetentionScreen), ("Audit", AuditScreen),
+        ("Scans", ScansScreen), ("Scan findings", ScanDetailScreen),
     ]
     return [(title, screen.BINDINGS) for title, screen in screens if screen.BINDINGS]
 
