@@ -30,7 +30,7 @@ from regtui.ui.app import RegtuiApp
 from regtui.ui.screens.registry import RegistryScreen
 from regtui.ui.screens.scans import CveScreen, ScanDetailScreen, ScansScreen
 from regtui.ui.widgets.vtable import VirtualTable
-from tests.scan_fixtures import expected_counts, load
+from tests.scan_fixtures import expected_counts, load, synthetic_report
 from tests.scan_lab import REPO, ScanLab, seed_scan_lab
 from tests.ui.conftest import AppMaker
 from tests.ui.fakes import HOSTILE, NOW, digest_of
@@ -285,3 +285,27 @@ async def test_scan_now_goes_through_operations_and_is_audited(
     entries = (tmp_path / "state" / "audit.jsonl").read_text().splitlines()
     assert len(entries) == 1 and json.loads(entries[0])["action"] == "scan"
     assert json.loads(entries[0])["outcome"].startswith("ok: report kept")
+
+
+async def test_fifty_thousand_findings_drill_down(make_app: AppMaker, tmp_path: Path) -> None:
+    app = fake_app(make_app, tmp_path)
+    document = synthetic_report(50_000, repo_digest=f"127.0.0.1:5000/team/app@"
+                                                    f"{digest_of('alpine-3.20')}")
+    (tmp_path / "fake-reports" / "big.json").write_text(json.dumps(document))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await at_scans(pilot)
+        table = app.screen.query_one("#scans", VirtualTable)
+        table.set_rows(table.rows, keep="team/app:1.0")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ScanDetailScreen)
+        findings = [r for r in rows_of(app, "findings") if r.finding is not None]
+        assert len(findings) == expected_counts(document)["total"]
+        await pilot.press("b", "pagedown", "pagedown")  # regroup by CVE, scroll
+        await settle(pilot)
+        headers = [r for r in rows_of(app, "findings") if r.finding is None]
+        assert len(headers) == expected_counts(document)["distinct_cves"]
+        await pilot.press("slash", *"pkg-7", "enter")
+        await settle(pilot)
+        shown = [r.finding for r in rows_of(app, "findings") if r.finding is not None]
+        assert shown and all("pkg-7" in f.package for f in shown)

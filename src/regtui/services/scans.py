@@ -46,6 +46,8 @@ SKIP_LAYER_TYPES: Final = frozenset({mt.COSIGN_SIMPLESIGNING, mt.OCI_LAYER_TAR_G
                                      mt.DOCKER_LAYER, mt.OCI_EMPTY, mt.NOTARY_SIGNATURE})
 VULN_HINTS: Final = ("vuln", "sarif", "trivy", "grype")
 EMPTY: Final = SeverityCounts()
+LARGE_REPORT: Final = 256 * 1024
+"""Reports at least this big are parsed in a thread, so the screen keeps answering keys."""
 CVE_ID_CHARS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                 "0123456789-_.:")
 
@@ -258,7 +260,7 @@ class ScanService:
         while referrers of the others are still being read.
         """
         self.problems = []
-        self.refresh_directories()
+        await asyncio.to_thread(self.refresh_directories)  # file reads and parses: off the loop
         for directory in self.directories:
             self.problems.extend(directory.problems())
         images = [r for r in records if not r.artifact_kind.is_supplement
@@ -380,7 +382,9 @@ class ScanService:
             try:
                 data = await backend.blob(repository, layer.digest, limit=MAX_REPORT_BYTES,
                                           what=f"report layer {layer.digest[:19]}")
-                reports.append(replace(parse_report(data, origin), origin=origin))
+                parsed = (parse_report(data, origin) if len(data) < LARGE_REPORT
+                          else await asyncio.to_thread(parse_report, data, origin))
+                reports.append(replace(parsed, origin=origin))
             except ReportError as exc:
                 if layer_hint or "not valid JSON" in str(exc):
                     errors.append(str(exc))

@@ -6,6 +6,7 @@ Widgets do no I/O: workers ask the scan service, rows come from `regtui.render.s
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import ClassVar, Protocol
 
@@ -48,6 +49,8 @@ from regtui.text import safe_text
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.vtable import VirtualTable
 
+LARGE_DRILL_DOWN = 5000
+"""More findings than this are grouped in a thread."""
 SEVERITY_STEPS: tuple[Severity | None, ...] = (None, Severity.CRITICAL, Severity.HIGH,
                                                Severity.MEDIUM, Severity.LOW)
 
@@ -287,13 +290,21 @@ class ScanDetailScreen(BaseScreen):
         self.show()
 
     def show(self) -> None:
-        table = self.query_one("#findings", VirtualTable)
+        self.build_rows(self.group_by, self.filters.get("findings"))
+
+    @work(exclusive=True, group="finding-rows", exit_on_error=False)
+    async def build_rows(self, group_by: GroupBy, text_filter: TextFilter | None) -> None:
+        """Grouping 50,000 findings takes a moment: in a thread, the latest request wins."""
         findings = self.report.findings if self.report is not None else ()
-        rows = finding_rows(findings, self.group_by, self.filters.get("findings"))
+        if len(findings) > LARGE_DRILL_DOWN:
+            rows = await asyncio.to_thread(finding_rows, findings, group_by, text_filter)
+        else:
+            rows = finding_rows(findings, group_by, text_filter)
+        table = self.query_one("#findings", VirtualTable)
         table.set_rows(rows)
         table.empty_text = (self.scan.error and safe_text(self.scan.error, 300)) or (
             "no findings" if self.report is not None else "not scanned")
-        table.border_title = Text(f"{len(findings):,} findings · by {self.group_by.value}")
+        table.border_title = Text(f"{len(findings):,} findings · by {group_by.value}")
         table.invalidate()
 
     def apply_filter(self, table_id: str, text_filter: TextFilter) -> None:
