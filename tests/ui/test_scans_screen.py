@@ -22,7 +22,7 @@ from regtui.config import ScanConfig, adhoc_registry, load_config
 from regtui.lab import Lab, start_lab
 from regtui.registry.factory import open_backend
 from regtui.registry.scan_models import ScanState, Severity
-from regtui.render.scans import FindingRow, HitRow, ScanRow, scan_cell
+from regtui.render.scans import FindingRow, HitRow, RepoScanRow, ScanRow, scan_cell
 from regtui.render.tags import TagRow
 from regtui.services.inventory import InventoryService
 from regtui.services.scans import ScanService
@@ -250,6 +250,25 @@ async def test_fake_scans_states_and_literal_text(make_app: AppMaker, tmp_path: 
                    *(f"evil/hostile:{tag}" for tag in HOSTILE)}
         assert {key for key, scan in rows.items() if scan.failing} == failing
         assert app.store["lab"].status.failing_tags == len(failing)
+
+        await pilot.press("R")  # per repository: tags sharing a digest are one image
+        await settle(pilot)
+        repos = {r.key: r for r in rows_of(app, "scans") if isinstance(r, RepoScanRow)}
+        alpine = repos["library/alpine"]
+        debian, mixed = (expected_counts(load(n)) for n in ("trivy-debian.json",
+                                                            "trivy-mixed.json"))
+        assert (alpine.counts.critical, alpine.counts.unknown, alpine.counts.fixable) == (
+            debian["critical"] + mixed["critical"], debian["unknown"] + mixed["unknown"],
+            debian["fixable"] + mixed["fixable"])
+        assert (alpine.images, alpine.scanned, alpine.failing) == (3, 2, 3)
+        table = app.screen.query_one("#scans", VirtualTable)
+        table.set_rows(table.rows, keep="library/alpine")
+        await pilot.press("enter")
+        await settle(pilot)
+        shown = rows_of(app, "scans")
+        assert shown and all(isinstance(r, ScanRow) and r.scan.record.repository ==
+                             "library/alpine" for r in shown)
+        await pilot.press("escape")  # clears that filter
         await pilot.press("colon", *"fleet", "enter")
         await settle(pilot)
         assert f"{len(failing)} tags over fail_on" in screen_text(app)

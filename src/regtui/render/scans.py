@@ -327,3 +327,68 @@ def hits_summary(cve: str, hits: Sequence[CveHit]) -> str:
     return (f"{safe_text(cve, 40)}: {len(tags)} tags in "
             f"{len({h.repository for h in hits})} repositories, {len(hits)} packages, "
             f"{fixable} with a fix")
+
+
+# -- per repository ------------------------------------------------------------------------
+
+REPO_SCAN_COLUMNS: Final = (
+    Column("repository", "REPOSITORY", 24, priority=0, flex=True),
+    Column("images", "IMAGES", 7, priority=1, align="right"),
+    Column("scanned", "SCANNED", 8, priority=2, align="right"),
+    Column("critical", "C", 5, priority=0, align="right"),
+    Column("high", "H", 5, priority=0, align="right"),
+    Column("medium", "M", 5, priority=1, align="right"),
+    Column("low", "L", 5, priority=1, align="right"),
+    Column("unknown", "U", 5, priority=3, align="right"),
+    Column("fixable", "FIX", 6, priority=2, align="right"),
+    Column("failing", "FAILING", 8, priority=1, align="right"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RepoScanRow:
+    """One repository: its images' findings, each image (digest) counted once."""
+
+    key: str
+    counts: SeverityCounts
+    images: int
+    scanned: int
+    failing: int
+
+
+def repository_rows(scans: Iterable[TagScan], scan_filter: ScanFilter) -> list[RepoScanRow]:
+    """Per repository, worst first; tags sharing a digest are one image."""
+    per_repo: dict[str, dict[str, TagScan]] = defaultdict(dict)
+    failing: dict[str, int] = defaultdict(int)
+    for scan in scans:
+        if not scan_filter.keeps(scan):
+            continue
+        per_repo[scan.record.repository].setdefault(scan.record.digest, scan)
+        failing[scan.record.repository] += scan.failing
+    rows = []
+    for repository, images in per_repo.items():
+        if not scan_filter.text.is_empty and not scan_filter.text.matches(repository.lower()):
+            continue
+        scanned = [s for s in images.values() if s.report is not None
+                   and s.state is ScanState.SCANNED]
+        totals = [sum(s.counts.of(level) for s in scanned) for level in SEVERITIES_WORST_FIRST]
+        counts = SeverityCounts(critical=totals[0], high=totals[1], medium=totals[2],
+                                low=totals[3], unknown=totals[4],
+                                fixable=sum(s.counts.fixable for s in scanned))
+        rows.append(RepoScanRow(repository, counts, len(images), len(scanned),
+                                failing[repository]))
+    rows.sort(key=lambda r: r.key)
+    rows.sort(key=lambda r: (r.failing, *r.counts.risk_key), reverse=True)
+    return rows
+
+
+def repo_row_cells(row: RepoScanRow) -> tuple[str, ...]:
+    return (safe_text(row.key, 120), f"{row.images:,}", f"{row.scanned:,}",
+            *(f"{row.counts.of(s):,}" for s in SEVERITIES_WORST_FIRST),
+            f"{row.counts.fixable:,}", f"{row.failing:,}" if row.failing else "-")
+
+
+def repo_row_style(row: RepoScanRow) -> str:
+    if row.failing or row.counts.critical:
+        return "vtable--error"
+    return "vtable--warning" if row.counts.high else ""

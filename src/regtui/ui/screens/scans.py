@@ -7,6 +7,7 @@ Widgets do no I/O: workers ask the scan service, rows come from `regtui.render.s
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Sequence
 from typing import ClassVar, Protocol
 
@@ -17,17 +18,19 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Input, Static
 
 from regtui.errors import RegtuiError
-from regtui.filter import TextFilter
+from regtui.filter import TextFilter, parse_filter
 from regtui.registry.models import TagRecord
 from regtui.registry.scan_models import ScanReport, Severity
 from regtui.render.clipboard import Grammar
 from regtui.render.scans import (
     FINDING_COLUMNS,
     HIT_COLUMNS,
+    REPO_SCAN_COLUMNS,
     SCAN_COLUMNS,
     FindingRow,
     GroupBy,
     HitRow,
+    RepoScanRow,
     ScanFilter,
     ScanRow,
     StatusFilter,
@@ -39,6 +42,9 @@ from regtui.render.scans import (
     hit_rows,
     hits_summary,
     overview_text,
+    repo_row_cells,
+    repo_row_style,
+    repository_rows,
     row_style,
     scan_row_cells,
     scan_rows,
@@ -85,6 +91,9 @@ class ScansScreen(BaseScreen):
                 tooltip="Show only tags with at least one fixable finding"),
         Binding("x", "cycle_status", "Status", id="scans.status",
                 tooltip="All, scanned, not scanned, failed or stale (cycles)"),
+        Binding("R", "toggle_repositories", "By repo", id="scans.repositories",
+                tooltip="One row per repository (each image once), or per tag; Enter on a "
+                        "repository shows its tags"),
         Binding("C", "cve_search", "CVE search", id="scans.cve",
                 tooltip="Which images have this CVE? Tags, digests, packages, fixes"),
         Binding("ctrl+t", "trigger_scan", "Scan now", id="scans.trigger", show=False,
@@ -100,12 +109,13 @@ class ScansScreen(BaseScreen):
         self.records = list(records) if records is not None else None
         self.scans: list[TagScan] = []
         self.scan_filter = ScanFilter()
+        self.by_repository = False
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text("reading scan reports…"), id="scans-overview")
         yield Input(placeholder="CVE id, e.g. CVE-2024-3094 (Enter to search, Esc to close)",
                     id="cve-input")
-        yield VirtualTable(SCAN_COLUMNS, self._cells, style_of=row_style, id="scans",
+        yield VirtualTable(SCAN_COLUMNS, self._cells, style_of=_style, id="scans",
                            empty="reading scan reports…")
 
     def on_mount(self) -> None:
@@ -114,7 +124,9 @@ class ScansScreen(BaseScreen):
         self.query_one("#scans").focus()
         self.load()
 
-    def _cells(self, row: ScanRow) -> tuple[str, ...]:
+    def _cells(self, row: ScanRow | RepoScanRow) -> tuple[str, ...]:
+        if isinstance(row, RepoScanRow):
+            return repo_row_cells(row)
         return scan_row_cells(row, self.rapp.clock())
 
     def read_only_mode(self) -> bool:
@@ -152,12 +164,20 @@ class ScansScreen(BaseScreen):
         text_filter = self.filters.get("scans", TextFilter())
         scan_filter = ScanFilter(self.scan_filter.severity, self.scan_filter.fixable_only,
                                  self.scan_filter.status, text_filter)
-        rows = scan_rows(self.scans, scan_filter)
         table = self.query_one("#scans", VirtualTable)
+        rows: Sequence[ScanRow | RepoScanRow]
+        if self.by_repository:
+            rows = repository_rows(self.scans, scan_filter)
+            table.set_columns(REPO_SCAN_COLUMNS)
+        else:
+            rows = scan_rows(self.scans, scan_filter)
+            table.set_columns(SCAN_COLUMNS)
         table.set_rows(rows)
         table.empty_text = "no tag matches the filters" if self.scans else "no images"
         reading = f" · reading {len(self.scans):,} of {partial:,}…" if partial else ""
-        table.border_title = Text(f"{len(rows):,}/{len(self.scans):,} tags{reading}")
+        shown = (f"{len(rows):,} repositories · {len(self.scans):,} tags" if self.by_repository
+                 else f"{len(rows):,}/{len(self.scans):,} tags")
+        table.border_title = Text(f"{shown}{reading}")
         table.border_subtitle = Text(f"filters: {scan_filter.describe()}")
         table.invalidate()
         self.query_one("#scans-overview", Static).update(
@@ -216,9 +236,17 @@ class ScansScreen(BaseScreen):
 
     # -- drill-down and CVE search -----------------------------------------------------------
 
+    def action_toggle_repositories(self) -> None:
+        self.by_repository = not self.by_repository
+        self.show()
+
     @on(VirtualTable.Selected, "#scans")
     def _selected(self, event: VirtualTable.Selected) -> None:
-        if isinstance(event.row, ScanRow):
+        if isinstance(event.row, RepoScanRow):  # its tags: the tag view filtered to it
+            self.by_repository = False
+            self.filters["scans"] = parse_filter("~^" + re.escape(event.row.key.lower()) + ":")
+            self.show()
+        elif isinstance(event.row, ScanRow):
             self.app.push_screen(ScanDetailScreen(self.registry, self.source, event.row.scan))
 
     def action_cve_search(self) -> None:
@@ -385,3 +413,7 @@ class CveScreen(BaseScreen):
     def selected_hit(self) -> HitRow | None:
         row = self.query_one("#hits", VirtualTable).current
         return row if isinstance(row, HitRow) else None
+
+
+def _style(row: ScanRow | RepoScanRow) -> str:
+    return repo_row_style(row) if isinstance(row, RepoScanRow) else row_style(row)
