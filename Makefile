@@ -7,7 +7,7 @@ DEBS   := docker-registry prometheus apache2-utils skopeo umoci buildah
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup debs lint typecheck check bench snapshots-update clean
+.PHONY: demo test setup debs lint typecheck check bench soak snapshots-update clean
 
 demo: setup debs
 	$(BIN)/regtui demo
@@ -44,6 +44,10 @@ typecheck: setup
 	$(BIN)/mypy
 
 check: lint typecheck
+
+# 10 minutes of live refresh through the fault proxy (10 % of requests failing); not in `test`.
+soak: setup debs
+	$(BIN)/python -m tests.soak
 
 bench: setup debs
 	$(BIN)/python benchmarks/run_all.py

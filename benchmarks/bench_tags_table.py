@@ -35,6 +35,7 @@ from regtui.registry.models import (
     RegistryInfo,
     TagRecord,
 )
+from regtui.text import Untrusted as U
 from regtui.ui.app import RegtuiApp
 from regtui.ui.widgets.vtable import VirtualTable
 
@@ -50,12 +51,13 @@ def make_records(count: int) -> list[TagRecord]:
     for i in range(count):
         digest = "sha256:" + hashlib.sha256(str(i // 2).encode()).hexdigest()
         tag = f"{i // 10000}.{(i // 100) % 100}.{i % 100}"
-        records.append(TagRecord("bench", REPOSITORY, tag, digest, "m", 1000 + i * 7,
-                                 ("linux/amd64", "linux/arm64"), NOW - timedelta(minutes=i),
+        records.append(TagRecord("bench", U(REPOSITORY), U(tag), digest, U("m"), 1000 + i * 7,
+                                 (U("linux/amd64"), U("linux/arm64")),
+                                 NOW - timedelta(minutes=i),
                                  ArtifactKind.IMAGE, None, ((digest, 1000 + i * 7),)))
         if i % 50 == 0:
             sig = "sha256-" + digest.removeprefix("sha256:") + ".sig"
-            records.append(TagRecord("bench", REPOSITORY, sig, digest + "s", "m", 500, (),
+            records.append(TagRecord("bench", U(REPOSITORY), U(sig), digest + "s", U("m"), 500, (),
                                      None, ArtifactKind.SIGNATURE, digest))
     return records
 
@@ -74,10 +76,10 @@ class BenchService:
         return Capabilities()
 
     async def ping(self) -> RegistryInfo:
-        return RegistryInfo(self.url, "registry/2.0")
+        return RegistryInfo(self.url, U("registry/2.0"))
 
-    async def repository_names(self) -> list[str]:
-        return [REPOSITORY]
+    async def repository_names(self) -> list[U]:
+        return [U(REPOSITORY)]
 
     async def tag_records(self, repository: str) -> list[TagRecord]:
         return self.records

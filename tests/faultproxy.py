@@ -125,6 +125,13 @@ class FaultProxy:
             return sum(1 for r in self.requests if (not method or r.method == method)
                        and r.path.startswith(path_prefix))
 
+    def drain(self) -> int:
+        """Forget the requests seen so far (a long run would hold them all); their count."""
+        with self._lock:
+            count = len(self.requests)
+            self.requests.clear()
+            return count
+
     def reset(self, rule: Rule = pass_through) -> None:
         with self._lock:
             self.rule = rule

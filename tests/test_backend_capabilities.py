@@ -17,7 +17,7 @@ from regtui.registry.factory import open_backend
 from regtui.registry.harbor import HarborBackend
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "regtui"
-CONCRETE = {"DistributionBackend", "HarborBackend"}
+CONCRETE = {"DistributionBackend", "HarborBackend", "DockerHubBackend", "NexusBackend"}
 
 
 def _client() -> httpx.AsyncClient:

@@ -8,6 +8,7 @@ import pytest
 
 from regtui.render.clipboard import MAX_COPY, CopyRefused, Grammar, checked_copy
 from regtui.render.detail import pull_references
+from regtui.text import Untrusted as U
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -51,7 +52,7 @@ def test_anything_else_is_refused_with_its_grammar_named(text: str, grammar: Gra
 
 
 def test_pull_references_of_a_valid_tag_pass_their_grammar() -> None:
-    by_tag, by_digest = pull_references("127.0.0.1:5000", "team/app", "1.0", DIGEST)
+    by_tag, by_digest = pull_references("127.0.0.1:5000", U("team/app"), U("1.0"), DIGEST)
     assert checked_copy(by_tag, Grammar.PULL_COMMAND) == by_tag
     assert checked_copy(by_digest, Grammar.PULL_COMMAND) == by_digest
 

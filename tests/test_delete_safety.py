@@ -19,6 +19,7 @@ from regtui.services.audit import AuditLog
 from regtui.services.impact import Strategy, Target, plan_delete
 from regtui.services.inventory import InventoryService, open_registry
 from regtui.services.operations import OperationsService
+from regtui.text import Untrusted as U
 from tests.test_operations import Cli, _copy_manifest, head
 
 pytestmark = pytest.mark.lab
@@ -151,7 +152,7 @@ def test_an_index_of_indexes_protects_its_grandchildren() -> None:
 
     def record(tag: str, digest: str, kind: ArtifactKind, reach: tuple[str, ...],
                children: tuple[str, ...] = ()) -> TagRecord:
-        return TagRecord("r", "repo", tag, digest, "", 1, (), None, kind,
+        return TagRecord("r", U("repo"), U(tag), digest, U(""), 1, (), None, kind,
                          reachable=tuple((d, 1) for d in reach), children=children)
 
     records = [
@@ -169,7 +170,8 @@ def test_an_index_of_indexes_protects_its_grandchildren() -> None:
     Target("app", digest="sha256:../x"),
 ])
 def test_names_that_are_not_names_are_never_planned(target: Target) -> None:
-    record = TagRecord("r", target.repository, target.tag or "t", "sha256:" + "a" * 64, "", 1,
+    record = TagRecord("r", U(target.repository), U(target.tag or "t"), "sha256:" + "a" * 64,
+                       U(""), 1,
                        (), None, ArtifactKind.IMAGE, reachable=(("sha256:" + "a" * 64, 1),))
     plan = plan_delete("r", [target], [record], {}, can_delete_tag=False)
     assert plan.impacts == ()

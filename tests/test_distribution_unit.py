@@ -6,9 +6,11 @@ The real registry covers the normal paths (tests/test_inventory.py); these use
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -217,3 +219,64 @@ async def test_a_change_is_not_resent_after_a_read_error_or_a_502() -> None:
         await client.delete("/v2/r/manifests/sha256:" + "a" * 64)
     assert (await client.delete("/v2/r/manifests/sha256:" + "b" * 64)).status_code == 502
     assert sent == ["DELETE", "DELETE"]
+
+
+class _CutStream(httpx.AsyncByteStream):
+    """Half a body, then the connection goes: what a dropped link looks like mid-read."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.body[: len(self.body) // 2]
+        raise httpx.RemoteProtocolError("peer closed connection without sending complete body")
+
+
+async def test_a_body_cut_while_reading_is_read_again() -> None:
+    body = json.dumps({"name": "r", "tags": ["a", "b"]}).encode()
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) == 1:
+            return httpx.Response(200, stream=_CutStream(body))
+        return httpx.Response(200, content=body)
+
+    assert await backend(handler, sleeps=[]).tags("r") == ["a", "b"]
+    assert len(calls) == 2
+
+
+async def test_a_body_always_cut_gives_up_naming_the_request() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=_CutStream(b'{"tags": ["a"]}'))
+
+    with pytest.raises(RegistryError, match=r"GET /v2/r/tags/list .*while reading the answer"):
+        await backend(handler, sleeps=[]).tags("r")
+
+
+async def test_the_deadline_covers_every_attempt_and_names_the_request() -> None:
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(5)
+        return httpx.Response(200, json={"tags": []})
+
+    transport = GuardedTransport(httpx.MockTransport(slow), registry="mock", read_only=True,
+                                 retries=3, deadline=0.3)
+    client = httpx.AsyncClient(base_url="http://mock", transport=transport)
+    started = time.monotonic()
+    with pytest.raises(RegistryError, match=r"registry mock: GET /v2/r/tags/list.*0\.3 s"):
+        await DistributionBackend(name="mock", url="http://mock", client=client,
+                                  cache=ContentCache(None)).tags("r")
+    assert time.monotonic() - started < 2
+
+
+async def test_paging_stops_at_max_names() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        last = int(request.url.params.get("last", "0"))
+        return httpx.Response(200, json={"repositories": [f"r{last + 1}"]}, headers={
+            "Link": f'</v2/_catalog?last={last + 1}&n=1000>; rel="next"'})
+
+    mock = backend(handler)
+    mock.max_names = 5000
+    with pytest.raises(ProtocolError, match="max_names = 5000") as info:
+        _ = [n async for n in mock.repositories()]
+    assert "stopped after 5 pages" in str(info.value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -237,12 +238,12 @@ async def test_rate_limit_is_shown_and_warns_under_ten_percent(hub: HubDouble,
     backend = backend_for(hub, tmp_path)
     try:
         await backend.ping()
-        shown = gauge(backend, "pulls left")
+        shown = gauge(backend, "pulls")
         assert (shown.value, shown.total, shown.detail, shown.warn) == (100, 100, "per 6h",
                                                                         False)
         hub.pulls_left = 9
         await backend.head_manifest(RELEASES, "1.0.0")
-        assert gauge(backend, "pulls left").warn
+        assert gauge(backend, "pulls").warn
     finally:
         await backend.aclose()
     assert hub.manifest_gets == 0  # the ping and the HEAD spent nothing
@@ -261,16 +262,16 @@ async def test_no_headers_means_no_limit(hub_lab: Lab, tmp_path: Path) -> None:
 async def test_hub_api_429_is_retried_after_x_retry_after(hub: HubDouble,
                                                           tmp_path: Path) -> None:
     backend = backend_for(hub, tmp_path)
-    hub.throttle = 1
+    hub.throttle, hub.retry_after = 1, 2  # X-Retry-After: a whole second 1 to 2 s ahead
     started = time.monotonic()
     try:
         tags = await backend.tags(RELEASES)
     finally:
         await backend.aclose()
     assert len(tags) == 13
-    assert time.monotonic() - started >= 0.5  # it waited for the time X-Retry-After named
+    assert time.monotonic() - started >= 0.9  # it waited for the time X-Retry-After named
     assert hub.throttle == 0
-    assert gauge(backend, "Hub API left").total == 200
+    assert gauge(backend, "Hub API").total == 200
 
 
 async def test_hub_api_429_past_retries_is_told_apart_from_the_pull_limit(
@@ -309,8 +310,10 @@ async def test_second_inventory_makes_no_manifest_get(hub: HubDouble, tmp_path: 
     finally:
         await first.aclose()
     assert first.problems == [] and len(records) == 16
+    # the push time is the Hub's own, from the tag API, not the image's creation date
+    assert {r.pushed_at for r in records} == {datetime(2026, 11, 20, 10, tzinfo=UTC)}
     gets_first = hub.manifest_gets
-    assert gets_first == first.backend.health().gauges[-1].value > 0
+    assert gets_first > 0 and first.backend.health().gauges[-1].value == gets_first
     assert hub.pulls_left == 100 - gets_first
     second_backend = backend_for(hub, tmp_path, "team-a/*", "library/base")
     second = InventoryService(second_backend, flavor="dockerhub")
@@ -318,7 +321,8 @@ async def test_second_inventory_makes_no_manifest_get(hub: HubDouble, tmp_path: 
         again = [r async for r in second.walk()]
     finally:
         await second.aclose()
-    assert [r.digest for r in again] == [r.digest for r in records]
+    assert sorted((r.repository, r.tag, r.digest) for r in again) == sorted(
+        (r.repository, r.tag, r.digest) for r in records)  # records come as they complete
     assert hub.manifest_gets == gets_first  # HEAD and the cache only: zero pulls
     assert gauge(second_backend, "manifest GETs").value == 0
     assert hub.registry_recorder.count("HEAD", contains="/manifests/") >= 2 * 16
@@ -361,3 +365,62 @@ async def test_read_only_refuses_the_tag_delete_before_sending(hub: HubDouble,
     finally:
         await backend.aclose()
     assert hub.recorder.count("DELETE") == 0
+
+
+def test_the_double_refuses_requests_outside_the_spec(hub: HubDouble) -> None:
+    """A request with a parameter the spec lacks is a recorded violation, not an answer."""
+    import httpx
+
+    answer = httpx.get(f"{hub.api_url}/v2/namespaces/team-a/repositories/releases/tags",
+                       params={"n": "100"})
+    assert answer.status_code == 500
+    assert any("undeclared query parameter 'n'" in v for v in hub.violations)
+    hub.recorder.violations.clear()
+
+
+async def test_hub_audit_log_feeds_the_logs_screen_new_events_only(hub: HubDouble,
+                                                                   tmp_path: Path) -> None:
+    import asyncio
+
+    from regtui.services.hub_audit import HubAuditFeed, hub_audit_source
+
+    backend = backend_for(hub, tmp_path, read_only=False)
+    source = hub_audit_source(backend, "team-a", asyncio.get_running_loop(), interval=0)
+    try:
+        feed = HubAuditFeed(backend, "team-a")
+        assert await feed.new_lines() == []
+        await backend.delete_tag(RELEASES, "1.0.0")
+        [line] = await feed.new_lines()
+        digest = hub.audit[0]["data"]["digest"]
+        assert line == (f"2026-11-30T09:00:00Z repo.tag.delete team-a/releases:1.0.0 by {USERNAME} "
+                        f"{digest}")
+        assert await feed.new_lines() == []  # the cursor moved past it
+        assert await asyncio.to_thread(source.poll) == 1  # the logs screen's thread
+        assert list(source.index.raw_lines(0, 1)) == [line]
+        await backend.delete_tag(RELEASES, "1.0.1")
+        assert [x.split()[2] for x in await feed.new_lines()] == ["team-a/releases:1.0.1"]
+    finally:
+        source.close()
+        await backend.aclose()
+    assert source.state.status == "closed"
+
+
+async def test_no_hub_api_requests_left_waits_for_the_reset(hub: HubDouble,
+                                                            tmp_path: Path) -> None:
+    backend = backend_for(hub, tmp_path)
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    backend.sleep = sleep
+    backend.wall_clock = hub.clock
+    try:
+        await backend.tags(RELEASES)
+        assert waits == []
+        hub.api_left = 0
+        await backend.tags(RELEASES)  # this answer says none are left, reset in 60 s
+        await backend.tags(RELEASES)
+    finally:
+        await backend.aclose()
+    assert len(waits) == 1 and 50 < waits[0] <= 60

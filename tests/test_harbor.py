@@ -33,6 +33,7 @@ from regtui.registry.cache import ContentCache
 from regtui.registry.distribution import DistributionBackend
 from regtui.registry.factory import open_backend
 from regtui.registry.harbor import HarborBackend, repository_path
+from regtui.registry.harbor_models import Quota
 from regtui.registry.models import TagRecord
 from regtui.registry.transport import build_client
 from regtui.services.audit import AuditLog
@@ -42,7 +43,7 @@ from regtui.services.impact import Strategy, Target
 from regtui.services.inventory import InventoryService
 from regtui.services.operations import OperationsService
 from tests.doubles.harbor_double import PASSWORD, USERNAME, HarborDouble, harbor_name
-from tests.doubles.schema import SchemaViolation, harbor_responses
+from tests.doubles.subset import SpecViolation, harbor_spec
 
 pytestmark = pytest.mark.lab
 
@@ -142,7 +143,7 @@ async def test_quotas_report_used_bytes_per_project_and_limits(
     for (repo, _), record in records.items():
         expected.setdefault(harbor_name(repo).split("/")[0], {}).update(record.reachable)
     backend = backend_for(harbor, tmp_path)
-    quotas = {q.project: q for q in await backend.quotas()}
+    quotas: dict[str, Quota] = {q.project: q for q in await backend.quotas()}
     await backend.aclose()
     assert {p: q.used_bytes for p, q in quotas.items()} == {
         p: sum(blobs.values()) for p, blobs in expected.items()}
@@ -342,14 +343,14 @@ async def test_schema_drift_in_the_double_is_caught(harbor: HarborDouble,
 
 
 def test_schema_checker_knows_harbor_shapes() -> None:
-    schemas = harbor_responses()
+    schemas = harbor_spec()
     schemas.validate("GET", "/quotas", 200, [{"id": 1, "ref": {"name": "p"},
                                              "hard": {"storage": -1}, "used": {"storage": 5}}])
-    with pytest.raises(SchemaViolation, match="used/storage"):
+    with pytest.raises(SpecViolation, match="used/storage"):
         schemas.validate("GET", "/quotas", 200, [{"used": {"storage": "5"}}])
-    with pytest.raises(SchemaViolation, match="date-time"):
+    with pytest.raises(SpecViolation, match="date-time"):
         schemas.validate("GET", "/system/gc/{gc_id}", 200, {"creation_time": "yesterday"})
-    with pytest.raises(SchemaViolation, match="not declared"):
+    with pytest.raises(SpecViolation, match="not declared"):
         schemas.validate("GET", "/systeminfo", 404, {})
 
 
@@ -479,11 +480,12 @@ def test_requests_outside_the_spec_are_violations(harbor: HarborDouble) -> None:
     """The double checks what it receives too: an undeclared parameter, a wrong type."""
     auth = (USERNAME, PASSWORD)
     bad = httpx.get(f"{harbor.url}/api/v2.0/projects", params={"pagesize": "5"}, auth=auth)
-    assert bad.status_code == 400 and "'pagesize' is not in the spec" in bad.text
+    assert bad.status_code == 400 and "undeclared query parameter 'pagesize'" in bad.text
     wrong = httpx.get(f"{harbor.url}/api/v2.0/quotas", params={"page": "one"}, auth=auth)
-    assert wrong.status_code == 400
-    assert [v.split(":", 2)[1].strip() for v in harbor.violations] == [
-        "GET /projects", "GET /quotas"]
+    assert wrong.status_code == 400 and "page='one' is not an integer" in wrong.text
+    flag = httpx.get(f"{harbor.url}/api/v2.0/projects", params={"with_detail": "no"}, auth=auth)
+    assert flag.status_code == 400 and "with_detail='no' is not true or false" in flag.text
+    assert len(harbor.violations) == 3
     good = httpx.get(f"{harbor.url}/api/v2.0/projects", params={"page_size": "5"}, auth=auth)
     assert good.status_code == 200
     harbor.violations.clear()

@@ -36,6 +36,7 @@ from regtui.services.metrics import (
     UNREACHABLE,
     Backoff,
     ChartResult,
+    LatencyRow,
     MetricsError,
     MetricsService,
     Series,
@@ -181,16 +182,18 @@ def test_backfilled_push_failure_rate(backfilled: Backfilled) -> None:
 def test_backfilled_breakdown_traffic_latency(backfilled: Backfilled) -> None:
     svc = service(backfilled.url)
     refresh = svc.fetch_all(range_by_label("1h"), ["push_breakdown", "traffic", "latency"])
-    rows = {(r.handler, r.code): r.count for r in breakdown_rows(
+    rows: dict[tuple[str, str], float] = {(r.handler, r.code): r.count for r in breakdown_rows(
         refresh.results["push_breakdown"])}
     assert rows[("blob_upload", "401")] == pytest.approx(hist.RATES[
         ("blob_upload", "post", "401")] * 3600, rel=1e-3)
     assert rows[("manifest", "500")] == pytest.approx(0.09 * 40 * 60, rel=1e-3)
     assert next(iter(breakdown_rows(refresh.results["push_breakdown"]))).code == "500"
-    rates = {s.label("direction"): s.last for s in refresh.results["traffic"].series}
+    rates: dict[str, float | None] = {s.label("direction"): s.last
+                                      for s in refresh.results["traffic"].series}
     assert rates["push"] == pytest.approx(_push_rate(), rel=1e-3)
     assert rates["pull"] == pytest.approx(19.0, rel=1e-3)
-    latency = {r.handler: r for r in latency_rows(refresh.results["latency"])}
+    latency: dict[str, LatencyRow] = {r.handler: r
+                                      for r in latency_rows(refresh.results["latency"])}
     assert set(latency) == {"blob", "manifest", "blob_upload_chunk"}
     for row in latency.values():
         assert row.p50 is not None and row.p95 is not None and row.p99 is not None

@@ -10,6 +10,7 @@ spec, and the fixture fails any test that broke it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,7 @@ from regtui.config import AuthConfig, Config, RegistryConfig
 from regtui.errors import ReadOnlyError, UsageError
 from regtui.lab import Lab, start_lab
 from regtui.registry.factory import open_backend
+from regtui.registry.models import TagRecord
 from regtui.registry.nexus import NexusBackend
 from regtui.services.audit import AuditLog
 from regtui.services.gc import GcProgress
@@ -111,9 +113,10 @@ async def test_manifests_come_through_the_docker_connector(nexus: NexusDouble, n
     direct = httpx.head(f"{nexus_lab.url}/v2/team-a/releases/manifests/1.0.0",
                         headers={"Accept": "application/vnd.oci.image.manifest.v1+json, "
                                            "application/vnd.docker.distribution.manifest.v2+json"})
-    by_tag = {r.tag: r for r in records}
+    by_tag: dict[str, TagRecord] = {r.tag: r for r in records}
     assert by_tag["1.0.0"].digest == direct.headers["docker-content-digest"]
     assert by_tag["1.0.0"].size_bytes > 0 and service.problems == []
+    assert by_tag["1.0.0"].pushed_at == datetime(2026, 11, 20, 10, tzinfo=UTC)  # blobCreated
     assert nexus.recorder.count(contains="/v2/") == 0  # manifests never went to the REST port
 
 
@@ -133,7 +136,7 @@ async def test_blob_store_usage_and_quota(nexus_lab: Lab, tmp_path: Path) -> Non
         assert nexus.violations == []
     total = sum(nexus.blobs.sizes.values())
     store = backend.health().gauges[0]
-    assert (store.label, store.value, store.total, store.unit) == ("blob store default", total,
+    assert (store.label, store.value, store.total, store.unit) == ("store default", total,
                                                                     total + 5000, "bytes")
     assert store.detail == f"{len(nexus.blobs.sizes):,} blobs" and store.warn
     notes = " ".join(backend.health().notes)
@@ -250,3 +253,18 @@ async def test_read_only_starts_no_task_and_deletes_nothing(nexus: NexusDouble,
     finally:
         await operations.inventory.aclose()
     assert nexus.runs == [] and nexus.recorder.count("DELETE") == 0
+
+
+async def test_delete_without_a_listing_finds_the_component_by_search(
+        nexus: NexusDouble, tmp_path: Path) -> None:
+    backend = backend_for(nexus, tmp_path, read_only=False)
+    try:
+        await backend.delete_tag(RELEASES, "1.0.5")
+    finally:
+        await backend.aclose()
+    [search] = [q for m, p, q in nexus.recorder.requests if p.endswith("/v1/search")]
+    assert search == {"repository": [HOSTED], "format": ["docker"],
+                      "name": ["team-a/releases"], "version": ["1.0.5"]}
+    assert nexus.recorder.count("GET", "/service/rest/v1/components") == 0
+    assert "1.0.5" not in {c.version for c in nexus.components.values()
+                           if c.name == "team-a/releases"}

@@ -14,6 +14,7 @@ from regtui.render.fleet import RegistryStatus, fleet_cells, status_word
 from regtui.render.repos import RepoSort, flat_rows, repo_cells, tree_rows
 from regtui.render.sorting import version_key
 from regtui.render.tags import TagSort, TagTable, group_tags, marks, tag_cells
+from regtui.text import Untrusted as U
 from regtui.text import safe_text
 
 NOW = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
@@ -23,7 +24,7 @@ DIGEST_B = "sha256:" + "b" * 64
 
 def record(tag: str, digest: str = DIGEST_A, *, size: int = 1024, days: int = 1,
            kind: ArtifactKind = ArtifactKind.IMAGE, subject: str | None = None) -> TagRecord:
-    return TagRecord("lab", "app", tag, digest, "m", size, ("linux/amd64",),
+    return TagRecord("lab", U("app"), U(tag), digest, U("m"), size, (U("linux/amd64"),),
                      NOW - timedelta(days=days), kind, subject)
 
 
@@ -143,7 +144,7 @@ def test_tag_cells_make_hostile_names_literal() -> None:
 
 
 def summary(name: str, tags: int, size: int, days: int) -> RepositorySummary:
-    return RepositorySummary("lab", name, tags, size, NOW - timedelta(days=days))
+    return RepositorySummary("lab", U(name), tags, size, NOW - timedelta(days=days))
 
 
 def test_repo_tree_folds_namespaces_with_totals() -> None:
@@ -205,3 +206,22 @@ def test_folded_schema_tags_are_shortened_keeping_the_suffix() -> None:
     child = table.visible(parse_filter(""), TagSort.NAME, False, {"1.0"})[1]
     assert tag_cells(child, NOW)[0] == "  └ sha256-aaaaaaaa….sig"
     assert tag_cells(child, NOW)[5] == "sig"
+
+
+def test_fleet_gauges_and_the_columns_they_bring() -> None:
+    from regtui.registry.models import Gauge
+    from regtui.render.fleet import FLEET_COLUMNS, fleet_columns, fleet_row, gauge_text
+
+    status = RegistryStatus("hub", "https://registry-1.docker.io", "dockerhub")
+    assert "limits" not in [c.key for c in fleet_columns([status])]
+    status.gauges = (Gauge("pulls", 8, 100, detail="per 6h", warn=True),
+                     Gauge("store default", 3 * 1024**3, 10 * 1024**3, unit="bytes"),
+                     Gauge("pulls", None, None, detail="no limit"))
+    status.notes = ("repositories: configured list",)
+    assert fleet_columns([status]) == FLEET_COLUMNS and status.warns
+    assert [gauge_text(g) for g in status.gauges] == [
+        "! pulls 8/100 per 6h", "store default 3.0 GiB/10.0 GiB", "pulls no limit"]
+    row = dict(zip([c.key for c in FLEET_COLUMNS], fleet_row(status, NOW, FLEET_COLUMNS),
+                   strict=True))
+    assert row["limits"].startswith("! pulls 8/100 per 6h · store default")
+    assert row["notes"] == "repositories: configured list" and row["error"] == "-"

@@ -6,14 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 from regtui.registry.models import ArtifactKind, TagRecord
 from regtui.services.retention import RetentionPolicy, select
+from regtui.text import Untrusted as U
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def record(tag: str, created: datetime | None, pushed: datetime | None = None) -> TagRecord:
-    return TagRecord("lab", "app", tag, "sha256:" + tag.encode().hex().ljust(64, "0")[:64],
-                     "application/vnd.oci.image.manifest.v1+json", 1, (), created,
+    return TagRecord("lab", U("app"), U(tag), "sha256:" + tag.encode().hex().ljust(64, "0")[:64],
+                     U("application/vnd.oci.image.manifest.v1+json"), 1, (), created,
                      ArtifactKind.IMAGE, pushed_at=pushed)
 
 

@@ -196,10 +196,11 @@ def test_deleting_a_repository_frees_its_unique_bytes(lab_factory: LabFactory, t
 
 def test_a_tag_whose_manifest_lives_in_another_repository_frees_nothing() -> None:
     from regtui.registry.models import ArtifactKind, TagRecord
+    from regtui.text import Untrusted as U
 
     digest, layer = "sha256:" + "1" * 64, "sha256:" + "2" * 64
     reach = ((digest, 500), (layer, 9000))
-    records = [TagRecord("r", repo, "v7", digest, "", 9500, (), None, ArtifactKind.IMAGE,
+    records = [TagRecord("r", U(repo), U("v7"), digest, U(""), 9500, (), None, ArtifactKind.IMAGE,
                          reachable=reach) for repo in ("staging/web", "prod/web")]
     report = build_report("r", records)
     assert {t.reclaimable_bytes for t in report.tags} == {0}

@@ -262,9 +262,10 @@ class Config:
     """The file this was loaded from; None when no file existed."""
 
     def find(self, name_or_url: str) -> RegistryConfig | None:
-        """The registry an operator means by a name, URL or host; None if none is."""
+        """The registry an operator means by a name, URL, host or alias; None if none is."""
         return next((reg for reg in self.registries
-                     if name_or_url in (reg.name, reg.url, reg.host)), None)
+                     if name_or_url in (reg.name, reg.url, reg.host)
+                     or (reg.alias and name_or_url == reg.alias)), None)
 
     def registry(self, name_or_url: str) -> RegistryConfig:
         """Find a registry by name, URL or host, as an operator types it."""
@@ -293,6 +294,11 @@ class Config:
 def registry_env_prefix(name: str) -> str:
     """`REGTUI_<NAME>` with NAME upper-cased and non-alphanumerics turned into `_`."""
     return "REGTUI_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
+
+
+def env_username(name: str, env: Mapping[str, str], default: str = "") -> str:
+    """`REGTUI_<NAME>_USERNAME` over `default`: the one place that variable is read."""
+    return env.get(f"{registry_env_prefix(name)}_USERNAME") or default
 
 
 def config_path(env: Mapping[str, str] = os.environ) -> Path:
@@ -632,7 +638,7 @@ def _registry(table: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -
         else (_required_string(table, "url", where), where.child("url"))
     )
     auth = _sub(table, "auth", where, _auth) or AuthConfig()
-    username = _env_string(env, f"{prefix}_USERNAME", auth.username)
+    username = env_username(name, env, auth.username)
     if (auth.password_env or auth.password_command) and not username:
         raise (
             where.child("auth")
@@ -828,6 +834,6 @@ def adhoc_registry(url: str, *, insecure: bool = False,
     """A registry from `--registry URL` with no config file: named after its host."""
     normalized = normalize_url(url, _Where("--registry"), insecure=insecure)
     name = RegistryConfig(name="", url=normalized).host
-    username = _env_string(env, f"{registry_env_prefix(name)}_USERNAME", "")
+    username = env_username(name, env)
     return RegistryConfig(name=name, url=normalized, insecure=insecure,
                           auth=AuthConfig(username=username))

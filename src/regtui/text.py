@@ -1,11 +1,18 @@
-"""Make untrusted text safe to show: control characters visible, long values cut.
+"""Untrusted text in, literal text out: the two string types every layer shares.
 
-Everything a registry sends (names, labels, history, annotations, logs, CVE text) passes
-through `safe_text` before it reaches a widget, so it can neither restyle the screen nor
-send escape sequences to the terminal.
+`Untrusted` marks a string a registry, report, log or Prometheus sent. It is made once, where
+the answer is parsed, and keeps the raw value (compared, hashed and sent back to the registry
+as it came). Model fields that hold such strings have this type.
+
+`Shown` is the only text the renderers hand to the UI. Making one always replaces control,
+escape, C1 and bidi characters with visible stand-ins (␛, ␇, \\x9b, \\u202e) and bounds the
+length, so a `Shown` can only ever be drawn literally; widgets build `Text` from it, never
+markup. Render functions return `Shown` cells, so mypy rejects a raw `str` reaching a cell.
 """
 
 from __future__ import annotations
+
+from typing import Final
 
 ELLIPSIS = "…"
 
@@ -39,16 +46,53 @@ _ONE_LINE = _build_table(keep_newlines=False)
 _MULTI_LINE = _build_table(keep_newlines=True)
 
 
-def safe_text(value: object, max_len: int = 200, *, multiline: bool = False) -> str:
-    """Return `value` as plain text with control characters visible, cut to `max_len` with `…`.
+class Untrusted(str):
+    """A string from outside (registry, report, log, Prometheus), kept exactly as it came.
 
-    `multiline` keeps `\\n` for blocks such as a manifest body; every other control stays visible.
+    Only `Shown(value)` / `safe_text(value)` turn it into something a widget may draw.
     """
+
+    __slots__ = ()
+
+    def shown(self, max_len: int = 200) -> Shown:
+        return Shown(self, max_len)
+
+
+class Shown(str):
+    """Text that is safe to draw: no control or bidi character, at most `max_len` long.
+
+    Every instance went through the sanitiser in `__new__`; there is no other way to make one.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: object = "", max_len: int = 200, *, multiline: bool = False
+                ) -> Shown:
+        return super().__new__(cls, _sanitise(value, max_len, multiline))
+
+
+def untrusted(value: str) -> Untrusted:
+    """Mark a parsed string as untrusted (the one call parsers make)."""
+    return value if type(value) is Untrusted else Untrusted(value)
+
+
+EMPTY: Final = Untrusted("")
+
+
+def _sanitise(value: object, max_len: int, multiline: bool) -> str:
     text = value if isinstance(value, str) else str(value)
     if len(text) > max_len * 4:
         text = text[: max_len * 4]  # bound the work on 10 kB values before translating
     text = text.translate(_MULTI_LINE if multiline else _ONE_LINE)
     return cut(text, max_len)
+
+
+def safe_text(value: object, max_len: int = 200, *, multiline: bool = False) -> Shown:
+    """Return `value` as plain text with control characters visible, cut to `max_len` with `…`.
+
+    `multiline` keeps `\\n` for blocks such as a manifest body; every other control stays visible.
+    """
+    return Shown(value, max_len, multiline=multiline)
 
 
 def cut(text: str, max_len: int) -> str:

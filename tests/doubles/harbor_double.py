@@ -4,7 +4,7 @@ No Harbor can run here, so this serves the few management endpoints regtui uses 
 in-memory model built by reading the real lab registry, and forwards `/v2/` to that registry,
 so every manifest and blob is real. Every request it receives (method, path, query, body)
 and every JSON answer before it is sent are checked against the facts of Harbor's swagger
-kept in `specs/harbor_subset.json` (see `schema.py`): a violation is recorded in
+kept in `specs/harbor-subset.yaml` (see `subset.py`): a violation is recorded in
 `violations`, the client gets a 400 or 500, and the fixture fails the test.
 
 What it does the way Harbor does: projects own repositories named `project/repo`; nested
@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 
 from regtui.registry import mediatypes as mt
-from tests.doubles.schema import ApiSubset, SchemaViolation, harbor_responses
+from tests.doubles.subset import SpecViolation, SubsetSpec, harbor_spec
 
 API: Final = "/api/v2.0"
 TOP_PROJECT: Final = "lab"
@@ -108,7 +108,7 @@ class HarborDouble:
 
     def __init__(self, upstream: str, *, hard_limits: dict[str, int] | None = None,
                  scans: dict[str, dict[str, int]] | None = None,
-                 schemas: ApiSubset | None = None, version: str = VERSION,
+                 schemas: SubsetSpec | None = None, version: str = VERSION,
                  reports: dict[str, list[dict[str, Any]]] | None = None,
                  system_allowlist: tuple[str, ...] = (),
                  project_allowlists: dict[str, tuple[str, ...]] | None = None) -> None:
@@ -124,7 +124,7 @@ class HarborDouble:
         self.project_allowlists = dict(project_allowlists or {})
         self.scan_accept: list[str] = []
         """The X-Accept-Vulnerabilities header of each scan-aware request, as sent."""
-        self.schemas = schemas or harbor_responses()
+        self.schemas = schemas or harbor_spec()
         self.projects: dict[str, Project] = {}
         self.deleted: set[tuple[str, str]] = set()
         self.requests: list[tuple[str, str]] = []
@@ -273,8 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path == "/service/token":
             self._token()
         elif url.path.startswith(API + "/"):
-            if self._request_in_spec(method, url.path, url.query):
-                self._api(method, url.path[len(API):])
+            self._api(method, url.path[len(API):], parse_qs(url.query))
         elif url.path.startswith("/v2/"):
             self._registry(method, url.path, url.query)
         else:
@@ -282,7 +281,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing -----------------------------------------------------------------------------
 
-    def _request_in_spec(self, method: str, path: str, query: str) -> bool:
+    def _request_in_spec(self, method: str, template: str, query: dict[str, list[str]]) -> bool:
         """What regtui sent must be an operation of Harbor's spec, with declared parameters;
         a violation is recorded (the fixture fails the test) and answered 400."""
         try:
@@ -290,8 +289,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = self._body.decode(errors="replace")
         try:
-            self.double.schemas.validate_request(method, path, parse_qs(query), body)
-        except SchemaViolation as exc:
+            self.double.schemas.check_request(method, template, query, body)
+        except SpecViolation as exc:
             with self.double.lock:
                 self.double.violations.append(f"request: {exc}")
             self._send(400, f"harbor double: {exc}\n".encode(), "text/plain")
@@ -317,7 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = corrupter(body)
         try:
             self.double.schemas.validate(method, template, status, body)
-        except SchemaViolation as exc:
+        except SpecViolation as exc:
             with self.double.lock:
                 self.double.violations.append(str(exc))
             self._send(500, f"harbor double: {exc}\n".encode(), "text/plain")
@@ -360,7 +359,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- /api/v2.0 ----------------------------------------------------------------------------
 
-    def _api(self, method: str, path: str) -> None:
+    def _api(self, method: str, path: str, query: dict[str, list[str]]) -> None:
         # Go decodes the path once before routing; Harbor decodes repository names once more.
         segments = [unquote(s) for s in unquote(path).strip("/").split("/")]
         route = _match(method, segments)
@@ -368,6 +367,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b'{"errors":[{"code":"NOT_FOUND","message":"no route"}]}')
             return
         template, handler, args = route
+        if not self._request_in_spec(method, template, query):
+            return
         auth = self._auth()
         open_route = template == "/systeminfo" or (template == "/projects" and auth == "none")
         if auth == "bad" or (auth == "none" and not open_route):

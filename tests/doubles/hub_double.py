@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -214,7 +215,8 @@ class _ApiHandler(SpecHandler):
         with hub.recorder.lock:
             if hub.throttle > 0:
                 hub.throttle -= 1
-                reset = int(hub.clock()) + hub.retry_after
+                # A Unix time at least `retry_after` seconds ahead: int() would round the wait down.
+                reset = math.ceil(hub.clock()) + hub.retry_after
                 self.answer(method, template, 429, _error_body(template, "Rate limit exceeded"),
                             {"X-Retry-After": str(reset), **self._limits()})
                 return
@@ -319,7 +321,7 @@ class _ApiHandler(SpecHandler):
         with self.hub.recorder.lock:
             gone = repo.tags.pop(tag)
             self.hub.audit.insert(0, {
-                "account": namespace, "action": "repo.tag.delete", "name": repo.name,
+                "account": namespace, "action": "repo.tag.delete", "name": f"{namespace}/{name}",
                 "actor": USERNAME, "data": {"digest": gone.digest, "tag": tag},
                 "timestamp": "2026-11-30T09:00:00Z",
                 "action_description": f"deleted the tag {tag} from {namespace}/{name}"})

@@ -261,10 +261,12 @@ class _Handler(SpecHandler):
         docker: Json = {"forceBasicAuth": True, "v1Enabled": False}
         if known[(name, kind)]:
             docker["httpPort"] = known[(name, kind)]
-        self.answer(method, template, 200, {
-            "name": name, "format": "docker", "type": kind, "online": True,
-            "url": f"{self.nexus.url}/repository/{name}", "docker": docker,
-            "storage": {"blobStoreName": STORE}})
+        storage: Json = {"blobStoreName": STORE, "strictContentTypeValidation": True,
+                         "writePolicy": "allow"}
+        body: Json = {"name": name, "format": "docker", "type": kind, "online": True,
+                      "url": f"{self.nexus.url}/repository/{name}", "docker": docker,
+                      "storage": storage}
+        self.answer(method, template, 200, body)
 
     def _component_json(self, component: NexusComponent) -> Json:
         return {"id": component.id, "repository": HOSTED, "format": "docker", "group": "",

@@ -6,6 +6,7 @@ was written against. The subsets are data committed with the project, so the dou
 on any machine; `vendor_drift` compares a subset with the vendor's full file (found next to
 the repository as `../shared/specs`), so a subset that no longer matches the vendor fails.
 
+The vendor file may be OpenAPI 3 (Docker Hub, Nexus) or Swagger 2.0 (Harbor).
 Subset format (a small OpenAPI 3 dialect): `operations` (method, path template, `query`
 name -> schema, `body`, `responses` status -> schema or null, `outside_spec` reason) and
 `schemas` (`$ref: "#/schemas/<name>"`). `x-deviation` marks a node where live answers differ
@@ -138,6 +139,10 @@ class SubsetSpec:
                     except ValueError:
                         raise SpecViolation(f"{where}: {name}={value!r} is not an integer"
                                             ) from None
+                elif schema.get("type") == "boolean":
+                    if value not in ("true", "false"):
+                        raise SpecViolation(f"{where}: {name}={value!r} is not true or false")
+                    typed = value == "true"
                 self._validate(schema, typed, f"{where}: parameter {name}")
         for name, schema in declared.items():
             if schema.get("required") and name not in query:
@@ -178,15 +183,36 @@ def nexus_spec() -> SubsetSpec:
     return SubsetSpec("nexus3-subset.yaml")
 
 
+@cache
+def harbor_spec() -> SubsetSpec:
+    return SubsetSpec("harbor-subset.yaml")
+
+
 # -- the subset against the vendor's full file ---------------------------------------------------
 
 
 class _Vendor:
-    """An OpenAPI 3 document with its `$ref`s resolved on demand."""
+    """An OpenAPI 3 or Swagger 2.0 document with its `$ref`s resolved on demand."""
 
     def __init__(self, doc: Json) -> None:
         self.doc = doc
-        self.prefix = doc.get("servers", [{}])[0].get("url", "") if "openapi" in doc else ""
+        self.swagger = "swagger" in doc
+        self.prefix = (doc.get("basePath", "") if self.swagger else
+                       doc.get("servers", [{}])[0].get("url", "") if "openapi" in doc else "")
+
+    def parameter_schema(self, parameter: Json) -> Json:
+        """OpenAPI 3 keeps a parameter's type under `schema`; Swagger 2 on the parameter."""
+        parameter = self.resolve(parameter)
+        return parameter.get("schema") or {k: v for k, v in parameter.items()
+                                           if k not in ("name", "in", "required")}
+
+    def request_schema(self, operation: Json) -> Json:
+        """A request body's schema: `requestBody` (OpenAPI 3) or the `in: body` parameter."""
+        if not self.swagger:
+            return self.json_schema(operation.get("requestBody") or {})
+        body = [p for p in map(self.resolve, operation.get("parameters", []))
+                if p.get("in") == "body"]
+        return body[0].get("schema") if body else None
 
     def resolve(self, node: Json) -> Json:
         seen = 0
@@ -215,6 +241,8 @@ class _Vendor:
     def json_schema(self, holder: Json) -> Json:
         """The JSON schema of a response or request body, or None when it declares none."""
         holder = self.resolve(holder)
+        if self.swagger:
+            return (holder or {}).get("schema")
         content = (holder or {}).get("content") or {}
         media = content.get("application/json") or next(iter(content.values()), None)
         return None if media is None else media.get("schema")
@@ -254,10 +282,10 @@ def _operation_drift(op: Json, subset: Json, vendor: _Vendor) -> list[str]:
         if bool(schema.get("required")) != bool(declared.get("required")):
             problems.append(f"{name}: parameter {param!r} required differs from the vendor")
         mine = {k: v for k, v in schema.items() if k != "required"}
-        problems.extend(_schema_drift(mine, declared.get("schema") or {}, subset, vendor,
+        problems.extend(_schema_drift(mine, vendor.parameter_schema(declared), subset, vendor,
                                       f"{name} parameter {param}"))
     if "body" in op:
-        theirs = vendor.json_schema(found.get("requestBody") or {})
+        theirs = vendor.request_schema(found)
         if theirs is None:
             problems.append(f"{name}: the vendor file declares no request body")
         else:
@@ -303,7 +331,8 @@ def _schema_drift(mine: Json, theirs: Json, subset: Json, vendor: _Vendor,
         if key in mine and mine[key] != vendor.scalar(theirs, key):
             problems.append(f"{where}: {key} is {mine[key]!r} here, "
                             f"{vendor.scalar(theirs, key)!r} in the vendor file")
-    if mine.get("nullable") is True and theirs.get("nullable") is not True:
+    if mine.get("nullable") is True and True not in (theirs.get("nullable"),
+                                                     theirs.get("x-nullable")):
         problems.append(f"{where}: nullable here, not in the vendor file")
     missing = set(mine.get("required") or []) - set(theirs.get("required") or [])
     if missing:

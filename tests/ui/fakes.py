@@ -28,6 +28,7 @@ from regtui.registry.models import (
     RegistryInfo,
     TagRecord,
 )
+from regtui.text import Untrusted as U
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -55,7 +56,7 @@ class FakeImage:
 
     seed: str
     days: int
-    platform: Platform = field(default_factory=lambda: Platform("linux", "amd64"))
+    platform: Platform = field(default_factory=lambda: Platform(U("linux"), U("amd64")))
     labels: dict[str, str] = field(default_factory=dict)
     history: tuple[str, ...] = ("ADD rootfs.tar /",)
     layers: tuple[int, ...] = (3_000_000, 1_500)
@@ -65,9 +66,9 @@ class FakeImage:
         return digest_of(self.seed + "-config")
 
     def manifest(self) -> Manifest:
-        layers = tuple(Descriptor(DOCKER_LAYER, digest_of(f"{self.seed}-layer{i}"), size)
+        layers = tuple(Descriptor(U(DOCKER_LAYER), digest_of(f"{self.seed}-layer{i}"), size)
                        for i, size in enumerate(self.layers))
-        config = Descriptor(OCI_CONFIG, self.config_digest, 1_234)
+        config = Descriptor(U(OCI_CONFIG), self.config_digest, 1_234)
         raw = json.dumps({
             "schemaVersion": 2, "mediaType": OCI_MANIFEST,
             "config": {"mediaType": OCI_CONFIG, "digest": config.digest, "size": config.size},
@@ -75,13 +76,14 @@ class FakeImage:
                        for d in layers],
             "annotations": {"org.example.note": HOSTILE[0] if "hostile" in self.seed else "ok"},
         }).encode()
-        return Manifest(digest_of(self.seed), OCI_MANIFEST, len(raw), raw, config, layers)
+        return Manifest(digest_of(self.seed), U(OCI_MANIFEST), len(raw), raw, config, layers)
 
     def config(self) -> ImageConfig:
-        history = tuple(HistoryEntry(NOW - timedelta(days=self.days), line)
+        history = tuple(HistoryEntry(NOW - timedelta(days=self.days), U(line))
                         for line in self.history)
         return ImageConfig(self.config_digest, NOW - timedelta(days=self.days), self.platform,
-                           labels=self.labels, env=("PATH=/usr/bin",), entrypoint=("/app",),
+                           labels={U(k): U(v) for k, v in self.labels.items()},
+                           env=(U("PATH=/usr/bin"),), entrypoint=(U("/app"),),
                            history=history)
 
 
@@ -90,8 +92,9 @@ def _record(repo: str, tag: str, image: FakeImage, *, platforms: tuple[str, ...]
             digest: str | None = None, media_type: str = OCI_MANIFEST) -> TagRecord:
     manifest = image.manifest()
     size = sum(layer.size for layer in manifest.layers) + 1_234
-    return TagRecord("lab", repo, tag, digest or manifest.digest, media_type, size,
-                     platforms or (str(image.platform),), NOW - timedelta(days=image.days),
+    return TagRecord("lab", U(repo), U(tag), digest or manifest.digest, U(media_type), size,
+                     tuple(U(p) for p in platforms or (str(image.platform),)),
+                     NOW - timedelta(days=image.days),
                      kind, subject, ((manifest.digest, size),))
 
 
@@ -107,7 +110,7 @@ class FakeData:
             "hostile", days=1, labels={"evil": HOSTILE[0], "esc": HOSTILE[2], "big": BIG_LABEL},
             history=(HOSTILE[3], HOSTILE[1]))
         amd, arm = FakeImage("multi-amd64", days=2), FakeImage(
-            "multi-arm64", days=2, platform=Platform("linux", "arm64", "v8"))
+            "multi-arm64", days=2, platform=Platform(U("linux"), U("arm64"), U("v8")))
         sig, sbom = FakeImage("sig", days=3), FakeImage("sbom", days=3)
         for image in (base, old, hostile, amd, arm, sig, sbom):
             self.images[image.manifest().digest] = image
@@ -129,13 +132,13 @@ class FakeData:
         self.repos["evil/hostile"] = [_record("evil/hostile", tag, hostile) for tag in HOSTILE]
 
     def _index(self, seed: str, children: tuple[FakeImage, ...]) -> Manifest:
-        manifests = tuple(Descriptor(OCI_MANIFEST, c.manifest().digest, c.manifest().size,
+        manifests = tuple(Descriptor(U(OCI_MANIFEST), c.manifest().digest, c.manifest().size,
                                      platform=c.platform) for c in children)
         raw = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
             {"mediaType": OCI_MANIFEST, "digest": d.digest, "size": d.size,
              "platform": {"os": d.platform.os, "architecture": d.platform.architecture}}
             for d in manifests if d.platform]}).encode()
-        index = Manifest(digest_of(seed), OCI_INDEX, len(raw), raw, manifests=manifests)
+        index = Manifest(digest_of(seed), U(OCI_INDEX), len(raw), raw, manifests=manifests)
         self.indexes[index.digest] = index
         return index
 
@@ -163,11 +166,11 @@ class FakeService:
 
     async def ping(self) -> RegistryInfo:
         self._check()
-        return RegistryInfo(self.url, "registry/2.0")
+        return RegistryInfo(self.url, U("registry/2.0"))
 
-    async def repository_names(self) -> list[str]:
+    async def repository_names(self) -> list[U]:
         self._check()
-        return sorted(self.data.repos)
+        return [U(name) for name in sorted(self.data.repos)]
 
     async def tag_records(self, repository: str) -> list[TagRecord]:
         self._check()
@@ -195,8 +198,8 @@ class FakeService:
         sig = self.data.images.get(digest_of("sig"))
         if digest != digest_of("alpine-3.20") or sig is None:
             return []
-        return [Referrer(digest_of("sig"), OCI_MANIFEST, "application/vnd.dev.cosign.sig",
-                         ArtifactKind.SIGNATURE, 512, "sha256-" + digest.split(":")[1] + ".sig")]
+        return [Referrer(digest_of("sig"), U(OCI_MANIFEST), U("application/vnd.dev.cosign.sig"),
+                         ArtifactKind.SIGNATURE, 512, U("sha256-" + digest.split(":")[1] + ".sig"))]
 
     async def aclose(self) -> None:
         return None

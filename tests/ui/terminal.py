@@ -54,3 +54,26 @@ def recording_terminal(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Apps run with `run_test` in this test write to a `RecordingDriver`."""
     monkeypatch.setattr(headless_driver, "HeadlessDriver", RecordingDriver)
     yield
+
+
+# What Textual itself writes: SGR and cursor-position CSIs, private modes, OSC 22 (pointer
+# shape) and line feeds between lines. Anything else that is a control is a leak.
+TEXTUAL_OWN = re.compile(r"\x1b\[[0-9;]*[mH]|\x1b\[\?[0-9;]*[hl]|\x1b\]22;[a-z-]*\x07|\n")
+BIDI = frozenset({0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)})
+
+
+def raw_controls(stream: str) -> list[str]:
+    """Control, C1 and bidi characters in `stream` that Textual did not write itself."""
+    rest = TEXTUAL_OWN.sub("", stream)
+    found = {f"U+{ord(c):04X}" for c in rest
+             if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or ord(c) in BIDI}
+    return sorted(found)
+
+
+def leak_context(stream: str, width: int = 40) -> str:
+    """The first leaked character with what surrounds it, for the failure message."""
+    rest = TEXTUAL_OWN.sub("", stream)
+    for i, c in enumerate(rest):
+        if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or ord(c) in BIDI:
+            return repr(rest[max(0, i - width): i + width])
+    return ""

@@ -11,6 +11,7 @@ from regtui.config import Config, RegistryConfig
 from regtui.errors import RegistryError
 from regtui.registry.models import TagRecord
 from regtui.render.tags import TagRow
+from regtui.text import Untrusted as U
 from regtui.ui.app import RegtuiApp
 from regtui.ui.screens.fleet import FleetScreen
 from regtui.ui.screens.help import HelpScreen
@@ -95,7 +96,7 @@ class GatedService(FakeService):
         self.gate = asyncio.Event()
         self.calls = 0
 
-    async def repository_names(self) -> list[str]:
+    async def repository_names(self) -> list[U]:
         self.calls += 1
         await self.gate.wait()
         return await super().repository_names()
@@ -148,7 +149,7 @@ class FlakyService(FakeService):
         super().__init__(registry, FakeData())
         self.broken = False
 
-    async def repository_names(self) -> list[str]:
+    async def repository_names(self) -> list[U]:
         if self.broken:
             raise RegistryError(f"registry lab at {self.url}/v2/_catalog: 503 Service Unavailable")
         return await super().repository_names()
@@ -187,7 +188,7 @@ async def test_rows_update_in_place_keeping_the_cursor(make_app: AppMaker) -> No
         assert table.current_key == "1.3"
         first: TagRecord = data.repos["team/app"][0]
         data.repos["team/app"].insert(0, TagRecord(
-            "lab", "team/app", "0.9", first.digest, first.media_type, 1, (), first.created,
+            "lab", U("team/app"), U("0.9"), first.digest, first.media_type, 1, (), first.created,
             first.artifact_kind))
         await pilot.press("r")
         await settle(pilot)
@@ -238,7 +239,7 @@ async def test_periodic_refresh_backs_off_after_failures_but_r_does_not(tmp_path
     calls: list[str] = []
     original = FlakyService.repository_names
 
-    async def counted(self: FlakyService) -> list[str]:
+    async def counted(self: FlakyService) -> list[U]:
         calls.append("names")
         return await original(self)
 

@@ -25,6 +25,7 @@ from regtui.services.metrics import (
     Thresholds,
     TimeRange,
 )
+from regtui.text import Shown
 from regtui.ui.screens.metrics import MetricsScreen
 from regtui.ui.widgets.charts import MetricChart, StatValue, theme_rgb
 from tests.fixtures.metrics import Backfilled, backfilled_prometheus
@@ -232,8 +233,11 @@ async def test_tables_keep_rows_by_key_and_follow_the_ranking(backfilled: Backfi
     async with app.run_test(size=(120, 50)) as pilot:
         screen = await settle(pilot)
         table = screen.query_one("#table-latency", DataTable)
-        screen._fill_rows("table-latency", [("a", "1", "2", "3"), ("b", "4", "5", "6")], 1)
-        screen._fill_rows("table-latency", [("b", "7", "8", "9"), ("a", "1", "2", "3")], 1)
+        def rows(*cells: str) -> tuple[Shown, ...]:
+            return tuple(Shown(cell) for cell in cells)
+
+        screen._fill_rows("table-latency", [rows("a", "1", "2", "3"), rows("b", "4", "5", "6")], 1)
+        screen._fill_rows("table-latency", [rows("b", "7", "8", "9"), rows("a", "1", "2", "3")], 1)
         await pilot.pause()
         assert [str(table.get_row_at(i)[0]) for i in range(table.row_count)] == ["b", "a"]
         assert [str(c) for c in table.get_row("b")] == ["b", "7", "8", "9"]

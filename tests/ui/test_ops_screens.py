@@ -19,6 +19,7 @@ from regtui.services.gc import storage_root
 from regtui.services.impact import DeletePlan, Target, plan_delete
 from regtui.services.inventory import open_registry
 from regtui.services.operations import OperationsService
+from regtui.text import Untrusted as U
 from regtui.ui.screens.audit import AuditScreen
 from regtui.ui.screens.confirm import DeleteConfirmScreen
 from regtui.ui.screens.gc import GcScreen
@@ -40,7 +41,7 @@ class Host(App[None]):
 
 
 def record(tag: str, digest: str, repository: str = "app") -> TagRecord:
-    return TagRecord("lab", repository, tag, digest, "", 10, (), None, ArtifactKind.IMAGE,
+    return TagRecord("lab", U(repository), U(tag), digest, U(""), 10, (), None, ArtifactKind.IMAGE,
                      reachable=((digest, 10),))
 
 

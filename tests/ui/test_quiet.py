@@ -7,6 +7,7 @@ from pathlib import Path
 
 from regtui.config import Config, RegistryConfig
 from regtui.registry.models import TagRecord
+from regtui.text import Untrusted as U
 from regtui.ui.app import RegtuiApp
 from regtui.ui.screens.registry import RegistryScreen
 from regtui.ui.widgets.vtable import VirtualTable
@@ -21,7 +22,7 @@ def many_repositories(count: int) -> FakeData:
     data.repos = {}
     for i in range(count):
         name = f"team-{i % 25:02d}/svc-{i:05d}"
-        data.repos[name] = [TagRecord(template.registry, name, "1.0", template.digest,
+        data.repos[name] = [TagRecord(template.registry, U(name), U("1.0"), template.digest,
                                       template.media_type, template.size_bytes + i,
                                       template.platforms, template.created,
                                       template.artifact_kind, None, template.reachable)]

@@ -86,7 +86,8 @@ async def test_tags_pane_scans_screen_drill_down_and_cve_search(
         await settle(pilot)
         assert isinstance(app.screen, ScansScreen)
         rows = [r for r in rows_of(app, "scans") if isinstance(r, ScanRow)]
-        shop = {r.scan.record.tag: r.scan for r in rows if r.scan.record.repository == REPO}
+        shop = {str(r.scan.record.tag): r.scan for r in rows
+                if r.scan.record.repository == REPO}
         assert shop["cosign-vuln"].counts.critical == debian["critical"]
         assert shop["cosign-vuln"].failing  # fail_on = "critical"
         scanned = [r.scan.risk_key for r in rows if r.scan.report is not None]

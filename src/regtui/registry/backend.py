@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import httpx
 
 from regtui.registry.harbor_models import GcJob, HarborInfo, Quota
 from regtui.registry.models import Health, ImageConfig, Manifest, Referrer, RegistryInfo
 from regtui.registry.nexus_models import BlobStore, NexusRepository, NexusTask
+from regtui.text import Untrusted
+
+if TYPE_CHECKING:  # harbor_scans imports the Harbor backend, which imports this module
+    from regtui.registry.harbor_scans import HarborScans
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +60,11 @@ class RegistryBackend(Protocol):
 
     async def ping(self) -> RegistryInfo: ...
 
-    def repositories(self) -> AsyncIterator[str]:
+    def repositories(self) -> AsyncIterator[Untrusted]:
         """Every repository name, all catalog pages, in the registry's order."""
         ...
 
-    async def tags(self, repository: str) -> list[str]:
+    async def tags(self, repository: str) -> list[Untrusted]:
         """Every tag of a repository; `[]` when the registry answers `"tags": null`."""
         ...
 
@@ -151,6 +156,45 @@ class GcTaskApi(Protocol):
 def gc_task_api(backend: RegistryBackend) -> GcTaskApi | None:
     """The backend's GC tasks, when its capabilities say it collects through them."""
     if backend.capabilities.gc_tasks and isinstance(backend, GcTaskApi):
+        return backend
+    return None
+
+
+@runtime_checkable
+class AuditLogApi(Protocol):
+    """A registry that keeps its own audit log of pushes and deletes (Docker Hub)."""
+
+    async def audit_log(self, account: str, *, since: datetime | None = None,
+                        pages: int = 10) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class PushTimes(Protocol):
+    """A registry whose tag listing says when each tag was pushed (Docker Hub, Nexus)."""
+
+    def pushed_at(self, repository: str, tag: str) -> datetime | None:
+        """From the last tag listing of `repository`; no I/O."""
+        ...
+
+
+def push_times(backend: RegistryBackend) -> PushTimes | None:
+    return backend if isinstance(backend, PushTimes) else None
+
+
+def audit_log_api(backend: RegistryBackend) -> AuditLogApi | None:
+    return backend if isinstance(backend, AuditLogApi) else None
+
+
+@runtime_checkable
+class ScanApi(Protocol):
+    """A registry that scans images itself and serves the reports (Harbor)."""
+
+    def scans(self) -> HarborScans: ...
+
+
+def scan_api(backend: RegistryBackend) -> ScanApi | None:
+    """The backend's own scanner, when its capabilities say it has one."""
+    if backend.capabilities.has_scans and isinstance(backend, ScanApi):
         return backend
     return None
 

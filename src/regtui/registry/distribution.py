@@ -42,6 +42,7 @@ from regtui.registry.parse import (
     schema1_config,
 )
 from regtui.registry.transport import BODY_LIMIT, PURPOSE, describe_http_error
+from regtui.text import Untrusted, untrusted
 
 MAX_MANIFEST_BYTES: Final = 4 * 1024 * 1024
 MAX_CONFIG_BYTES: Final = 8 * 1024 * 1024
@@ -135,9 +136,9 @@ class DistributionBackend:
     async def ping(self) -> RegistryInfo:
         response, _ = await self._fetch("GET", "/v2/", what="API check", ok_statuses=(200,))
         version = response.headers.get("docker-distribution-api-version", "")
-        return RegistryInfo(url=self.url, api_version=version, reachable=True)
+        return RegistryInfo(url=self.url, api_version=untrusted(version), reachable=True)
 
-    async def repositories(self) -> AsyncIterator[str]:
+    async def repositories(self) -> AsyncIterator[Untrusted]:
         """The catalog; the configured list where there is none or it is refused."""
         if not self.capabilities.has_catalog and self.configured:
             self.source_note = "repositories: configured list (this flavor has no catalog)"
@@ -148,7 +149,7 @@ class DistributionBackend:
             names = [name async for name in self._paged("/v2/_catalog", "repositories",
                                                         "catalog")]
         except RegistryError as refused:
-            status = _status_of(refused)
+            status = _status_of(refused) or ("HTTP 401" if isinstance(refused, AuthError) else "")
             if not self.configured or status not in REFUSED_CATALOG:
                 raise
             reason = "refused" if status in ("HTTP 401", "HTTP 403") else "missing"
@@ -159,24 +160,24 @@ class DistributionBackend:
         for name in names:
             yield name
 
-    def _configured_names(self) -> list[str]:
+    def _configured_names(self) -> list[Untrusted]:
         """Exact names only: a `ns/*` pattern needs a listing API this registry lacks."""
         patterns = [n for n in self.configured if n.endswith("/*")]
         if patterns:
             self.source_note += (f"; {', '.join(patterns)} skipped: a namespace pattern needs "
                                  "a listing this registry does not offer")
-        return [n for n in self.configured if not n.endswith("/*")]
+        return [untrusted(n) for n in self.configured if not n.endswith("/*")]
 
     def health(self) -> Health:
         """What reading taught us; the base backend knows only its repository source."""
         return Health(notes=(self.source_note,) if self.source_note else ())
 
-    async def tags(self, repository: str) -> list[str]:
+    async def tags(self, repository: str) -> list[Untrusted]:
         path = f"/v2/{_quote(repository)}/tags/list"
         what = f"tag list of {repository}"
         return [tag async for tag in self._paged(path, "tags", what)]
 
-    async def _paged(self, path: str, key: str, what: str) -> AsyncIterator[str]:
+    async def _paged(self, path: str, key: str, what: str) -> AsyncIterator[Untrusted]:
         """Follow `Link` pages to the end; fall back to `n`/`last` only when the server caps `n`.
 
         Bounded by plausibility (pages x page size may not pass `max_names`) and by time
@@ -352,14 +353,14 @@ class DistributionBackend:
     async def _referrers_from_tags(self, repository: str, digest: str,
                                    tags: Collection[str] | None) -> list[Referrer]:
         base = digest.replace(":", "-", 1)
-        candidates = [base, *(base + suffix for suffix in SUPPLEMENT_SUFFIXES)]
+        candidates = [untrusted(c) for c in (base, *(base + s for s in SUPPLEMENT_SUFFIXES))]
         if tags is not None:
             candidates = [tag for tag in candidates if tag in tags]
         results = await asyncio.gather(*(self._tag_referrers(repository, tag)
                                          for tag in candidates))
         return [referrer for found in results for referrer in found]
 
-    async def _tag_referrers(self, repository: str, tag: str) -> list[Referrer]:
+    async def _tag_referrers(self, repository: str, tag: Untrusted) -> list[Referrer]:
         try:
             manifest = await self.manifest(repository, tag)
         except NotFoundError:
@@ -376,8 +377,8 @@ class DistributionBackend:
         await self.client.aclose()
 
 
-def _referrer(digest: str, media_type: str, artifact_type: str, size: int,
-              tag: str | None = None) -> Referrer:
+def _referrer(digest: str, media_type: Untrusted, artifact_type: Untrusted, size: int,
+              tag: Untrusted | None = None) -> Referrer:
     kind = kind_of_type(artifact_type, media_type) or ArtifactKind.ARTIFACT
     return Referrer(digest, media_type, artifact_type, kind, size, tag)
 
@@ -433,14 +434,14 @@ def _error_fields(body: bytes) -> tuple[str, str]:
         return "", ""
 
 
-def _list_field(body: bytes, key: str, what: str) -> list[str]:
+def _list_field(body: bytes, key: str, what: str) -> list[Untrusted]:
     data = load_json_object(body, what)
     value = data.get(key)
     if value is None:
         return []  # registry:2 answers "tags": null once a repository's last tag is gone
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ProtocolError(f"{what}: '{key}' is not a list of strings")
-    return value
+    return [untrusted(item) for item in value]
 
 
 def _next_link(response: httpx.Response) -> str | None:

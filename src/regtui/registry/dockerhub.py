@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -34,6 +34,7 @@ from regtui.registry.distribution import (
 )
 from regtui.registry.models import Gauge, Health, RegistryInfo
 from regtui.registry.transport import TOKEN_REQUEST, describe_http_error
+from regtui.text import Untrusted, untrusted
 
 HUB_API: Final = "https://hub.docker.com"
 HUB_REGISTRY: Final = "https://registry-1.docker.io"
@@ -49,6 +50,7 @@ WARN_RATIO: Final = 0.10
 PROBE: Final = ("ratelimitpreview/test", "latest")
 """Docker's documented repository for reading the pull limit with a HEAD."""
 PULL_LIMIT_TEXT: Final = "pull rate limit"
+MAX_API_WAIT: Final = 60.0
 CredentialSource = Callable[[], Credentials | None]
 
 
@@ -181,6 +183,10 @@ class DockerHubBackend(DistributionBackend):
         """True once a registry answer was read: no headers then means no limit."""
         self.api_limit: tuple[int, int] | None = None
         """(remaining, limit) from the Hub API's `X-RateLimit-*` headers."""
+        self.api_reset: float | None = None
+        """`X-RateLimit-Reset`: when the Hub API's window starts again (Unix time)."""
+        self.wall_clock: Callable[[], float] = time.time
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self.manifest_gets = 0
         self.page_size = PAGE_SIZE
         self.hub_tags: dict[tuple[str, str], HubTag] = {}
@@ -289,6 +295,7 @@ class DockerHubBackend(DistributionBackend):
         url = self.api_url + path
         where = f"{what} on registry {self.name} ({method} {url})"
         extensions = {TOKEN_REQUEST: True} if token is None else {}
+        await self._respect_api_limit()
         async with self._limit:
             try:
                 async with self.client.stream(method, url, params=params, headers=headers,
@@ -310,8 +317,20 @@ class DockerHubBackend(DistributionBackend):
     def _note_api_limit(self, response: httpx.Response) -> None:
         remaining = response.headers.get("x-ratelimit-remaining", "").strip()
         limit = response.headers.get("x-ratelimit-limit", "").strip()
+        reset = response.headers.get("x-ratelimit-reset", "").strip()
         if remaining.isdigit() and limit.isdigit():
             self.api_limit = (int(remaining), int(limit))
+            self.api_reset = float(reset) if reset.isdigit() else None
+
+    async def _respect_api_limit(self) -> None:
+        """With none left, wait for `X-RateLimit-Reset` (a Unix time) rather than be
+        refused; a reset further away than MAX_API_WAIT is left to the 429 to tell."""
+        if self.api_limit is None or self.api_limit[0] > 0 or self.api_reset is None:
+            return
+        wait = self.api_reset - self.wall_clock()
+        if 0 < wait <= MAX_API_WAIT:
+            await self.sleep(wait)
+        self.api_limit = None  # the next answer says again
 
     def _api_error(self, response: httpx.Response, raw: bytes, where: str,
                    authenticated: bool) -> RegistryError:
@@ -331,7 +350,7 @@ class DockerHubBackend(DistributionBackend):
 
     # -- repositories --------------------------------------------------------------------------
 
-    async def repositories(self) -> AsyncIterator[str]:
+    async def repositories(self) -> AsyncIterator[Untrusted]:
         """Configured names as given; `ns/*` and no configuration through the Hub API."""
         exact = [n for n in self.configured if not n.endswith("/*")]
         namespaces = [n[:-2] for n in self.configured if n.endswith("/*")]
@@ -346,7 +365,7 @@ class DockerHubBackend(DistributionBackend):
             namespaces = [credentials.username]
         seen = set(exact)
         for name in exact:
-            yield name
+            yield untrusted(name)
         for namespace in namespaces:
             found: list[str] = []
             route, private = await self._namespace(namespace, found)
@@ -357,7 +376,7 @@ class DockerHubBackend(DistributionBackend):
             for name in found:
                 if name not in seen:
                     seen.add(name)
-                    yield name
+                    yield untrusted(name)
         self.source_note = "repositories: " + "; ".join(notes) if notes else ""
 
     async def _namespace(self, namespace: str, found: list[str]) -> tuple[str, bool]:
@@ -396,17 +415,22 @@ class DockerHubBackend(DistributionBackend):
 
     # -- tags ----------------------------------------------------------------------------------
 
-    async def tags(self, repository: str) -> list[str]:
+    async def tags(self, repository: str) -> list[Untrusted]:
         namespace, name = split_hub(repository)
         path = (f"/v2/namespaces/{quote(namespace, safe='')}/repositories/"
                 f"{quote(name, safe='')}/tags")
-        names: list[str] = []
+        names: list[Untrusted] = []
         async for item in self._pages(path, f"tag list of {repository}"):
             tag = parse_hub_tag(item)
             if tag.name:
                 self.hub_tags[(repository, tag.name)] = tag
-                names.append(tag.name)
+                names.append(untrusted(tag.name))
         return names
+
+    def pushed_at(self, repository: str, tag: str) -> datetime | None:
+        """`tag_last_pushed` (else `last_updated`) from the last tag listing."""
+        found = self.hub_tags.get((repository, tag))
+        return None if found is None else found.last_pushed or found.last_updated
 
     async def delete_tag(self, repository: str, tag: str) -> None:
         """The Hub's tag delete: the tag goes, the image and its other tags stay."""
@@ -441,14 +465,14 @@ class DockerHubBackend(DistributionBackend):
         gauges: list[Gauge] = []
         found = self.pull_limit
         if found is not None:
-            gauges.append(Gauge("pulls left", found.remaining, found.limit,
+            gauges.append(Gauge("pulls", found.remaining, found.limit,
                                 detail=f"per {window_text(found.window_seconds)}",
                                 warn=found.low))
         elif self.pull_limit_seen:
-            gauges.append(Gauge("pulls", 0, None, detail="no limit (no rate-limit headers)"))
+            gauges.append(Gauge("pulls", None, None, detail="no limit (no rate-limit headers)"))
         if self.api_limit is not None:
             remaining, limit = self.api_limit
-            gauges.append(Gauge("Hub API left", remaining, limit,
+            gauges.append(Gauge("Hub API", remaining, limit,
                                 warn=remaining < limit * WARN_RATIO))
         gauges.append(Gauge("manifest GETs", self.manifest_gets, None))
         notes = [self.source_note] if self.source_note else []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 import httpx
@@ -38,6 +38,10 @@ from regtui.registry.harbor_models import (
     parse_scan,
 )
 from regtui.registry.transport import describe_http_error
+from regtui.text import Untrusted, untrusted
+
+if TYPE_CHECKING:
+    from regtui.registry.harbor_scans import HarborScans
 
 API: Final = "/api/v2.0"
 HARBOR_CAPABILITIES: Final = Capabilities(
@@ -186,7 +190,7 @@ class HarborBackend(DistributionBackend):
                             "to anonymous callers: set [registries.auth] or docker login")
         return names
 
-    async def repositories(self) -> AsyncIterator[str]:
+    async def repositories(self) -> AsyncIterator[Untrusted]:
         """`project/name` for every repository the credentials can see, project by project."""
         seen: set[str] = set()
         for project in await self.projects():
@@ -195,7 +199,13 @@ class HarborBackend(DistributionBackend):
                 name = repository.get("name")
                 if isinstance(name, str) and name and name not in seen:  # pages may overlap
                     seen.add(name)
-                    yield name
+                    yield untrusted(name)
+
+    def scans(self) -> HarborScans:
+        """The scan reports Harbor's own scanner keeps, through this backend's API client."""
+        from regtui.registry.harbor_scans import HarborScans  # it builds on this module
+
+        return HarborScans(self)
 
     async def quotas(self) -> list[Quota]:
         what = "Harbor quotas"

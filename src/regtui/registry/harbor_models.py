@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from regtui.errors import ProtocolError
+from regtui.text import EMPTY, Untrusted
 
 GC_DONE: Final = frozenset({"Success", "Error", "Stopped"})
 """Harbor's task statuses that end a job (`Pending` and `Running` do not)."""
@@ -24,10 +25,10 @@ _NO_COUNTS: Mapping[str, int] = MappingProxyType({})
 class HarborInfo:
     """`GET /systeminfo`: the version decides which newer endpoints may be used."""
 
-    version: str
-    registry_url: str = ""
-    external_url: str = ""
-    auth_mode: str = ""
+    version: Untrusted
+    registry_url: Untrusted = EMPTY
+    external_url: Untrusted = EMPTY
+    auth_mode: Untrusted = EMPTY
     read_only: bool = False
 
     def at_least(self, *wanted: int) -> bool:
@@ -47,7 +48,7 @@ def version_tuple(version: str) -> tuple[int, ...] | None:
 class Quota:
     """Storage used by one project, against its limit (None means unlimited)."""
 
-    project: str
+    project: Untrusted
     used_bytes: int
     limit_bytes: int | None
 
@@ -62,12 +63,12 @@ class Quota:
 class ScanSummary:
     """The vulnerability scan overview of one artifact, as Harbor's scanner reported it."""
 
-    status: str
-    severity: str
+    status: Untrusted
+    severity: Untrusted
     total: int
     fixable: int
     counts: Mapping[str, int] = field(default_factory=lambda: _NO_COUNTS)
-    scanner: str = ""
+    scanner: Untrusted = EMPTY
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +76,12 @@ class GcJob:
     """One GC execution from `GET /system/gc` or `/system/gc/{id}`."""
 
     id: int
-    status: str
-    kind: str
+    status: Untrusted
+    kind: Untrusted
     dry_run: bool
     delete_untagged: bool
-    created: str
-    updated: str
+    created: Untrusted
+    updated: Untrusted
 
     @property
     def finished(self) -> bool:
@@ -98,9 +99,9 @@ def field_of(data: Mapping[str, Any], key: str, kind: type, what: str, default: 
 
 
 def parse_info(data: Mapping[str, Any]) -> HarborInfo:
-    def text(key: str) -> str:
+    def text(key: str) -> Untrusted:
         value = data.get(key)
-        return value if isinstance(value, str) else ""
+        return Untrusted(value) if isinstance(value, str) else EMPTY
 
     return HarborInfo(version=text("harbor_version"), registry_url=text("registry_url"),
                       external_url=text("external_url"), auth_mode=text("auth_mode"),
@@ -113,7 +114,7 @@ def parse_quota(data: Mapping[str, Any], what: str) -> Quota:
     project = field_of(ref, "name", str, what + " ref")
     used = field_of(field_of(data, "used", dict, what, {}), "storage", int, what + " used", 0)
     hard = field_of(field_of(data, "hard", dict, what, {}), "storage", int, what + " hard", -1)
-    return Quota(project, used, None if hard < 0 else hard)
+    return Quota(Untrusted(project), used, None if hard < 0 else hard)
 
 
 def parse_scan(overview: object, what: str) -> ScanSummary | None:
@@ -131,10 +132,11 @@ def parse_scan(overview: object, what: str) -> ScanSummary | None:
         raise ProtocolError(f"{what}: scan_overview severity counts are not numbers")
     scanner = report.get("scanner") or {}
     return ScanSummary(
-        status=str(report.get("scan_status", "")), severity=str(report.get("severity", "")),
+        status=Untrusted(report.get("scan_status", "")),
+        severity=Untrusted(report.get("severity", "")),
         total=int(summary.get("total", 0) or 0), fixable=int(summary.get("fixable", 0) or 0),
         counts=MappingProxyType(dict(counts)),
-        scanner=str(scanner.get("name", "")) if isinstance(scanner, dict) else "")
+        scanner=Untrusted(scanner.get("name", "")) if isinstance(scanner, dict) else EMPTY)
 
 
 def parse_gc_job(data: Mapping[str, Any], what: str) -> GcJob:
@@ -146,7 +148,9 @@ def parse_gc_job(data: Mapping[str, Any], what: str) -> GcJob:
     if not isinstance(params, dict):
         params = {}
     return GcJob(
-        id=field_of(data, "id", int, what), status=field_of(data, "job_status", str, what),
-        kind=str(data.get("job_kind", "")), dry_run=params.get("dry_run") is True,
+        id=field_of(data, "id", int, what),
+        status=Untrusted(field_of(data, "job_status", str, what)),
+        kind=Untrusted(data.get("job_kind", "")), dry_run=params.get("dry_run") is True,
         delete_untagged=params.get("delete_untagged") is True,
-        created=str(data.get("creation_time", "")), updated=str(data.get("update_time", "")))
+        created=Untrusted(data.get("creation_time", "")),
+        updated=Untrusted(data.get("update_time", "")))

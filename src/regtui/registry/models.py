@@ -1,6 +1,8 @@
 """Plain, frozen model objects: what every backend returns and every service consumes.
 
 They carry no I/O and no Textual; a registry's answers are parsed into these once, at the edge.
+Every string a registry chose (names, tags, media types, platform, labels, env, history,
+annotations) is an `Untrusted`, so it can reach the screen only through `Shown`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
-_EMPTY: Mapping[str, str] = MappingProxyType({})
+from regtui.text import EMPTY, Untrusted
+
+Annotations = Mapping[Untrusted, Untrusted]
+_EMPTY: Annotations = MappingProxyType({})
 
 
 class ArtifactKind(enum.StrEnum):
@@ -34,13 +39,18 @@ class ArtifactKind(enum.StrEnum):
 class Platform:
     """`os/architecture[/variant]`, as docker and the OCI image spec write it."""
 
-    os: str
-    architecture: str
-    variant: str = ""
+    os: Untrusted
+    architecture: Untrusted
+    variant: Untrusted = EMPTY
 
     def __str__(self) -> str:
+        return self.text
+
+    @property
+    def text(self) -> Untrusted:
+        """`os/architecture[/variant]`, still untrusted: its parts came from the registry."""
         base = f"{self.os}/{self.architecture}"
-        return f"{base}/{self.variant}" if self.variant else base
+        return Untrusted(f"{base}/{self.variant}" if self.variant else base)
 
     @property
     def is_unknown(self) -> bool:
@@ -52,12 +62,12 @@ class Platform:
 class Descriptor:
     """A content descriptor: a pointer to a blob or manifest by digest."""
 
-    media_type: str
+    media_type: Untrusted
     digest: str
     size: int
     platform: Platform | None = None
-    annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
-    artifact_type: str = ""
+    annotations: Annotations = field(default_factory=lambda: _EMPTY)
+    artifact_type: Untrusted = EMPTY
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,15 +75,15 @@ class Manifest:
     """A parsed manifest (image manifest, index/list, or read-only schema1)."""
 
     digest: str
-    media_type: str
+    media_type: Untrusted
     size: int
     raw: bytes
     config: Descriptor | None = None
     layers: tuple[Descriptor, ...] = ()
     manifests: tuple[Descriptor, ...] = ()
     subject: Descriptor | None = None
-    artifact_type: str = ""
-    annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    artifact_type: Untrusted = EMPTY
+    annotations: Annotations = field(default_factory=lambda: _EMPTY)
     schema_version: int = 2
 
     @property
@@ -92,8 +102,8 @@ class HistoryEntry:
     """One line of an image's build history."""
 
     created: datetime | None
-    created_by: str
-    comment: str = ""
+    created_by: Untrusted
+    comment: Untrusted = EMPTY
     empty_layer: bool = False
 
 
@@ -104,12 +114,12 @@ class ImageConfig:
     digest: str
     created: datetime | None
     platform: Platform | None
-    labels: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
-    env: tuple[str, ...] = ()
-    entrypoint: tuple[str, ...] = ()
-    cmd: tuple[str, ...] = ()
-    user: str = ""
-    working_dir: str = ""
+    labels: Annotations = field(default_factory=lambda: _EMPTY)
+    env: tuple[Untrusted, ...] = ()
+    entrypoint: tuple[Untrusted, ...] = ()
+    cmd: tuple[Untrusted, ...] = ()
+    user: Untrusted = EMPTY
+    working_dir: Untrusted = EMPTY
     history: tuple[HistoryEntry, ...] = ()
     created_text: str = ""
     """`created` exactly as the image has it (buildah writes nanoseconds; `created` is cut
@@ -121,11 +131,11 @@ class Referrer:
     """A manifest whose `subject` is another one: a signature, attestation or SBOM."""
 
     digest: str
-    media_type: str
-    artifact_type: str
+    media_type: Untrusted
+    artifact_type: Untrusted
     kind: ArtifactKind
     size: int
-    tag: str | None = None
+    tag: Untrusted | None = None
     """Set when found through the `sha256-<hex>.<suffix>` tag schema rather than the API."""
 
 
@@ -134,10 +144,10 @@ class RegistryInfo:
     """What a `/v2/` ping told us."""
 
     url: str
-    api_version: str
+    api_version: Untrusted
     """The `Docker-Distribution-API-Version` header, e.g. `registry/2.0`; empty if absent."""
     reachable: bool = True
-    auth_scheme: str = ""
+    auth_scheme: Untrusted = EMPTY
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +159,8 @@ class Gauge:
     """
 
     label: str
-    value: int
+    value: int | None
+    """None: nothing to count (e.g. no pull limit applies)."""
     total: int | None
     unit: str = "count"
     """`count` or `bytes`: how the renderer formats the numbers."""
@@ -175,12 +186,12 @@ class TagRecord:
     """One tag, fully resolved: the unit of `regtui inventory` and of the tags pane."""
 
     registry: str
-    repository: str
-    tag: str
+    repository: Untrusted
+    tag: Untrusted
     digest: str
-    media_type: str
+    media_type: Untrusted
     size_bytes: int
-    platforms: tuple[str, ...]
+    platforms: tuple[Untrusted, ...]
     created: datetime | None
     artifact_kind: ArtifactKind
     subject_digest: str | None = None
@@ -199,8 +210,8 @@ class TagRecord:
     """When the registry says the tag was pushed, where it keeps that (not registry:2)."""
 
     @property
-    def reference(self) -> str:
-        return f"{self.repository}:{self.tag}"
+    def reference(self) -> Untrusted:
+        return Untrusted(f"{self.repository}:{self.tag}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +219,7 @@ class RepositorySummary:
     """A repository as listed in the repositories pane."""
 
     registry: str
-    name: str
+    name: Untrusted
     tag_count: int
     size_bytes: int
     last_push: datetime | None

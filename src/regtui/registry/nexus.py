@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from datetime import datetime
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
@@ -46,6 +47,7 @@ from regtui.registry.nexus_models import (
     parse_task,
 )
 from regtui.registry.transport import describe_http_error
+from regtui.text import Untrusted, untrusted
 
 REST: Final = "/service/rest"
 NEXUS_CAPABILITIES: Final = Capabilities(
@@ -201,7 +203,7 @@ class NexusBackend(DistributionBackend):
                 f"{self.name}/{nexus_repo}", found.connector)
         return backend, image
 
-    async def repositories(self) -> AsyncIterator[str]:
+    async def repositories(self) -> AsyncIterator[Untrusted]:
         """`<docker repository>/<image>` for every image of hosted and proxy repositories."""
         notes: list[str] = []
         for repo in (await self.docker_repositories()).values():
@@ -210,7 +212,7 @@ class NexusBackend(DistributionBackend):
                 continue
             images = await self._list_components(repo.name)
             for image in sorted(images):
-                yield f"{repo.name}/{image}"
+                yield untrusted(f"{repo.name}/{image}")
         self.notes = notes
 
     async def _list_components(self, nexus_repo: str) -> dict[str, dict[str, Component]]:
@@ -230,16 +232,34 @@ class NexusBackend(DistributionBackend):
             await self._list_components(nexus_repo)
         return dict(self._components.get(nexus_repo, {}).get(image, {}))
 
-    async def tags(self, repository: str) -> list[str]:
+    async def find_component(self, nexus_repo: str, image: str, tag: str) -> Component | None:
+        """One image version through `/v1/search` (no listing of the whole repository)."""
+        params = {"repository": nexus_repo, "format": "docker", "name": image, "version": tag}
+        async for item in self._pages("/v1/search", f"search for {image}:{tag}", params):
+            component = parse_component(item)
+            if (component.name, component.version) == (image, tag):
+                return component
+        return None
+
+    def pushed_at(self, repository: str, tag: str) -> datetime | None:
+        """The manifest asset's `blobCreated`, from the last component listing."""
+        nexus_repo, _, image = repository.partition("/")
+        component = self._components.get(nexus_repo, {}).get(image, {}).get(tag)
+        if component is None:
+            return None
+        return max((a.created for a in component.assets if a.created), default=None)
+
+    async def tags(self, repository: str) -> list[Untrusted]:
         await self._route(repository)  # an unknown repository is an error, not "no tags"
-        return sorted(await self.components(repository))
+        return [untrusted(tag) for tag in sorted(await self.components(repository))]
 
     # -- `/v2` through the connector ------------------------------------------------------------
 
     async def ping(self) -> RegistryInfo:
         await self._api("GET", "/v1/status", what="Nexus status")
         await self.refresh_blob_stores()
-        return RegistryInfo(url=self.url, api_version="nexus /service/rest/v1", reachable=True)
+        return RegistryInfo(url=self.url, api_version=untrusted("nexus /service/rest/v1"),
+                            reachable=True)
 
     async def head_manifest(self, repository: str, reference: str) -> ManifestHead:
         backend, image = await self._route(repository)
@@ -266,10 +286,10 @@ class NexusBackend(DistributionBackend):
 
     async def delete_tag(self, repository: str, tag: str) -> None:
         """Delete the component `image:tag`: that tag goes; Nexus keeps blobs until compaction."""
-        component = (await self.components(repository)).get(tag)
-        if component is None:
-            await self._list_components(repository.partition("/")[0])
-            component = (await self.components(repository)).get(tag)
+        nexus_repo, _, image = repository.partition("/")
+        component = self._components.get(nexus_repo, {}).get(image, {}).get(tag)
+        if component is None:  # not listed yet, or pushed since: ask the search API
+            component = await self.find_component(nexus_repo, image, tag)
         if component is None or not component.id:
             raise NotFoundError(f"{repository}:{tag} on {self.name}: no such component")
         await self._api("DELETE", f"/v1/components/{quote(component.id, safe='')}",
@@ -312,7 +332,7 @@ class NexusBackend(DistributionBackend):
     async def quotas(self) -> list[Quota]:
         """Blob stores as the storage pane's quota lines: used of used + available."""
         stores = await self.refresh_blob_stores()
-        return [Quota(f"blob store {s.name} ({s.blob_count:,} blobs)", s.total_bytes,
+        return [Quota(untrusted(f"blob store {s.name} ({s.blob_count:,} blobs)"), s.total_bytes,
                       s.total_bytes + s.available_bytes or None) for s in stores]
 
     # -- tasks (GC) --------------------------------------------------------------------------------
@@ -345,7 +365,7 @@ class NexusBackend(DistributionBackend):
         for store in self.blob_stores:
             capacity = store.total_bytes + store.available_bytes
             low = bool(capacity) and store.available_bytes < capacity * LOW_SPACE
-            gauges.append(Gauge(f"blob store {store.name}", store.total_bytes,
+            gauges.append(Gauge(f"store {store.name}", store.total_bytes,
                                 capacity or None, unit="bytes",
                                 detail=f"{store.blob_count:,} blobs",
                                 warn=low or store.quota_violation is True or store.unavailable))

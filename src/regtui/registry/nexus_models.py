@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -26,6 +27,8 @@ class Asset:
     path: str
     size: int
     digest: str
+    created: datetime | None = None
+    """`blobCreated`: when this manifest was pushed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,16 @@ class NexusTask:
         return self.state.upper() in ("RUNNING", "CANCELING", "CANCELLING")
 
 
+def _when(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def as_int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
@@ -87,7 +100,8 @@ def parse_component(item: Mapping[str, Any]) -> Component:
         checksum = asset.get("checksum")
         sha = as_str(checksum.get("sha256")) if isinstance(checksum, dict) else ""
         assets.append(Asset(as_str(asset.get("id")), as_str(asset.get("path")),
-                            as_int(asset.get("fileSize")), f"sha256:{sha}" if sha else ""))
+                            as_int(asset.get("fileSize")), f"sha256:{sha}" if sha else "",
+                            _when(asset.get("blobCreated"))))
     return Component(as_str(item.get("id")), as_str(item.get("repository")),
                      as_str(item.get("name")), as_str(item.get("version")), tuple(assets))
 

@@ -1,5 +1,8 @@
 """Parse manifest and config bytes into models. Pure functions; the input is untrusted.
 
+Every string taken from the body becomes an `Untrusted` here, once (`_str`, `_str_map`,
+`_str_tuple`), so it reaches the screen only through `Shown`.
+
 Anything malformed becomes a `ProtocolError` naming what was wrong; odd but harmless values
 (a label that is not a string, a missing field) are tolerated the way docker tolerates them.
 """
@@ -9,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -18,7 +20,15 @@ from typing import Any
 from regtui.errors import ProtocolError
 from regtui.registry import mediatypes as mt
 from regtui.registry.cache import is_digest
-from regtui.registry.models import Descriptor, HistoryEntry, ImageConfig, Manifest, Platform
+from regtui.registry.models import (
+    Annotations,
+    Descriptor,
+    HistoryEntry,
+    ImageConfig,
+    Manifest,
+    Platform,
+)
+from regtui.text import EMPTY, Untrusted, untrusted
 
 
 def load_json_object(data: bytes, what: str) -> dict[str, Any]:
@@ -32,22 +42,26 @@ def load_json_object(data: bytes, what: str) -> dict[str, Any]:
     return value
 
 
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
+def _str(value: object) -> Untrusted:
+    return untrusted(value) if isinstance(value, str) else EMPTY
 
 
-def _str_map(value: object) -> Mapping[str, str]:
+def _any_str(value: object) -> Untrusted:
+    """A string as it came; any other JSON value as its JSON text (docker shows it so)."""
+    return untrusted(value if isinstance(value, str) else json.dumps(value))
+
+
+def _str_map(value: object) -> Annotations:
     if not isinstance(value, dict):
         return MappingProxyType({})
-    return MappingProxyType({str(k): v if isinstance(v, str) else json.dumps(v)
-                             for k, v in value.items()})
+    return MappingProxyType({untrusted(str(k)): _any_str(v) for k, v in value.items()})
 
 
-def _str_tuple(value: object) -> tuple[str, ...]:
+def _str_tuple(value: object) -> tuple[Untrusted, ...]:
     if isinstance(value, str):
-        return (value,)
+        return (untrusted(value),)
     if isinstance(value, list):
-        return tuple(v if isinstance(v, str) else json.dumps(v) for v in value)
+        return tuple(_any_str(v) for v in value)
     return ()
 
 
@@ -97,7 +111,7 @@ def parse_manifest(data: bytes, *, digest: str, content_type: str, what: str) ->
 
 def _parse_manifest(data: bytes, digest: str, content_type: str, what: str) -> Manifest:
     body = load_json_object(data, what)
-    media_type = _str(body.get("mediaType")) or _guess_media_type(body, content_type)
+    media_type = _str(body.get("mediaType")) or untrusted(_guess_media_type(body, content_type))
     if body.get("schemaVersion") == 1 or media_type in mt.SCHEMA1_TYPES:
         return _parse_schema1(body, data, digest, what)
     subject = body.get("subject")
@@ -125,13 +139,14 @@ def _guess_media_type(body: dict[str, Any], content_type: str) -> str:
 def _parse_schema1(body: dict[str, Any], data: bytes, digest: str, what: str) -> Manifest:
     """Schema1 is shown read-only: layers without sizes, platform from the manifest itself."""
     layers = tuple(
-        Descriptor(mt.DOCKER_LAYER, _str(item.get("blobSum")), 0)
+        Descriptor(untrusted(mt.DOCKER_LAYER), _str(item.get("blobSum")), 0)
         for item in body.get("fsLayers") or []
         if isinstance(item, dict)
     )
     return Manifest(
         digest=digest,
-        media_type=mt.DOCKER_SCHEMA1_SIGNED if "signatures" in body else mt.DOCKER_SCHEMA1,
+        media_type=untrusted(mt.DOCKER_SCHEMA1_SIGNED if "signatures" in body
+                             else mt.DOCKER_SCHEMA1),
         size=len(data),
         raw=data,
         layers=layers,
@@ -178,7 +193,7 @@ def schema1_config(manifest: Manifest) -> ImageConfig | None:
     if not isinstance(v1, str):
         return None
     config = parse_config(v1.encode(), digest=manifest.digest, what="schema1 v1Compatibility")
-    platform = Platform(_str(body.get("os")) or "linux", _str(body.get("architecture")))
+    platform = Platform(_str(body.get("os")) or untrusted("linux"), _str(body.get("architecture")))
     return replace(config, platform=platform)
 
 

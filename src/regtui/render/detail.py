@@ -1,20 +1,25 @@
-"""The tag detail screen as pure data: manifest text, layers, config, platforms, referrers."""
+"""The tag detail screen as pure data: manifest text, layers, config, platforms, referrers.
+
+Every function returns `Shown` text: whatever a registry put in a field reaches the screen
+with its control characters visible (the Config tab once printed `os` raw).
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from regtui.registry.models import Descriptor, ImageConfig, Manifest, Referrer
 from regtui.render import formats
-from regtui.text import safe_text
+from regtui.text import Shown, Untrusted, safe_text
 
 MANIFEST_MAX = 200_000
 VALUE_MAX = 500
 
 
-def manifest_text(manifest: Manifest) -> str:
+def manifest_text(manifest: Manifest) -> Shown:
     """Pretty JSON of the manifest as the registry sent it; unparseable bodies shown raw."""
     raw = manifest.raw.decode("utf-8", errors="replace")
     try:
@@ -24,7 +29,7 @@ def manifest_text(manifest: Manifest) -> str:
     return safe_text(text, MANIFEST_MAX, multiline=True)
 
 
-def layer_rows(manifest: Manifest) -> list[tuple[str, str, str]]:
+def layer_rows(manifest: Manifest) -> list[tuple[Shown, Shown, Shown]]:
     """(digest, size, media type) for the config and each layer."""
     rows = []
     if manifest.config is not None:
@@ -33,10 +38,10 @@ def layer_rows(manifest: Manifest) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _descriptor_row(descriptor: Descriptor, prefix: str) -> tuple[str, str, str]:
+def _descriptor_row(descriptor: Descriptor, prefix: str) -> tuple[Shown, Shown, Shown]:
     return (
-        prefix + formats.short_digest(descriptor.digest, 19),
-        formats.size(descriptor.size),
+        Shown(prefix + formats.short_digest(descriptor.digest, 19)),
+        Shown(formats.size(descriptor.size)),
         safe_text(descriptor.media_type, 80),
     )
 
@@ -49,56 +54,65 @@ def total_size(manifest: Manifest) -> int:
 
 @dataclass(frozen=True, slots=True)
 class PlatformRow:
-    platform: str
-    digest: str
-    size: str
+    platform: Shown
+    digest: Shown
+    size: Shown
 
 
 def platform_rows(index: Manifest, sizes: dict[str, int]) -> list[PlatformRow]:
     """One row per child of an index; `sizes` maps child digest to its full image size."""
     rows = []
     for child in index.manifests:
-        name = str(child.platform) if child.platform else "-"
+        name = child.platform.text if child.platform else "-"
         size = sizes.get(child.digest)
-        rows.append(PlatformRow(safe_text(name, 40), formats.short_digest(child.digest, 19),
-                                formats.size(size) if size is not None else "…"))
+        rows.append(PlatformRow(safe_text(name, 40), Shown(formats.short_digest(child.digest, 19)),
+                                Shown(formats.size(size) if size is not None else "…")))
     return rows
 
 
-def config_sections(config: ImageConfig) -> list[tuple[str, list[str]]]:
-    """Titled blocks of plain lines: entrypoint, env, labels, history."""
-    command = [*config.entrypoint, *config.cmd]
+NONE: Final = Shown("-")
+
+
+def config_sections(config: ImageConfig) -> list[tuple[str, list[Shown]]]:
+    """Titled blocks of plain lines: platform, entrypoint, env, labels, history."""
+    command = Untrusted(" ".join([*config.entrypoint, *config.cmd]))
     return [
-        ("Platform", [str(config.platform) if config.platform else "-"]),
-        ("Entrypoint / Cmd", [_value(" ".join(command)) if command else "-"]),
-        ("User / WorkingDir", [_value(f"{config.user or '-'}  {config.working_dir or '-'}")]),
-        ("Env", [_value(item) for item in config.env] or ["-"]),
-        ("Labels", [f"{_value(k, 80)}={_value(v)}" for k, v in sorted(config.labels.items())]
-         or ["-"]),
+        ("Platform", [_value(config.platform.text, 120) if config.platform else NONE]),
+        ("Entrypoint / Cmd", [_value(command) if command else NONE]),
+        ("User / WorkingDir", [_pair(config.user or "-", "  ", config.working_dir or "-")]),
+        ("Env", [_value(item) for item in config.env] or [NONE]),
+        ("Labels", [_pair(k, "=", v, 80) for k, v in sorted(config.labels.items())] or [NONE]),
         ("History", [_history(entry.created_by, entry.comment, entry.empty_layer)
-                     for entry in config.history] or ["-"]),
+                     for entry in config.history] or [NONE]),
     ]
 
 
-def _value(value: str, limit: int = VALUE_MAX) -> str:
+def _value(value: Untrusted, limit: int = VALUE_MAX) -> Shown:
     return safe_text(value, limit)
 
 
-def _history(created_by: str, comment: str, empty: bool) -> str:
+def _pair(first: str, separator: str, second: str, first_limit: int = VALUE_MAX) -> Shown:
+    """Two untrusted values side by side, each cut on its own."""
+    text = f"{safe_text(first, first_limit)}{separator}{safe_text(second, VALUE_MAX)}"
+    return Shown(text, first_limit + len(separator) + VALUE_MAX)
+
+
+def _history(created_by: Untrusted, comment: Untrusted, empty: bool) -> Shown:
     text = _value(created_by) + (f"  # {_value(comment, 120)}" if comment else "")
-    return ("(empty) " if empty else "") + text
+    return Shown(("(empty) " if empty else "") + text, VALUE_MAX + 140)
 
 
-def referrer_rows(referrers: Sequence[Referrer]) -> list[tuple[str, str, str, str, str]]:
+def referrer_rows(referrers: Sequence[Referrer]) -> list[tuple[Shown, ...]]:
     """(kind, artifact type, digest, size, tag) for each referrer."""
     return [
-        (ref.kind.value, safe_text(ref.artifact_type or ref.media_type, 60),
-         formats.short_digest(ref.digest, 19), formats.size(ref.size),
+        (Shown(ref.kind.value), safe_text(ref.artifact_type or ref.media_type, 60),
+         Shown(formats.short_digest(ref.digest, 19)), Shown(formats.size(ref.size)),
          safe_text(ref.tag or "-", 80))
         for ref in referrers
     ]
 
 
-def pull_references(host: str, repository: str, tag: str, digest: str) -> tuple[str, str]:
-    """`docker pull` by tag and by digest, for copying to the clipboard."""
+def pull_references(host: str, repository: Untrusted, tag: Untrusted, digest: str
+                    ) -> tuple[str, str]:
+    """`docker pull` by tag and by digest, raw: the clipboard checks them, `Shown` shows them."""
     return (f"docker pull {host}/{repository}:{tag}", f"docker pull {host}/{repository}@{digest}")

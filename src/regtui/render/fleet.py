@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from regtui.registry.models import Gauge
 from regtui.render import formats
 from regtui.render.columns import Column
-from regtui.text import safe_text
+from regtui.text import Shown, safe_text
 
 FLEET_COLUMNS = (
     Column("name", "REGISTRY", 14, priority=0),
@@ -18,7 +20,9 @@ FLEET_COLUMNS = (
     Column("size", "SIZE", 10, priority=2, align="right"),
     Column("age", "DATA AGE", 14, priority=3),
     Column("rate", "REQ/S", 6, priority=4, align="right"),
+    Column("limits", "LIMITS/STORE", 34, priority=2),
     Column("error", "LAST ERROR", 16, priority=5, flex=True),
+    Column("notes", "NOTES", 28, priority=6),
 )
 
 
@@ -45,6 +49,20 @@ class RegistryStatus:
     """The data shown is the last snapshot, not yet revalidated against the registry."""
     request_rate: float | None = None
     """regtui's own requests per second to this registry, lately (None: not measured)."""
+    alias: str = ""
+    """Shown instead of the URL's long host where one is configured."""
+    gauges: tuple[Gauge, ...] = ()
+    """Pull limits, blob store usage: what the backend learnt while reading."""
+    notes: tuple[str, ...] = ()
+    """Where the repository list came from, partial lists, soft deletes."""
+
+    @property
+    def shown_url(self) -> str:
+        return self.alias or self.url
+
+    @property
+    def warns(self) -> bool:
+        return any(gauge.warn for gauge in self.gauges)
 
     @property
     def key(self) -> str:
@@ -60,47 +78,86 @@ def status_word(status: RegistryStatus) -> str:
     return "up" if status.reachable else "down"
 
 
-def fleet_cells(status: RegistryStatus, now: datetime) -> tuple[str, ...]:
-    """Display strings in `FLEET_COLUMNS` order."""
+def fleet_cells(status: RegistryStatus, now: datetime) -> tuple[Shown, ...]:
+    """Display strings in `CELL_KEYS` order (the columns' keys; the display order of
+    `FLEET_COLUMNS` differs only in where the later-added columns sit)."""
     api = f"{status.flavor} {status.api_version}".strip()
     return (
         safe_text(status.name, 60),
-        status_word(status),
+        Shown(status_word(status)),
         safe_text(api, 60),
         _count(status.repositories),
         _count(status.tags),
         formats.size(status.size_bytes) if status.size_bytes is not None else formats.UNKNOWN,
         _age(status, now),
         _rate(status.request_rate),
-        safe_text(status.error, 300) or _tag_errors(status.tag_errors) or _failing(status),
+        safe_text(status.error, 300) or _tag_errors(status.tag_errors),
+        gauges_text(status.gauges),
+        safe_text("; ".join([*status.notes, *_failing(status)]), 300) or Shown("-"),
     )
 
 
-def _failing(status: RegistryStatus) -> str:
-    if not status.failing_tags:
-        return "-"
-    return f"{status.failing_tags:,} tags over fail_on"
+def _failing(status: RegistryStatus) -> list[str]:
+    """Tags whose scan findings reach `[registries.scans] fail_on`, as a note."""
+    return [f"{status.failing_tags:,} tags over fail_on"] if status.failing_tags else []
 
 
-def _tag_errors(count: int) -> str:
+CELL_KEYS = ("name", "status", "api", "repos", "tags", "size", "age", "rate", "error",
+             "limits", "notes")
+EXTRA_KEYS = ("limits", "notes")
+"""Columns shown only once some registry has something to put in them (Hub, Nexus)."""
+
+
+def fleet_columns(statuses: Sequence[RegistryStatus]) -> tuple[Column, ...]:
+    if any(status.gauges or status.notes for status in statuses):
+        return FLEET_COLUMNS
+    return tuple(column for column in FLEET_COLUMNS if column.key not in EXTRA_KEYS)
+
+
+def fleet_row(status: RegistryStatus, now: datetime,
+              columns: tuple[Column, ...]) -> tuple[Shown, ...]:
+    """The cells of `columns`, a subset of `FLEET_COLUMNS` in its order."""
+    cells = dict(zip(CELL_KEYS, fleet_cells(status, now), strict=True))
+    return tuple(cells[column.key] for column in columns)
+
+
+def gauge_text(gauge: Gauge) -> Shown:
+    """`pulls left 87/100 per 6h`, `blob store default 1.2 GB/10 GB 3,021 blobs`; a `!`
+    marks one the backend warns about (under 10 % left, a quota violated)."""
+    show = formats.size if gauge.unit == "bytes" else (lambda value: f"{value:,}")
+    if gauge.value is None:
+        amount = ""
+    elif gauge.total is None:
+        amount = show(gauge.value)
+    else:
+        amount = f"{show(gauge.value)}/{show(gauge.total)}"
+    text = " ".join(part for part in (gauge.label, amount, gauge.detail) if part)
+    return safe_text(("! " if gauge.warn else "") + text, 120)
+
+
+def gauges_text(gauges: tuple[Gauge, ...]) -> Shown:
+    return safe_text(" · ".join(gauge_text(g) for g in gauges) or "-", 400)
+
+
+def _tag_errors(count: int) -> Shown:
     if not count:
-        return ""
-    return f"{count:,} tag{'s' if count != 1 else ''} could not be read"
+        return Shown("-")
+    return Shown(f"{count:,} tag{'s' if count != 1 else ''} could not be read")
 
 
-def _age(status: RegistryStatus, now: datetime) -> str:
+def _age(status: RegistryStatus, now: datetime) -> Shown:
     if status.fetched_at is None:
-        return "never"
+        return Shown("never")
     age = formats.age(status.fetched_at, now)
-    return f"{age} (snapshot)" if status.from_snapshot else age
+    return Shown(f"{age} (snapshot)") if status.from_snapshot else age
 
 
-def _rate(rate: float | None) -> str:
+def _rate(rate: float | None) -> Shown:
     """Coarse on purpose: the cell changes (and is redrawn) only when the rate really does."""
     if rate is None:
         return formats.UNKNOWN
-    return f"{rate:.1f}" if rate < 10 else f"{rate:,.0f}"
+    return Shown(f"{rate:.1f}" if rate < 10 else f"{rate:,.0f}")
 
 
-def _count(value: int | None) -> str:
-    return formats.UNKNOWN if value is None else f"{value:,}"
+def _count(value: int | None) -> Shown:
+    return formats.UNKNOWN if value is None else Shown(f"{value:,}")

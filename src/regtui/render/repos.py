@@ -6,13 +6,14 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from regtui.filter import TextFilter
 from regtui.registry.models import RepositorySummary
 from regtui.render import formats
 from regtui.render.columns import Column
 from regtui.render.sorting import date_key, version_key
-from regtui.text import safe_text
+from regtui.text import Shown, safe_text
 
 REPO_COLUMNS = (
     Column("name", "REPOSITORY", 16, priority=0, flex=True),
@@ -157,17 +158,21 @@ def _namespace_row(path: str, depth: int, leaves: list[RepoRow], collapsed: set[
     return row
 
 
-def repo_cells(row: RepoRow, now: datetime) -> tuple[str, ...]:
+def repo_cells(row: RepoRow, now: datetime) -> tuple[Shown, ...]:
     """Display strings in `REPO_COLUMNS` order; `…` while a repository is still loading."""
     indent = "  " * row.depth
     marker = ("▸ " if row.folded else "▾ ") if row.namespace else ""
     loading = row.tag_count is None
+    name = safe_text(row.name if row.namespace else _leaf_name(row), 200)
     return (
-        f"{indent}{marker}{safe_text(row.name if row.namespace else _leaf_name(row), 200)}",
-        "…" if loading else str(row.tag_count),
-        "…" if loading else formats.size(row.size_bytes),
-        "…" if loading else formats.age(row.last_push, now),
+        Shown(f"{indent}{marker}{name}", 200 + len(indent) + len(marker)),
+        LOADING if loading else Shown(str(row.tag_count)),
+        LOADING if loading else formats.size(row.size_bytes),
+        LOADING if loading else formats.age(row.last_push, now),
     )
+
+
+LOADING: Final = Shown("…")
 
 
 def _leaf_name(row: RepoRow) -> str:

@@ -25,7 +25,7 @@ from regtui.registry.scan_models import (
 from regtui.render import formats
 from regtui.render.columns import Column
 from regtui.services.scans import CveHit, CveSpread, TagScan, most_dangerous, widest_cves
-from regtui.text import safe_text
+from regtui.text import Shown, safe_text
 
 VULN_COLUMN: Final = Column("vulns", "VULNS", 14, priority=1)
 SCAN_COLUMNS: Final = (
@@ -169,7 +169,11 @@ def _count(scan: TagScan, value: int) -> str:
     return str(value) if scan.report is not None and scan.state is ScanState.SCANNED else "-"
 
 
-def scan_row_cells(row: ScanRow, now: datetime) -> tuple[str, ...]:
+def scan_row_cells(row: ScanRow, now: datetime) -> tuple[Shown, ...]:
+    return _shown(_scan_row_cells(row, now))
+
+
+def _scan_row_cells(row: ScanRow, now: datetime) -> tuple[str, ...]:
     scan = row.scan
     counts = scan.counts
     report = scan.report
@@ -254,7 +258,11 @@ def _worst_first(finding: Finding) -> tuple[int, float, str]:
     return (-int(finding.severity), -(finding.cvss_score or 0.0), finding.vulnerability_id)
 
 
-def finding_cells(row: FindingRow) -> tuple[str, ...]:
+def finding_cells(row: FindingRow) -> tuple[Shown, ...]:
+    return _shown(_finding_cells(row))
+
+
+def _finding_cells(row: FindingRow) -> tuple[str, ...]:
     finding = row.finding
     if finding is None:
         return (f"▾ {safe_text(row.header, 120)}", "", "", "", "", "", "", "")
@@ -313,7 +321,11 @@ def hit_rows(hits: Sequence[CveHit]) -> list[HitRow]:
     return [HitRow(f"{h.repository}:{h.tag}:{h.package}:{i}", h) for i, h in enumerate(hits)]
 
 
-def hit_cells(row: HitRow) -> tuple[str, ...]:
+def hit_cells(row: HitRow) -> tuple[Shown, ...]:
+    return _shown(_hit_cells(row))
+
+
+def _hit_cells(row: HitRow) -> tuple[str, ...]:
     hit = row.hit
     return (safe_text(hit.repository, 120), safe_text(hit.tag, 80),
             formats.short_digest(hit.digest), safe_text(hit.package, 80),
@@ -382,7 +394,11 @@ def repository_rows(scans: Iterable[TagScan], scan_filter: ScanFilter) -> list[R
     return rows
 
 
-def repo_row_cells(row: RepoScanRow) -> tuple[str, ...]:
+def repo_row_cells(row: RepoScanRow) -> tuple[Shown, ...]:
+    return _shown(_repo_row_cells(row))
+
+
+def _repo_row_cells(row: RepoScanRow) -> tuple[str, ...]:
     return (safe_text(row.key, 120), f"{row.images:,}", f"{row.scanned:,}",
             *(f"{row.counts.of(s):,}" for s in SEVERITIES_WORST_FIRST),
             f"{row.counts.fixable:,}", f"{row.failing:,}" if row.failing else "-")
@@ -392,3 +408,8 @@ def repo_row_style(row: RepoScanRow) -> str:
     if row.failing or row.counts.critical:
         return "vtable--error"
     return "vtable--warning" if row.counts.high else ""
+
+
+def _shown(cells: tuple[str, ...]) -> tuple[Shown, ...]:
+    """Cells are already made literal (safe_text or our own words): mark them drawable."""
+    return tuple(cell if isinstance(cell, Shown) else Shown(cell, 1000) for cell in cells)

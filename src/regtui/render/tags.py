@@ -22,7 +22,7 @@ from regtui.registry.models import ArtifactKind, TagRecord
 from regtui.render import formats
 from regtui.render.columns import Column
 from regtui.render.sorting import date_key, version_key
-from regtui.text import safe_text
+from regtui.text import Shown, safe_text
 
 _SCHEMA_TAG = re.compile(r"^(sha256)-([0-9a-f]{64})(?:\.[A-Za-z0-9]+)?$")
 
@@ -252,31 +252,32 @@ def short_schema_tag(tag: str) -> str:
     return f"sha256-{match.group(2)[:8]}…{tag[7 + 64:]}"
 
 
-def tag_label(row: TagRow, expanded: bool) -> str:
+def tag_label(row: TagRow, expanded: bool) -> Shown:
     """The tag name with a fold marker for images that carry supplements."""
     name = safe_text(row.record.tag, 200)
     if row.depth:
-        return f"  └ {short_schema_tag(name)}"
+        return Shown(f"  └ {short_schema_tag(name)}", 210)
     if row.children:
-        return f"{'▾' if expanded else '▸'} {name}"
-    return f"  {name}"
+        return Shown(f"{'▾' if expanded else '▸'} {name}", 210)
+    return Shown(f"  {name}", 210)
 
 
-def tag_cells(row: TagRow, now: datetime, expanded: bool = False) -> tuple[str, ...]:
+def tag_cells(row: TagRow, now: datetime, expanded: bool = False) -> tuple[Shown, ...]:
     """The display strings for one row, in `TAG_COLUMNS` order.
 
     A tag that could not be read keeps its row: the error stands where its data would be.
     """
     record = row.record
     if record.unreadable:  # the wide tag column carries the error; Enter shows all of it
-        return (f"{tag_label(row, expanded)}  ✗ {safe_text(record.error, 300)}", "unreadable",
-                formats.UNKNOWN, formats.UNKNOWN, formats.UNKNOWN, "!")
+        return (Shown(f"{tag_label(row, expanded)}  ✗ {safe_text(record.error, 300)}", 520),
+                Shown("unreadable"), formats.UNKNOWN, formats.UNKNOWN, formats.UNKNOWN,
+                Shown("!"))
     return (
         tag_label(row, expanded),
         formats.short_digest(record.digest),
         formats.size(record.size_bytes),
         safe_text(", ".join(record.platforms), 60) or formats.UNKNOWN,
         formats.age(record.created, now),
-        (marks(row) if not row.depth else _KIND_SHORT.get(record.artifact_kind, ""))
-        + (" !" if record.error else ""),
+        Shown((marks(row) if not row.depth else _KIND_SHORT.get(record.artifact_kind, ""))
+              + (" !" if record.error else "")),
     )

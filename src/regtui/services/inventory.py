@@ -16,11 +16,12 @@ from typing import Final, TypeVar
 
 from regtui.config import Config, RegistryConfig
 from regtui.errors import NotFoundError, ProtocolError, RegistryError, UnknownRepositoryError
-from regtui.registry.backend import Capabilities, ManifestHead, RegistryBackend
+from regtui.registry.backend import Capabilities, ManifestHead, RegistryBackend, push_times
 from regtui.registry.factory import open_backend
 from regtui.registry.kinds import classify_manifest, subject_of_tag
 from regtui.registry.models import (
     ArtifactKind,
+    Health,
     ImageConfig,
     Manifest,
     Platform,
@@ -29,7 +30,7 @@ from regtui.registry.models import (
     RepositorySummary,
     TagRecord,
 )
-from regtui.text import safe_text
+from regtui.text import EMPTY, Untrusted, safe_text, untrusted
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -45,7 +46,7 @@ class Resolved:
 
     manifest: Manifest
     reachable: tuple[tuple[str, int], ...]
-    platforms: tuple[str, ...]
+    platforms: tuple[Untrusted, ...]
     created: datetime | None
     missing: tuple[str, ...] = ()
     """Digests an index (or an index below it) lists that the registry does not have."""
@@ -108,12 +109,24 @@ class InventoryService:
     async def ping(self) -> RegistryInfo:
         return await self.backend.ping()
 
-    async def repository_names(self) -> list[str]:
+    def health(self) -> Health:
+        """Limits, blob store usage and caveats the backend learnt while reading; no I/O."""
+        return self.backend.health()
+
+    async def repository_names(self) -> list[Untrusted]:
         return [name async for name in self.backend.repositories()]
 
-    async def tag_names(self, repository: str) -> list[str]:
-        """The repository's tag list, sorted: one request, the cheap signal of a change."""
-        return sorted(set(await self.backend.tags(repository)))
+    async def tag_names(self, repository: str, *, listed: bool = True) -> list[Untrusted]:
+        """The repository's tag list, sorted: one request, the cheap signal of a change.
+
+        NAME_UNKNOWN for a repository the catalog `listed` is no tags (it holds only blobs).
+        """
+        try:
+            return sorted(set(await self.backend.tags(repository)))
+        except UnknownRepositoryError:
+            if listed:
+                return []
+            raise
 
     async def tag_records(self, repository: str, *, listed: bool = True) -> list[TagRecord]:
         """Every tag of a repository, one record each; an unreadable tag is a record with its
@@ -123,18 +136,14 @@ class InventoryService:
         blobs (an interrupted push): it has no tags, like `"tags": null`.
         """
         self.problems[:] = [p for p in self.problems if p.repository != repository]
-        try:
-            tags = sorted(set(await self.backend.tags(repository)))
-        except UnknownRepositoryError:
-            if listed:
-                return []
-            raise
+        tags = await self.tag_names(repository, listed=listed)
         tag_set = frozenset(tags)
         records = await bounded_map(
-            tags, lambda tag: self._tag_record(repository, tag, tag_set), self.concurrency * 2)
+            tags, lambda tag: self._tag_record(untrusted(repository), tag, tag_set),
+            self.concurrency * 2)
         return [record for record in records if record is not None]
 
-    async def _tag_record(self, repository: str, tag: str,
+    async def _tag_record(self, repository: Untrusted, tag: Untrusted,
                           tags: frozenset[str]) -> TagRecord | None:
         try:
             head = await self.backend.head_manifest(repository, tag)
@@ -157,7 +166,8 @@ class InventoryService:
 
     def _unreadable(self, repository: str, tag: str, exc: BaseException) -> TagRecord:
         """The row that stands for a tag that could not be read, carrying why."""
-        return TagRecord(self.name, repository, tag, "", "", 0, (), None, ArtifactKind.ARTIFACT,
+        return TagRecord(self.name, untrusted(repository), untrusted(tag), "", EMPTY, 0, (), None,
+                         ArtifactKind.ARTIFACT,
                          error=self._problem(repository, tag, exc), unreadable=True)
 
     def _problem(self, repository: str, tag: str | None, exc: BaseException) -> str:
@@ -173,7 +183,7 @@ class InventoryService:
         """Repositories not fully read: planning must not trust their tag lists."""
         return {p.repository for p in self.problems}
 
-    def _record(self, repository: str, tag: str, head: ManifestHead,
+    def _record(self, repository: Untrusted, tag: Untrusted, head: ManifestHead,
                 resolved: Resolved) -> TagRecord:
         manifest = resolved.manifest
         kind = classify_manifest(manifest, tag)
@@ -191,6 +201,8 @@ class InventoryService:
             subject_digest=_subject_digest(manifest, tag),
             reachable=resolved.reachable,
             children=tuple(d.digest for d in manifest.manifests),
+            pushed_at=times.pushed_at(repository, tag) if (times := push_times(self.backend))
+            else None,
         )
 
     async def resolve(self, repository: str, digest: str, depth: int = 0) -> Resolved:
@@ -215,7 +227,7 @@ class InventoryService:
         if manifest.config is not None:
             reachable.append((manifest.config.digest, manifest.config.size))
         reachable.extend((layer.digest, layer.size) for layer in manifest.layers)
-        platform = (str(config.platform),) if config and config.platform else ()
+        platform = (config.platform.text,) if config and config.platform else ()
         return Resolved(manifest, _distinct(reachable), platform,
                         config.created if config else None, (),
                         config.created_text if config else "")
@@ -236,7 +248,7 @@ class InventoryService:
                          strict=True))
         children = [found[d.digest] for d in index.manifests]
         reachable = [(index.digest, index.size)]
-        platforms: list[str] = []
+        platforms: list[Untrusted] = []
         created: list[tuple[datetime, str]] = []
         missing: list[str] = []
         for descriptor, resolved in zip(index.manifests, children, strict=True):
@@ -329,10 +341,10 @@ class InventoryService:
         await self.backend.aclose()
 
 
-def _child_platforms(declared: Platform | None, resolved: Resolved) -> list[str]:
+def _child_platforms(declared: Platform | None, resolved: Resolved) -> list[Untrusted]:
     """Platforms of an index child; BuildKit's `unknown/unknown` attestations are not platforms."""
     if declared is not None:
-        return [] if declared.is_unknown else [str(declared)]
+        return [] if declared.is_unknown else [declared.text]
     return list(resolved.platforms)
 
 
@@ -354,7 +366,7 @@ def summarize(registry: str, repository: str, records: Sequence[TagRecord]) -> R
     for record in records:
         distinct.update(record.reachable)
     pushes = [r.created for r in records if r.created is not None]
-    return RepositorySummary(registry, repository, len(records), sum(distinct.values()),
+    return RepositorySummary(registry, untrusted(repository), len(records), sum(distinct.values()),
                              max(pushes) if pushes else None, tuple(records))
 
 

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
+from regtui.text import EMPTY, Untrusted
+
 LEVELS = ("debug", "info", "warning", "error", "fatal", "panic")
 """Logrus levels, least to most severe; a record's `level` is one of these or ""."""
 
@@ -49,16 +51,17 @@ _DURATION_MS = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "μs": 1e-3, "ms": 1.0, "s"
 class LogRecord:
     """One parsed line; empty strings and None mean the line did not say."""
 
-    raw: str
+    raw: Untrusted
     kind: str = "text"
     """`json`, `logfmt`, `access`, `harbor` or `text`."""
     time: datetime | None = None
     level: str = ""
-    method: str = ""
+    """One of `LEVELS` or empty: normalised, so not the log's own text."""
+    method: Untrusted = EMPTY
     status: int | None = None
-    repository: str = ""
+    repository: Untrusted = EMPTY
     duration_ms: float | None = None
-    message: str = ""
+    message: Untrusted = EMPTY
 
     @property
     def status_class(self) -> int:
@@ -82,7 +85,8 @@ def parse_line(raw: str) -> LogRecord:
         parsed = parse(line)
         if parsed is not None:
             return parsed
-    return LogRecord(raw=line, message=line)
+    text = Untrusted(line)
+    return LogRecord(raw=text, message=text)
 
 
 def normalize_level(value: object) -> str:
@@ -137,14 +141,14 @@ def _record_from_fields(line: str, kind: str, fields: dict[str, Any]) -> LogReco
     uri = str(fields.get("http.request.uri", ""))
     repository = str(fields.get("vars.name") or repository_from_uri(uri))
     return LogRecord(
-        raw=line, kind=kind,
+        raw=Untrusted(line), kind=kind,
         time=parse_time(str(fields.get("time", ""))),
         level=normalize_level(fields.get("level", "")),
-        method=str(fields.get("http.request.method", "")),
+        method=Untrusted(fields.get("http.request.method", "")),
         status=_int_or_none(fields.get("http.response.status")),
-        repository=repository,
+        repository=Untrusted(repository),
         duration_ms=parse_go_duration(str(fields.get("http.response.duration", ""))),
-        message=_message(fields, uri),
+        message=Untrusted(_message(fields, uri)),
     )
 
 
@@ -176,9 +180,10 @@ def _parse_access(line: str) -> LogRecord | None:
     when = parse_access_time(match.group("time"))
     uri = match.group("uri")
     return LogRecord(
-        raw=line, kind="access", time=when, level=_level_for_status(status),
-        method=match.group("method"), status=status, repository=repository_from_uri(uri),
-        message=f"{uri} from {match.group('addr')}",
+        raw=Untrusted(line), kind="access", time=when, level=_level_for_status(status),
+        method=Untrusted(match.group("method")), status=status,
+        repository=Untrusted(repository_from_uri(uri)),
+        message=Untrusted(f"{uri} from {match.group('addr')}"),
     )
 
 
@@ -217,9 +222,9 @@ def _parse_harbor(line: str) -> LogRecord | None:
         return None
     message = match.group("msg")
     return LogRecord(
-        raw=line, kind="harbor", time=parse_time(match.group("time")),
+        raw=Untrusted(line), kind="harbor", time=parse_time(match.group("time")),
         level=normalize_level(match.group("level")),
-        repository=_harbor_repository(message), message=message,
+        repository=Untrusted(_harbor_repository(message)), message=Untrusted(message),
     )
 
 

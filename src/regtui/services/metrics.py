@@ -36,6 +36,7 @@ from regtui.services.metric_profiles import (
     resolve_queries,
     unknown_overrides,
 )
+from regtui.text import Shown, Untrusted, safe_text
 
 Clock = Callable[[], datetime]
 Point = tuple[float, float]
@@ -117,10 +118,11 @@ class Series:
     """One line of a chart: its labels and (unix time, value) points, NaN kept."""
 
     labels: Mapping[str, str]
+    """Label values are whatever the scraped target exported: read them through `label`."""
     points: tuple[Point, ...]
 
-    def label(self, key: str) -> str:
-        return self.labels.get(key, "")
+    def label(self, key: str) -> Untrusted:
+        return Untrusted(self.labels.get(key, ""))
 
     def values(self) -> list[float]:
         return [v for _, v in self.points if not math.isnan(v)]
@@ -193,10 +195,9 @@ def selector_prefix(selector: str) -> str:
     return f"{text}, " if text else ""
 
 
-def one_line(text: str, limit: int = 160) -> str:
+def one_line(text: str, limit: int = 160) -> Shown:
     """Prometheus error bodies can be long or multi-line; the error line is neither."""
-    flat = " ".join(_CONTROL.sub(" ", text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return safe_text(" ".join(_CONTROL.sub(" ", text).split()), limit)
 
 
 class MetricsService:
@@ -468,7 +469,7 @@ def _series(item: Any, instant: bool) -> Series:
     metric = item["metric"]
     if not isinstance(metric, dict):
         raise TypeError("metric is not an object")
-    labels = {str(k): str(v) for k, v in metric.items()}
+    labels = {str(k): Untrusted(v) for k, v in metric.items()}
     samples = [item["value"]] if instant else item["values"]
     if not isinstance(samples, list):
         raise TypeError("values is not a list")
@@ -498,7 +499,8 @@ def class_lines(result: ChartResult, classes: Sequence[str]) -> dict[str, Series
     for series in result.series:
         for ts, value in series.points:
             timeline[ts] = timeline.get(ts, False) or not math.isnan(value)
-    by_class = {s.label("class"): dict(s.points) for s in result.series}
+    by_class: dict[str, dict[float, float]] = {s.label("class"): dict(s.points)
+                                               for s in result.series}
     lines: dict[str, Series] = {}
     for name in classes:
         values = by_class.get(name, {})
@@ -512,9 +514,9 @@ def class_lines(result: ChartResult, classes: Sequence[str]) -> dict[str, Series
 class BreakdownRow:
     """Push requests of one handler/method/code over the range, and their share of all pushes."""
 
-    handler: str
-    method: str
-    code: str
+    handler: Untrusted
+    method: Untrusted
+    code: Untrusted
     count: float
     share: float
 
@@ -538,7 +540,7 @@ def breakdown_rows(result: ChartResult | None) -> list[BreakdownRow]:
 
 @dataclass(frozen=True, slots=True)
 class LatencyRow:
-    handler: str
+    handler: Untrusted
     p50: float | None
     p95: float | None
     p99: float | None
@@ -548,7 +550,7 @@ def latency_rows(result: ChartResult | None) -> list[LatencyRow]:
     """p50/p95/p99 per handler from the latest point of each quantile line."""
     if result is None:
         return []
-    table: dict[str, dict[str, float | None]] = {}
+    table: dict[Untrusted, dict[str, float | None]] = {}
     for series in result.series:
         table.setdefault(series.label("handler"), {})[series.label("quantile")] = series.last
     return [LatencyRow(h, q.get("p50"), q.get("p95"), q.get("p99"))
@@ -568,7 +570,7 @@ class StorageTrend:
 def storage_trend(result: ChartResult | None) -> StorageTrend:
     if result is None:
         return StorageTrend(None, None, None, None)
-    by_name = {s.label("series"): s for s in result.series}
+    by_name: dict[str, Series] = {s.label("series"): s for s in result.series}
     used, capacity = by_name.get("used"), by_name.get("capacity")
     slope = _slope(used.points) if used else None
     growth = slope * 86400 if slope is not None else None

@@ -132,7 +132,8 @@ class OperationsService:
         root = self.storage_root()
         if root is None:
             return None
-        tagged = {(r.repository, d) for r in records for d, _ in r.reachable}
+        tagged: set[tuple[str, str]] = {(r.repository, d) for r in records
+                                         for d, _ in r.reachable}
         tagged.update((t.repository, t.digest) for t in targets if t.digest)  # doomed too
         names = await self.inventory.repository_names()
         return await untagged_reach(self.inventory, root, names,
@@ -149,8 +150,8 @@ class OperationsService:
                              f"{self.registry.name}")
         tags = [Target(r.repository, r.tag) for r in records if r.repository in wanted]
         tagged = {(r.repository, r.digest) for r in records}
-        leftovers = {(r.repository, child) for r in records if r.repository in wanted
-                     for child in r.children}
+        leftovers: set[tuple[str, str]] = {(r.repository, child) for r in records
+                                           if r.repository in wanted for child in r.children}
         root = self.storage_root()
         if root is not None:
             for repository, digests in untagged_revisions(root, sorted(wanted)).items():

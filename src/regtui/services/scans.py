@@ -26,8 +26,8 @@ from typing import Final
 from regtui.config import ScanConfig
 from regtui.errors import RegistryError, UsageError
 from regtui.registry import mediatypes as mt
-from regtui.registry.harbor import HarborBackend
-from regtui.registry.harbor_scans import HarborArtifact, HarborScans
+from regtui.registry.backend import scan_api
+from regtui.registry.harbor_scans import HarborArtifact
 from regtui.registry.kinds import kind_of_type
 from regtui.registry.models import ArtifactKind, Manifest, TagRecord
 from regtui.registry.scan_models import (
@@ -230,8 +230,8 @@ class ScanService:
                             dict.fromkeys(d for d in (self.settings.reports_dir, kept_dir) if d)]
         self.now = now
         self.use_referrers = use_referrers
-        backend = inventory.backend
-        self.harbor = HarborScans(backend) if isinstance(backend, HarborBackend) else None
+        api = scan_api(inventory.backend)
+        self.harbor = api.scans() if api is not None else None
         self.problems: list[str] = []
         self._referrer_cache: dict[tuple[str, str], tuple[list[ScanReport], list[str]]] = {}
         self._harbor_cache: dict[str, dict[str, HarborArtifact]] = {}
@@ -611,8 +611,9 @@ async def trigger_scan(inventory: InventoryService, command: str, repository: st
     """Start a scan of one tag or digest; returns what happened, for the audit line."""
     backend = inventory.backend
     head = await backend.head_manifest(repository, reference)
-    if isinstance(backend, HarborBackend):
-        await HarborScans(backend).trigger(repository, head.digest)
+    api = scan_api(backend)
+    if api is not None:
+        await api.scans().trigger(repository, head.digest)
         return f"ok: Harbor scan started for {head.digest}"
     if not command:
         raise UsageError(f"registry {inventory.name} has no scan API and no "

@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from regtui.errors import RegtuiError
 from regtui.registry.models import ArtifactKind, TagRecord
+from regtui.text import untrusted
 
 SCHEMA_VERSION: Final = 1
 _SCHEMA: Final = """
@@ -88,7 +89,8 @@ def decode_record(registry: str, repository: str, row: Sequence[Any]) -> TagReco
     (tag, digest, media_type, size, platforms, created, kind, subject, reachable,
      children) = row[:10]
     created_text, error, unreadable = row[10:13] if len(row) >= 13 else ("", "", False)
-    return TagRecord(registry, repository, tag, digest, media_type, size, tuple(platforms),
+    return TagRecord(registry, untrusted(repository), untrusted(tag), digest,
+                     untrusted(media_type), size, tuple(untrusted(p) for p in platforms),
                      _parse_when(created), ArtifactKind(kind), subject,
                      tuple((d, s) for d, s in reachable), tuple(children), str(error),
                      bool(unreadable), str(created_text))

@@ -18,6 +18,7 @@ from regtui.registry.models import TagRecord
 from regtui.services.export import write_records
 from regtui.services.inventory import InventoryService
 from regtui.services.snapshot import SnapshotError, SnapshotReader, SnapshotWriter, now
+from regtui.text import Untrusted, untrusted
 
 Progress = Callable[[int, int], None]
 
@@ -36,11 +37,11 @@ class WalkRecorder:
         self.service = service
         self.writer = writer
         self.full = repositories is None
-        self._names: list[str] = list(repositories or ())
+        self._names: list[Untrusted] = [untrusted(n) for n in repositories or ()]
         self._buffer: list[TagRecord] = []
         self._clock = clock
 
-    async def names(self) -> list[str]:
+    async def names(self) -> list[Untrusted]:
         """The catalog (or the repositories asked for), recorded before any tag is read."""
         if self.full:
             self._names = await self.service.repository_names()

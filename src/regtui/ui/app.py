@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from regtui.config import Config, RegistryConfig
 from regtui.errors import RegistryError, RegtuiError, UsageError
+from regtui.redact import redact
 from regtui.registry.models import TagRecord
 from regtui.render.clipboard import CopyRefused, Grammar, checked_copy
 from regtui.services.inventory import InventoryService, open_registry
@@ -383,13 +384,26 @@ class RegtuiApp(App[int]):
     def on_pinged(self, message: Pinged) -> None:
         status = self.store[message.registry].status
         new = (True, message.info.api_version)
-        if (status.reachable, status.api_version) != new:
+        if (status.reachable, status.api_version) != new or self._take_health(message.registry):
             status.reachable, status.api_version = new
             self._changed(message.registry, None)
 
     def on_names_loaded(self, message: NamesLoaded) -> None:
-        if self.store[message.registry].set_names(message.names):
+        changed = self._take_health(message.registry)
+        if self.store[message.registry].set_names(message.names) or changed:
             self._changed(message.registry, None)
+
+    def _take_health(self, registry: str) -> bool:
+        """Copy the backend's gauges and notes into the status; True when they changed."""
+        health = getattr(self.service(registry), "health", None)  # fakes may lack it
+        if health is None:
+            return False
+        found = health()
+        status = self.store[registry].status
+        if (status.gauges, status.notes) == (found.gauges, found.notes):
+            return False
+        status.gauges, status.notes = found.gauges, found.notes
+        return True
 
     def on_repo_loaded(self, message: RepoLoaded) -> None:
         data = self.store[message.registry]
@@ -416,6 +430,7 @@ class RegtuiApp(App[int]):
         self._changed(message.registry, message.repository)
 
     def on_refresh_done(self, message: RefreshDone) -> None:
+        self._take_health(message.registry)
         data = self.store[message.registry]
         status = data.status
         status.fetched_at, status.error, status.reachable = message.at, "", True
@@ -540,7 +555,8 @@ class RegtuiApp(App[int]):
         if isinstance(screen, BaseScreen):
             yield SystemCommand("Refresh", "Reload the data on this screen", screen.refresh_data)
         for name, data in self.store.registries.items():
-            yield SystemCommand(f"Registry {name}", f"Open {data.config.url}",
+            yield SystemCommand(safe_text(f"Registry {name}", 120),
+                                safe_text(f"Open {data.config.url}", 300),
                                 partial(self.open_registry, name))
 
 
@@ -565,8 +581,8 @@ def _other_binding_groups() -> BindingGroups:
 def _message(error: BaseException | None) -> str:
     """One line for the operator: regtui errors as written, anything else with its type."""
     if isinstance(error, RegtuiError):
-        return str(error)
-    return f"{type(error).__name__}: {error}" if error is not None else "unknown error"
+        return str(error)  # already redacted, like every RegtuiError's text
+    return redact(f"{type(error).__name__}: {error}") if error is not None else "unknown error"
 
 
 def run_app(config: Config, *, read_only: bool | None, factory: ServiceFactory | None = None

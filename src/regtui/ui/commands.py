@@ -1,4 +1,8 @@
-"""Command palette providers: each screen offers its own context commands."""
+"""Command palette providers: each screen offers its own context commands.
+
+Titles carry repository and tag names, so the provider shows them only as `Shown` text:
+the palette draws what it is given, escape sequences included.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from functools import partial
 from typing import Protocol, runtime_checkable
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from regtui.text import Shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +39,18 @@ class ContextCommands(Provider):
 
     async def discover(self) -> Hits:
         for command in self._commands():
-            yield DiscoveryHit(command.title, partial(command.callback), help=command.help)
+            yield DiscoveryHit(_shown(command.title), partial(command.callback),
+                               help=_shown(command.help))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for command in self._commands():
-            score = matcher.match(command.title)
+            title = _shown(command.title)
+            score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(command.title), partial(command.callback),
-                          text=command.title, help=command.help)
+                yield Hit(score, matcher.highlight(title), partial(command.callback),
+                          text=title, help=_shown(command.help))
+
+
+def _shown(text: str) -> Shown:
+    return Shown(text, 300)

@@ -28,6 +28,7 @@ from regtui.render.scans import vuln_sort_key
 from regtui.render.tags import TagTable
 from regtui.services.scans import TagScan
 from regtui.services.snapshot import SnapshotSummary
+from regtui.text import Untrusted, untrusted
 
 Clock = Callable[[], datetime]
 
@@ -37,7 +38,10 @@ def utc_now() -> datetime:
 
 
 class RegistryService(Protocol):
-    """What the UI needs from `regtui.services.inventory.InventoryService` (and test fakes)."""
+    """What the UI needs from `regtui.services.inventory.InventoryService` (and test fakes).
+
+    A service may also offer `health() -> Health` (limits, blob stores, caveats; no I/O);
+    the app reads it where present, so fakes need not."""
 
     name: str
     url: str
@@ -49,11 +53,11 @@ class RegistryService(Protocol):
 
     async def ping(self) -> RegistryInfo: ...
 
-    async def repository_names(self) -> list[str]: ...
+    async def repository_names(self) -> list[Untrusted]: ...
 
     async def tag_records(self, repository: str) -> list[TagRecord]: ...
 
-    async def tag_names(self, repository: str) -> list[str]: ...
+    async def tag_names(self, repository: str) -> Sequence[str]: ...
 
     async def manifest(self, repository: str, reference: str) -> Manifest: ...
 
@@ -79,7 +83,7 @@ class RegistryData:
 
     config: RegistryConfig
     status: RegistryStatus
-    names: list[str] = field(default_factory=list)
+    names: list[Untrusted] = field(default_factory=list)
     summaries: dict[str, RepositorySummary] = field(default_factory=dict)
     tables: dict[str, TagTable] = field(default_factory=dict)
     repo_errors: dict[str, str] = field(default_factory=dict)
@@ -132,7 +136,7 @@ class RegistryData:
         self.repo_errors.pop(summary.name, None)
         self._totals()
 
-    def set_names(self, names: Sequence[str]) -> bool:
+    def set_names(self, names: Sequence[Untrusted]) -> bool:
         """Forget repositories that disappeared from the catalog; False when none changed."""
         if list(names) == self.names:
             return False
@@ -152,12 +156,12 @@ class RegistryData:
 
     def apply_snapshot(self, snapshot: SnapshotSummary) -> None:
         """Show the snapshot's totals at once; records follow as they are decoded."""
-        self.set_names([repo.name for repo in snapshot.repositories])
+        self.set_names([untrusted(repo.name) for repo in snapshot.repositories])
         for repo in snapshot.repositories:
             if not repo.read:
                 continue
             self.set_summary(RepositorySummary(
-                self.config.name, repo.name, repo.tag_count or 0, repo.size_bytes or 0,
+                self.config.name, untrusted(repo.name), repo.tag_count or 0, repo.size_bytes or 0,
                 repo.last_push), decoded=False)
             if repo.tag_names is not None:
                 self.tag_sets[repo.name] = repo.tag_names
@@ -221,7 +225,8 @@ class Store:
 
     def __init__(self, registries: Sequence[RegistryConfig]) -> None:
         self.registries: dict[str, RegistryData] = {
-            reg.name: RegistryData(reg, RegistryStatus(reg.name, reg.url, reg.flavor))
+            reg.name: RegistryData(reg, RegistryStatus(reg.name, reg.url, reg.flavor,
+                                                       alias=reg.alias))
             for reg in registries
         }
 

@@ -28,6 +28,7 @@ from regtui.registry.models import RegistryInfo, RepositorySummary, TagRecord
 from regtui.services.changes import ManifestWrites
 from regtui.services.inventory import summarize
 from regtui.services.snapshot import SnapshotReader, SnapshotWriter
+from regtui.text import Untrusted, untrusted
 from regtui.ui.data import RegistryService, Store
 
 REPOSITORY_WINDOW = 4
@@ -43,7 +44,7 @@ class Pinged(Message):
 @dataclass
 class NamesLoaded(Message):
     registry: str
-    names: list[str]
+    names: list[Untrusted]
 
 
 @dataclass
@@ -64,7 +65,7 @@ class RepoConfirmed(Message):
     """Repositories whose tag lists match what is known: their data is current."""
 
     registry: str
-    repositories: list[str]
+    repositories: list[Untrusted]
 
 
 @dataclass
@@ -196,7 +197,7 @@ class Refresher:
             return
         window = asyncio.Semaphore(1)
         if await self._check(registry, repository, window, resolve_all=writes is not None):
-            self._post(RepoConfirmed(registry, [repository]))
+            self._post(RepoConfirmed(registry, [untrusted(repository)]))
         self._remember(registry, "fast", writes)
 
     async def _check(self, registry: str, repository: str, window: asyncio.Semaphore,

@@ -11,7 +11,13 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 
 from regtui.filter import TextFilter
-from regtui.render.fleet import FLEET_COLUMNS, RegistryStatus, fleet_cells, status_word
+from regtui.render.fleet import (
+    RegistryStatus,
+    fleet_columns,
+    fleet_row,
+    status_word,
+)
+from regtui.text import Shown
 from regtui.ui.commands import ContextCommand
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.vtable import VirtualTable
@@ -23,7 +29,8 @@ class FleetScreen(BaseScreen):
     BINDINGS: ClassVar[list[BindingType]] = []
 
     def compose_body(self) -> ComposeResult:
-        table = VirtualTable(FLEET_COLUMNS, self._cells, style_of=_row_style, id="fleet",
+        table = VirtualTable(fleet_columns(self.rapp.store.statuses()), self._cells,
+                             style_of=_row_style, id="fleet",
                              empty="no registries configured: add [[registries]] to the config")
         table.border_title = Text("Registries")
         yield table
@@ -36,13 +43,15 @@ class FleetScreen(BaseScreen):
             if status.fetched_at is None and not status.loading:
                 self.rapp.refresh_registry(status.name)
 
-    def _cells(self, status: RegistryStatus) -> tuple[str, ...]:
-        return fleet_cells(status, self.rapp.clock())
+    def _cells(self, status: RegistryStatus) -> tuple[Shown, ...]:
+        table = self.query_one("#fleet", VirtualTable)
+        return fleet_row(status, self.rapp.clock(), table.columns)
 
     def show(self) -> None:
         """Re-render every registry row in place (cursor stays on the same registry)."""
         statuses = self.rapp.store.statuses()
         table = self.query_one("#fleet", VirtualTable)
+        table.set_columns(fleet_columns(statuses))
         rows = self.filters.get("fleet", TextFilter()).apply(statuses, _search)
         table.set_rows(rows)
         table.invalidate()
@@ -80,17 +89,19 @@ class FleetScreen(BaseScreen):
         commands = super().context_commands()
         for status in self.rapp.store.statuses():
             name = status.name
-            commands.append(ContextCommand(f"Open registry {name}", status.url,
+            commands.append(ContextCommand(f"Open registry {name}", status.shown_url,
                                            partial(self.rapp.open_registry, name)))
         return commands
 
 
 def _search(status: RegistryStatus) -> str:
-    return f"{status.name} {status.url} {status.flavor}".lower()
+    return f"{status.name} {status.url} {status.alias} {status.flavor}".lower()
 
 
 def _row_style(status: RegistryStatus) -> str:
     word = status_word(status)
     if word == "up" and status.failing_tags:
         return "vtable--error"  # scan findings reach the configured fail_on threshold
-    return {"down": "vtable--error", "stale": "vtable--warning", "…": "vtable--muted"}.get(word, "")
+    styles = {"down": "vtable--error", "stale": "vtable--warning", "…": "vtable--muted"}
+    style = styles.get(word, "")
+    return style or ("vtable--warning" if status.warns else "")

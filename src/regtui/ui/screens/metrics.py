@@ -43,6 +43,7 @@ from regtui.services.metrics import (
     range_by_label,
     storage_trend,
 )
+from regtui.text import Shown, safe_text
 from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.charts import Line, MetricChart, StatValue
 
@@ -90,7 +91,7 @@ def chart_lines(chart: str, result: ChartResult) -> list[Line]:
 
 
 def _palette(series: Sequence[Series], legend: str) -> list[Line]:
-    return [Line(s.label(legend) or "(none)", s.points, PALETTE[i % len(PALETTE)])
+    return [Line(safe_text(s.label(legend) or "(none)", 60), s.points, PALETTE[i % len(PALETTE)])
             for i, s in enumerate(series)]
 
 
@@ -301,7 +302,8 @@ class MetricsScreen(Screen[None]):
             self._show_storage(result)
         elif chart == "harbor_health":
             self._fill_rows("table-harbor_health", [
-                (s.label("series"), format_value(s.last, "count")) for s in result.series], 1)
+                (safe_text(s.label("series"), 80), Shown(format_value(s.last, "count")))
+                for s in result.series], 1)
 
     def _show_stats(self, result: ChartResult) -> None:
         ratios = failure_ratios(result)
@@ -313,18 +315,19 @@ class MetricsScreen(Screen[None]):
 
     def _fill_breakdown(self, result: ChartResult) -> None:
         self._fill_rows("table-push_breakdown", [
-            (r.handler, r.method, r.code, format_value(round(r.count), "count"),
-             format_value(r.share, "ratio"))
+            (safe_text(r.handler, 80), safe_text(r.method, 10), safe_text(r.code, 5),
+             Shown(format_value(round(r.count), "count")), Shown(format_value(r.share, "ratio")))
             for r in breakdown_rows(result)
         ], 3)
 
     def _fill_latency(self, result: ChartResult) -> None:
         self._fill_rows("table-latency", [
-            (r.handler, *(format_value(v, "seconds") for v in (r.p50, r.p95, r.p99)))
+            (safe_text(r.handler, 80),
+             *(Shown(format_value(v, "seconds")) for v in (r.p50, r.p95, r.p99)))
             for r in latency_rows(result)
         ], 1)
 
-    def _fill_rows(self, table_id: str, rows: Sequence[tuple[str, ...]], key_len: int) -> None:
+    def _fill_rows(self, table_id: str, rows: Sequence[tuple[Shown, ...]], key_len: int) -> None:
         """Rows by key (the first `key_len` cells): update, add new, drop gone; keep order."""
         table = self.query_one(f"#{table_id}", DataTable)
         keys = {"/".join(row[:key_len]): row for row in rows}
@@ -338,7 +341,7 @@ class MetricsScreen(Screen[None]):
             table.sort(*columns, key=lambda value: rank.get(_key(value), len(rank)))
 
     @staticmethod
-    def _put_row(table: DataTable[Text], key: str, row: tuple[str, ...]) -> None:
+    def _put_row(table: DataTable[Text], key: str, row: tuple[Shown, ...]) -> None:
         cells = [Text(cell) for cell in row]
         if key not in {k.value for k in table.rows}:
             table.add_row(*cells, key=key)

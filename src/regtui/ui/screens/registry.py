@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.widgets import Static
 
 from regtui.errors import RegistryError, RegtuiError, UsageError
 from regtui.filter import TextFilter
 from regtui.registry.models import TagRecord
 from regtui.registry.scan_models import ScanState
+from regtui.render.fleet import gauge_text
 from regtui.render.repos import (
     REPO_COLUMNS,
     RepoPane,
@@ -28,7 +31,7 @@ from regtui.services.impact import Target
 from regtui.services.inventory import InventoryService
 from regtui.services.operations import OperationsService
 from regtui.services.scans import ScanService
-from regtui.text import safe_text
+from regtui.text import Shown, safe_text
 from regtui.ui.commands import ContextCommand
 from regtui.ui.data import RegistryData
 from regtui.ui.operations import delete_with_confirmation
@@ -97,6 +100,9 @@ class RegistryScreen(BaseScreen):
         return self.rapp.store[self.registry]
 
     def compose_body(self) -> ComposeResult:
+        notes = Static(id="registry-notes")
+        notes.display = False
+        yield notes
         with Horizontal(id="panes"):
             yield VirtualTable(REPO_COLUMNS, self._repo_cells, style_of=_repo_style,
                                id="repos", empty="no repositories (yet)")
@@ -114,14 +120,14 @@ class RegistryScreen(BaseScreen):
 
     # -- rendering ---------------------------------------------------------------------------
 
-    def _repo_cells(self, row: RepoRow) -> tuple[str, ...]:
+    def _repo_cells(self, row: RepoRow) -> tuple[Shown, ...]:
         return repo_cells(row, self.rapp.clock())
 
-    def _tag_cells(self, row: TagRow) -> tuple[str, ...]:
+    def _tag_cells(self, row: TagRow) -> tuple[Shown, ...]:
         cells = tag_cells(row, self.rapp.clock(), row.key in self.expanded)
         if row.depth:
-            return (*cells, "")
-        return (*cells, scan_cell(self.data.scans.get(row.record.digest)))
+            return (*cells, Shown(""))
+        return (*cells, Shown(scan_cell(self.data.scans.get(row.record.digest)), 40))
 
     def _tag_style(self, row: TagRow) -> str:
         if row.depth:
@@ -235,7 +241,20 @@ class RegistryScreen(BaseScreen):
                 age += " (snapshot, revalidating)" if status.loading or not status.error else (
                     " (snapshot)")
         stale = " · STALE" if status.error and status.fetched_at else ""
-        self.set_title(f"{status.name} · {status.url} · {api} · {age}{stale}")
+        self.set_title(f"{status.name} · {status.shown_url} · {api} · {age}{stale}")
+        self._show_notes()
+
+    def _show_notes(self) -> None:
+        """Where the repository list came from, pull limits, soft deletes: one muted line."""
+        status = self.data.status
+        parts = [*status.notes, *(gauge_text(g) for g in status.gauges)]
+        text = safe_text(" · ".join(parts), 400)
+        if text == getattr(self, "_notes_text", None):
+            return
+        self._notes_text = text
+        notes = self.query_one("#registry-notes", Static)
+        notes.update(Text(text, style="dim"))
+        notes.display = bool(parts)
 
     # -- data flow ---------------------------------------------------------------------------
 
@@ -371,10 +390,24 @@ class RegistryScreen(BaseScreen):
     def action_logs(self) -> None:
         from regtui.ui.screens.logs import LogsScreen
 
-        if self.data.config.logs:
-            self.app.push_screen(LogsScreen(self.data.config.logs,
-                                            repository_filter=self.repository),
+        sources: list[Any] = [*self.data.config.logs, *self._api_log_sources()]
+        if sources:
+            self.app.push_screen(LogsScreen(sources, repository_filter=self.repository),
                                  callback=self._logs_closed)
+
+    def _api_log_sources(self) -> list[Any]:
+        """The registry's own audit log (Docker Hub), for the account it lists or logs in as."""
+        from regtui.registry.backend import audit_log_api
+        from regtui.services.hub_audit import hub_audit_source
+
+        backend = getattr(self.rapp.service(self.registry), "backend", None)
+        api = audit_log_api(backend) if backend is not None else None
+        config = self.data.config
+        account = next((name[:-2] for name in config.repositories if name.endswith("/*")),
+                       config.auth.username)
+        if api is None or not account:
+            return []
+        return [hub_audit_source(api, account, asyncio.get_running_loop())]
 
     def _logs_closed(self, repository: str | None) -> None:
         """Enter on a log line names a repository: show it here."""

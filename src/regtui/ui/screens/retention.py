@@ -6,6 +6,7 @@ going past individual failures, and ends with what was deleted and what was not,
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
@@ -113,7 +114,8 @@ class RetentionScreen(Screen[None]):
         self.plan = plan
         table = self.query_one(DataTable)
         table.clear()
-        created = {(r.repository, r.tag): r.created for r in chosen}
+        created: dict[tuple[str, str], datetime | None] = {
+            (r.repository, r.tag): r.created for r in chosen}
         for impact in plan.impacts:
             when = created.get((impact.target.repository, impact.target.tag or ""))
             table.add_row(Text(safe_text(impact.target.repository, 80)),

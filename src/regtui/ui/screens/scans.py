@@ -51,7 +51,7 @@ from regtui.render.scans import (
     severity_cell,
 )
 from regtui.services.scans import CveHit, TagScan, check_cve_id
-from regtui.text import safe_text
+from regtui.text import Shown, safe_text
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.vtable import VirtualTable
 
@@ -124,7 +124,7 @@ class ScansScreen(BaseScreen):
         self.query_one("#scans").focus()
         self.load()
 
-    def _cells(self, row: ScanRow | RepoScanRow) -> tuple[str, ...]:
+    def _cells(self, row: ScanRow | RepoScanRow) -> tuple[Shown, ...]:
         if isinstance(row, RepoScanRow):
             return repo_row_cells(row)
         return scan_row_cells(row, self.rapp.clock())

@@ -51,7 +51,7 @@ def row_cells(record: LogRecord, *, timestamps: bool) -> list[Cell]:
         cells.append((when.ljust(12), "logview--time"))
     cells += [
         (LEVEL_LABELS.get(record.level, "").ljust(5), f"logview--level-{record.level or 'none'}"),
-        (record.method[:6].ljust(6), "logview--method"),
+        (safe_text(record.method, 6).ljust(6), "logview--method"),
         (str(record.status or "").ljust(3), f"logview--status-{record.status_class}"),
         (_fit(safe_text(record.repository, 200), REPOSITORY_WIDTH), "logview--repository"),
         (format_duration(record.duration_ms).rjust(8), "logview--duration"),

@@ -8,11 +8,14 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
+from regtui.text import Shown
 
-def sync_rows(table: DataTable[Text], rows: Sequence[tuple[str, Sequence[str]]]) -> None:
+
+def sync_rows(table: DataTable[Text], rows: Sequence[tuple[str, Sequence[Shown]]]) -> None:
     """Make `table` show `rows` ((key, cells) in order) touching only what changed.
 
-    Cells are `Text` built from plain strings: a `str` cell would be parsed as markup.
+    Cells are `Text` built from `Shown` strings (sanitised, never markup): a `str` cell would
+    be parsed as markup.
     """
     wanted = {key for key, _ in rows}
     with table.app.batch_update():

@@ -23,7 +23,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from regtui.render.columns import Column, fit_columns
-from regtui.text import ELLIPSIS
+from regtui.text import ELLIPSIS, Shown
 
 
 class Keyed(Protocol):
@@ -33,7 +33,8 @@ class Keyed(Protocol):
     def key(self) -> str: ...
 
 
-CellsFunc = Callable[[Any], tuple[str, ...]]
+CellsFunc = Callable[[Any], tuple[Shown, ...]]
+"""Cells are `Shown`: the table draws them as they are, so they must be sanitised already."""
 StyleFunc = Callable[[Any], str]
 
 CACHE_LIMIT = 4096
@@ -111,7 +112,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._style_of = style_of
         self.empty_text = empty
         self.rows: Sequence[Any] = ()
-        self._cache: dict[int, tuple[Any, tuple[str, ...]]] = {}
+        self._cache: dict[int, tuple[Any, tuple[Shown, ...]]] = {}
         self._fitted: list[tuple[Column, int]] = []
         self._painted: dict[int, tuple[object, ...]] = {}
         self._positions: dict[int, int] | None = None
@@ -139,11 +140,14 @@ class VirtualTable(ScrollView, can_focus=True):
         self.repaint_changed()
 
     def set_columns(self, columns: tuple[Column, ...]) -> None:
-        """Show other columns (e.g. VULNS once scan findings are known); cells follow suit."""
-        if columns != self.columns:
-            self.columns = columns
-            self._fitted = []
-            self.invalidate()
+        """Show another set of columns (the cells function must follow); a no-op if equal."""
+        if columns == self.columns:
+            return
+        self.columns = columns
+        self._fitted = []
+        self._cache.clear()
+        self._painted.clear()
+        self.refresh()
 
     def invalidate(self) -> None:
         """Forget cached cells, e.g. when the clock moved and ages must be recomputed."""
@@ -197,7 +201,7 @@ class VirtualTable(ScrollView, can_focus=True):
         row = self.current
         return None if row is None else str(row.key)
 
-    def cells_of(self, row: Any) -> tuple[str, ...]:
+    def cells_of(self, row: Any) -> tuple[Shown, ...]:
         """Cells for `row`, computed once while it stays in the cache."""
         entry = self._cache.get(id(row))
         if entry is not None and entry[0] is row:
@@ -224,7 +228,7 @@ class VirtualTable(ScrollView, can_focus=True):
             self._painted[y] = self._signature(y)
             self.lines_rendered += 1
         if y == 0:
-            labels = tuple(column.label for column, _ in self._fitted)
+            labels = tuple(Shown(column.label) for column, _ in self._fitted)
             return self._strip(self._line(labels, all_columns=False), "vtable--header", width)
         index = self.scroll_offset.y + y - 1
         if index >= len(self.rows):
@@ -236,7 +240,7 @@ class VirtualTable(ScrollView, can_focus=True):
         component = "vtable--cursor" if index == self.cursor else ""
         return self._strip(line, component, width, row)
 
-    def _line(self, cells: tuple[str, ...], *, all_columns: bool) -> str:
+    def _line(self, cells: tuple[Shown, ...], *, all_columns: bool) -> str:
         """Lay the cells out in the fitted columns, cutting long ones with an ellipsis."""
         parts = []
         for position, (column, width) in enumerate(self._fitted):
