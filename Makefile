@@ -49,7 +49,15 @@ check: lint typecheck
 soak: setup debs
 	$(BIN)/python -m tests.soak
 
+BENCH_DEBS := wrk hey skopeo
+
 bench: setup debs
+	@if ! command -v wrk >/dev/null || ! command -v hey >/dev/null \
+	    || ! command -v skopeo >/dev/null; then \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(BENCH_DEBS); \
+	fi
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/run_all.py
 
 snapshots-update: setup debs

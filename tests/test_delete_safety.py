@@ -39,7 +39,7 @@ def operations(lab: Lab, tmp: Path, *, flavor: str = "distribution",
 
 
 class FailingHead(httpx.AsyncBaseTransport):
-    """The real registry, except HEAD of one tag answers 503 while `failing` is set."""
+    """The real registry, except reading one tag (HEAD or GET) answers 503 while `failing`."""
 
     def __init__(self, path: str) -> None:
         self.real = httpx.AsyncHTTPTransport()
@@ -47,7 +47,7 @@ class FailingHead(httpx.AsyncBaseTransport):
         self.failing = True
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self.failing and request.method == "HEAD" and request.url.path == self.path:
+        if self.failing and request.method in ("HEAD", "GET") and request.url.path == self.path:
             return httpx.Response(503)
         return await self.real.handle_async_request(request)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ import httpx
 import pytest
 
 from regtui.errors import NotFoundError, ProtocolError, ReadOnlyError, RegistryError
-from regtui.registry.cache import ContentCache, compute_digest
+from regtui.registry.cache import DB_NAME, ContentCache, compute_digest
 from regtui.registry.distribution import DistributionBackend
 from regtui.registry.transport import GuardedTransport, retry_after_seconds
 
@@ -126,10 +127,13 @@ def test_corrupt_cache_entry_is_dropped(tmp_path: Path) -> None:
     data = b'{"a": 1}'
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     cache.put(digest, data)
-    path = tmp_path / "blobs" / "sha256" / digest[7:9] / digest[7:]
-    path.write_bytes(b"tampered")
+    cache.flush()
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        db.execute("UPDATE blobs SET data = ? WHERE digest = ?", (b"tampered", digest))
     assert ContentCache(tmp_path).get(digest) is None
-    assert not path.exists()
+    cache.flush()
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        assert db.execute("SELECT count(*) FROM blobs").fetchone() == (0,)
 
 
 async def test_retries_honour_retry_after_then_succeed() -> None:

@@ -60,8 +60,9 @@ async def test_cancel_during_a_placeholder_delete_finishes_the_step(
         await ops.inventory.aclose()
     assert head(lab, "app", "stable") is None, "the step ran to its end: the tag is gone"
     assert head(lab, "app", "1.2.3") == shared
-    outcomes = [e.outcome for e in AuditLog(tmp_path / "audit.jsonl").entries()]
-    assert outcomes == ["ok: tag removed via placeholder"]
+    entries = AuditLog(tmp_path / "audit.jsonl").entries()
+    assert [e.outcome for e in entries] == ["ok: tag removed via placeholder"]
+    assert [e.url for e in entries] == [lab.url]  # keyed by URL, not only the name
 
 
 async def test_cancel_mid_run_audits_every_item_and_matches_the_registry(
@@ -87,3 +88,32 @@ async def test_cancel_mid_run_audits_every_item_and_matches_the_registry(
     assert gone, "the step under way when the cancel came finished"
     assert all(e.outcome.startswith(("ok", "interrupted")) for e in entries)
     assert set(paged_tags(lab, repo)) == before - gone
+
+
+def test_gc_history_is_keyed_by_url_not_by_name(tmp_path: Path) -> None:
+    """Two labs both named `lab` kept one mixed history; a run written before URLs were
+    kept still shows under its name."""
+    import json
+
+    from regtui.config import GcConfig
+    from regtui.services.gc import GcRun, GcRunner
+
+    history = tmp_path / "gc-history.jsonl"
+
+    def run(url: str, mode: str) -> GcRun:
+        return GcRun(time="2026-12-01T10:00:00Z", registry="lab", mode=mode, command="gc",
+                     exit_code=0, progress={}, bytes_before=None, bytes_after=None,
+                     log_tail=[], url=url)
+
+    first = GcRunner("lab", GcConfig(), read_only=False, history_path=history,
+                     url="http://127.0.0.1:5000")
+    second = GcRunner("lab", GcConfig(), read_only=False, history_path=history,
+                      url="http://127.0.0.1:6000")
+    first._remember(run(first.url, "collect"))
+    second._remember(run(second.url, "dry-run"))
+    old = json.loads(history.read_text().splitlines()[0])
+    old.pop("url")
+    with history.open("a") as handle:
+        handle.write(json.dumps({**old, "mode": "legacy"}) + "\n")
+    assert [r.mode for r in first.history()] == ["collect", "legacy"]
+    assert [r.mode for r in second.history()] == ["dry-run", "legacy"]

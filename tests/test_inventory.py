@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -125,7 +126,7 @@ def access_log_manifest_gets(log_file: Path, start: int) -> int:
 
 def test_second_inventory_downloads_no_manifest_again(lab: Lab, tmp_path: Path) -> None:
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin",
-           "HOME": str(tmp_path)}
+           "HOME": str(tmp_path), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     start = lab.log_file.stat().st_size
     first = run_cli("inventory", "--registry", lab.url, env=env)
     assert first.returncode == 0, first.stderr

@@ -173,7 +173,11 @@ class RegistryConfig:
     flavor: str = "distribution"
     """Which backend speaks to it; one of `FLAVORS`."""
     concurrency: int = 8
-    """Most requests in flight at once (1..64)."""
+    """Requests in flight to start with (1..64); the limit then follows the registry's knee."""
+    max_concurrency: int = 32
+    """Most requests in flight the adaptive limit may grow to (1..256)."""
+    max_requests_per_second: float | None = None
+    """Cap on requests per second to this registry, every request counted; None: no cap."""
     timeout: float = 30.0
     """Seconds before a request is given up."""
     retries: int = 3
@@ -282,13 +286,17 @@ class Config:
         The environment beats the file: an on-call shell with REGTUI_READ_ONLY=1 stays
         read-only whatever a registry entry says; only `--write` lowers it.
         """
+        return self.read_only_source(registry, flag) is not None
+
+    def read_only_source(self, registry: RegistryConfig | None, flag: bool | None) -> str | None:
+        """Why changes are refused, for the screen to say (None: they are allowed)."""
         if flag is not None:
-            return flag
+            return "--read-only" if flag else None
         if self.read_only_env is not None:
-            return self.read_only_env
+            return "REGTUI_READ_ONLY" if self.read_only_env else None
         if registry is not None and registry.read_only is not None:
-            return registry.read_only
-        return self.read_only
+            return f"read_only = true for {registry.name}" if registry.read_only else None
+        return "read_only = true" if self.read_only else None
 
 
 def registry_env_prefix(name: str) -> str:
@@ -653,6 +661,9 @@ def _registry(table: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -
             _string(table, "flavor", where, "distribution"), FLAVORS, where.child("flavor")
         ),
         concurrency=_int(table, "concurrency", where, 8, 1, 64),
+        max_concurrency=_int(table, "max_concurrency", where, 32, 1, 256),
+        max_requests_per_second=(_positive(table, "max_requests_per_second", where, 1.0)
+                                 if "max_requests_per_second" in table else None),
         timeout=_positive(table, "timeout", where, 30.0),
         retries=_int(table, "retries", where, 3, 0, sys.maxsize),
         deadline=_positive(table, "deadline", where, 60.0),

@@ -42,7 +42,7 @@ async def at_tags(pilot: Pilot[Any]) -> None:
     await settle(pilot)
     app_of(pilot).open_registry("lab", "library/alpine")
     await settle(pilot)
-    await pilot.press("down", "down", "space")
+    await pilot.press("down", "down", "z")
     await settle(pilot)
 
 

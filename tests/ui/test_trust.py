@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual import events
 
 from regtui.ui.app import RegtuiApp
@@ -47,3 +49,121 @@ async def test_burst_after_colon_jumps_without_running_hotkeys(make_app: AppMake
         assert (app.screen.registry, app.screen.repository) == ("lab", "team/app")
         assert app.screen.tree_mode == tree  # `t` did not run as a hotkey
         assert "no registry or repository" not in app.error_text
+
+
+def test_every_screen_has_the_worker_error_funnel() -> None:
+    from textual.screen import ModalScreen, Screen
+
+    from regtui.ui.bindings import _import_all, _subclasses
+    from regtui.ui.screens.funnel import FunnelScreen
+
+    _import_all()
+    screens = [c for c in _subclasses(Screen) if c.__module__.startswith("regtui.ui.")
+               and not issubclass(c, ModalScreen) and c is not FunnelScreen]
+    assert len(screens) >= 8
+    assert [c.__name__ for c in screens if not issubclass(c, FunnelScreen)] == []
+
+
+async def test_a_failing_storage_read_is_shown_not_loading_forever(tmp_path: Path) -> None:
+    """A real connection to a port nobody listens on: the read fails like a dead host."""
+    from regtui.config import Config, RegistryConfig
+    from regtui.services.inventory import open_registry
+    from regtui.ui.screens.storage import StorageScreen
+
+    registry = RegistryConfig("dead", "http://127.0.0.1:9")
+    config = Config(registries=(registry,), cache_dir=tmp_path, state_dir=tmp_path)
+    service = open_registry(registry, config, read_only=True)
+    app = RegtuiApp(config, factory=lambda _: service)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()  # settle() would re-raise the refresh failing too
+        app.push_screen(StorageScreen(service, None))
+        for _ in range(200):  # settle() would re-raise the worker's failure
+            await pilot.pause(0.05)
+            progress = str(app.screen.query_one("#storage-progress").render())
+            if "failed" in progress:
+                break
+        assert "failed" in progress and "reading the registry…" not in progress
+        assert any("failed" in str(n.title) for n in app._notifications)
+
+
+def read_only_app(tmp_path: Path, *, lab: bool | None, everywhere: bool = False) -> RegtuiApp:
+    from dataclasses import replace
+
+    from tests.ui.fakes import fake_config, fake_factory, fixed_clock
+
+    config = fake_config(tmp_path)
+    registries = (replace(config.registries[0], read_only=lab), config.registries[1])
+    return RegtuiApp(replace(config, registries=registries, read_only=everywhere),
+                     factory=fake_factory(), clock=fixed_clock)
+
+
+async def test_fleet_title_shows_each_registrys_mode(tmp_path: Path) -> None:
+    for lab, everywhere, expected in ((True, False, "read-only: lab"),
+                                      (None, True, "all read-only"),
+                                      (False, True, "read-only: mirror"),
+                                      (None, False, "read-write allowed")):
+        app = read_only_app(tmp_path, lab=lab, everywhere=everywhere)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await pilot.pause(0.2)
+            title = str(app.screen.query_one("#title").render())
+            assert expected in title, (lab, everywhere, title)
+
+
+async def test_a_refused_key_says_why(tmp_path: Path) -> None:
+    app = read_only_app(tmp_path, lab=True)
+    async with app.run_test(size=(120, 30)) as pilot:
+        app.open_registry("lab", "team/app")
+        await pilot.pause(0.3)
+        app.screen.query_one("#tags", VirtualTable).focus()
+        await pilot.pause()
+        await pilot.press("ctrl+d")
+        await pilot.pause()
+        messages = [str(n.message) for n in app._notifications]
+        assert any("read-only: deleting is disabled for lab (read_only = true for lab)" in m
+                   for m in messages), messages
+        assert "read-only" in str(app.screen.query_one("#title").render())
+
+
+async def test_errors_go_away_when_their_source_succeeds_or_is_left(
+        make_app: AppMaker) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        app.open_registry("lab", "team/app")
+        await settle(pilot)
+        down = app.error_text  # the `mirror` registry is down: that stays true
+        app.screen.query_one("#tags", VirtualTable).focus()
+        await pilot.press("slash", *"~[")
+        await pilot.pause()
+        assert "bad regular expression" in app.error_text
+        await pilot.press("backspace", *"1")
+        await pilot.pause()
+        assert "bad regular expression" not in app.error_text  # fixed a moment later
+        await pilot.press("escape")
+        await pilot.press("colon", *"nosuch/repo", "enter")
+        await pilot.pause()
+        assert "no registry or repository named 'nosuch/repo'" in app.error_text
+        await pilot.press("escape")  # back to the fleet: the failed jump is left behind
+        await pilot.pause()
+        assert "nosuch" not in app.error_text
+        assert app.error_text == down
+
+
+async def test_q_goes_back_and_quits_only_from_the_fleet(make_app: AppMaker) -> None:
+    from regtui.ui.screens.fleet import FleetScreen
+
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        app.open_registry("lab", "team/app")
+        await settle(pilot)
+        await pilot.press("enter")  # the tag detail
+        await settle(pilot)
+        depth = len(app.screen_stack)
+        await pilot.press("q")
+        await pilot.pause()
+        assert len(app.screen_stack) == depth - 1 and isinstance(app.screen, RegistryScreen)
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, FleetScreen) and app.is_running
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running

@@ -98,6 +98,28 @@ class RegistryBackend(Protocol):
 
 
 @runtime_checkable
+class TagResolver(Protocol):
+    """A backend that resolves a tag in the fewest requests, using what it read last time."""
+
+    async def resolve_tag(self, repository: str, tag: str, hint: str | None = None) -> Manifest:
+        """One GET by tag, or a HEAD when `hint` (the tag's last digest) is cached."""
+        ...
+
+    def tag_hints(self, repository: str) -> dict[str, str]:
+        """tag -> digest as last read; {} when nothing is known."""
+        ...
+
+    def remember_tags(self, repository: str, tags: dict[str, str]) -> None:
+        """Replace the repository's hints with what was just read."""
+        ...
+
+
+def tag_resolver(backend: RegistryBackend) -> TagResolver | None:
+    """The backend's cache-aware tag resolution, when it has one."""
+    return backend if isinstance(backend, TagResolver) else None
+
+
+@runtime_checkable
 class TagDeleteApi(Protocol):
     """A registry API that removes one tag and keeps the manifest (Harbor's tag API)."""
 

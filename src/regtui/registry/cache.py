@@ -1,22 +1,41 @@
-"""A persistent, content-addressed cache of manifests and config blobs.
+"""A persistent, content-addressed cache of manifests and config blobs, and of tag hints.
 
 Digests are immutable, so anything fetched by digest can be kept forever and re-verified on
 read. A second inventory of an unchanged registry then downloads no manifest or config again.
+
+Everything lives in one SQLite file written by one background thread: a walk that fills the
+cache costs the event loop a dictionary insert per digest, not a mkdir, mkstemp and rename.
+Until the writer has committed it, an entry is served from memory, so a reader never misses
+what was just put. Tag hints (the digest a tag pointed at when last read) let the inventory
+ask HEAD only where the cache can then answer the body.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
-import os
 import re
-import tempfile
+import sqlite3
+import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
 DIGEST_RE: Final = re.compile(r"^(sha256):([0-9a-f]{64})$|^(sha512):([0-9a-f]{128})$")
 MAX_CACHED_BYTES: Final = 4 * 1024 * 1024
-MEMORY_ENTRIES: Final = 2048
+MEMORY_ENTRIES: Final = 16384
+DB_NAME: Final = "content.sqlite3"
+FLUSH_EVERY: Final = 0.2
+"""Seconds between the writer's commits: one transaction per batch, no wake-up per entry."""
+SCHEMA: Final = (
+    "CREATE TABLE IF NOT EXISTS blobs (digest TEXT PRIMARY KEY, data BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS tags (scope TEXT NOT NULL, repository TEXT NOT NULL, "
+    "tag TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (scope, repository, tag))",
+)
+
+_Write = tuple[str, tuple[str, ...] | tuple[str, bytes]] | None
 
 
 def compute_digest(data: bytes, algorithm: str = "sha256") -> str:
@@ -36,26 +55,202 @@ def verify_digest(digest: str, data: bytes) -> bool:
     return compute_digest(data, algorithm) == digest
 
 
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, timeout=10.0, check_same_thread=False,
+                                 isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    for statement in SCHEMA:
+        connection.execute(statement)
+    return connection
+
+
+class _Store:
+    """One SQLite file per cache directory, shared by every `ContentCache` on it in a process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pending: dict[str, bytes] = {}
+        self.pending_tags: dict[tuple[str, str, str], str] = {}
+        self._lock = threading.Lock()
+        self._queue: list[_Write] = []
+        self._wake = threading.Event()
+        self._known: set[str] | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._writer: threading.Thread | None = None
+        self.broken = False
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._reader = _connect(path)
+        except (OSError, sqlite3.Error):
+            # A cache that cannot be opened costs speed, never correctness.
+            self.broken = True
+
+    def read(self, digest: str) -> bytes | None:
+        with self._lock:
+            found = self.pending.get(digest)
+        if found is not None or self._reader is None:
+            return found
+        if self._known is None:
+            self._known = self._digests()
+        if digest not in self._known:
+            return None  # a miss costs a set lookup, not a query
+        try:
+            row = self._reader.execute("SELECT data FROM blobs WHERE digest = ?",
+                                       (digest,)).fetchone()
+        except sqlite3.Error:
+            return None
+        return bytes(row[0]) if row is not None else None
+
+    def _digests(self) -> set[str]:
+        assert self._reader is not None
+        try:
+            return {str(row[0]) for row in self._reader.execute("SELECT digest FROM blobs")}
+        except sqlite3.Error:
+            return set()
+
+    def _enqueue(self, *items: _Write) -> None:
+        """Queue statements without waking the writer: it collects them every `FLUSH_EVERY`."""
+        with self._lock:
+            self._queue.extend(items)
+        self._start()
+
+    def drop(self, digest: str) -> None:
+        if self._known is not None:
+            self._known.discard(digest)
+        self._enqueue(("DELETE FROM blobs WHERE digest = ?", (digest,)))
+
+    def write(self, digest: str, data: bytes) -> None:
+        if self.broken:
+            return
+        with self._lock:
+            if digest in self.pending:
+                return
+            self.pending[digest] = data
+        if self._known is not None:
+            self._known.add(digest)
+        self._enqueue(("INSERT OR IGNORE INTO blobs VALUES (?, ?)", (digest, data)))
+
+    def tag_hints(self, scope: str, repository: str) -> dict[str, str]:
+        hints: dict[str, str] = {}
+        if self._reader is not None:
+            try:
+                rows = self._reader.execute(
+                    "SELECT tag, digest FROM tags WHERE scope = ? AND repository = ?",
+                    (scope, repository)).fetchall()
+            except sqlite3.Error:
+                rows = []
+            hints = {str(tag): str(digest) for tag, digest in rows}
+        with self._lock:
+            for (s, r, tag), digest in self.pending_tags.items():
+                if s == scope and r == repository:
+                    hints[tag] = digest
+        return hints
+
+    def write_tags(self, scope: str, repository: str, tags: Mapping[str, str]) -> None:
+        if self.broken:
+            return
+        with self._lock:
+            for tag, digest in tags.items():
+                self.pending_tags[(scope, repository, tag)] = digest
+        self._enqueue(("DELETE FROM tags WHERE scope = ? AND repository = ?", (scope, repository)),
+                      *(("INSERT OR REPLACE INTO tags VALUES (?, ?, ?, ?)",
+                         (scope, repository, tag, digest)) for tag, digest in tags.items()))
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._run, name="regtui-cache-writer",
+                                                daemon=True)
+                self._writer.start()
+
+    def _run(self) -> None:
+        try:
+            connection = _connect(self.path)
+        except (OSError, sqlite3.Error):
+            self.broken = True
+            connection = None
+        while True:
+            self._wake.wait(FLUSH_EVERY)
+            self._wake.clear()
+            with self._lock:
+                batch, self._queue = self._queue, []
+            stop = None in batch
+            if connection is not None:
+                self._commit(connection, [item for item in batch if item is not None])
+            if stop:
+                if connection is not None:
+                    connection.close()
+                return
+
+    def _commit(self, connection: sqlite3.Connection,
+                batch: list[tuple[str, tuple[str, ...] | tuple[str, bytes]]]) -> None:
+        try:
+            connection.execute("BEGIN")
+            for statement, args in batch:
+                connection.execute(statement, args)
+            connection.execute("COMMIT")
+        except sqlite3.Error:
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+        with self._lock:
+            for _, args in batch:
+                if len(args) == 2 and isinstance(args[1], bytes):
+                    self.pending.pop(str(args[0]), None)
+                elif len(args) == 4:
+                    key = (str(args[0]), str(args[1]), str(args[2]))
+                    if self.pending_tags.get(key) == args[3]:
+                        del self.pending_tags[key]
+
+    def flush(self) -> None:
+        """Wait until every write so far is committed (the writer then stops until needed)."""
+        if self._reader is None:
+            return
+        self._start()  # a writer that stopped after an earlier flush leaves nothing queued
+        with self._lock:
+            writer = self._writer
+            self._queue.append(None)
+        self._wake.set()
+        if writer is not None:
+            writer.join()
+
+
+_STORES: dict[Path, _Store] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def _store(root: Path) -> _Store:
+    path = (root / DB_NAME).absolute()
+    with _STORES_LOCK:
+        store = _STORES.get(path)
+        if store is None:
+            store = _STORES[path] = _Store(path)
+        return store
+
+
+@atexit.register
+def flush_all() -> None:
+    """Writes still queued when the process ends are committed, not lost."""
+    for store in list(_STORES.values()):
+        store.flush()
+
+
 class ContentCache:
-    """Digest -> bytes, on disk under `root` (or memory only when root is None)."""
+    """Digest -> bytes, in one SQLite file under `root` (or memory only when root is None)."""
 
     def __init__(self, root: Path | None) -> None:
         self.root = root
+        self._store = _store(root) if root is not None else None
         self._memory: OrderedDict[str, bytes] = OrderedDict()
         self.hits = 0
         self.misses = 0
-
-    def _path(self, digest: str) -> Path:
-        assert self.root is not None
-        algorithm, hexpart = digest.split(":", 1)
-        return self.root / "blobs" / algorithm / hexpart[:2] / hexpart
 
     def get(self, digest: str) -> bytes | None:
         """The cached bytes, verified; a corrupt entry is dropped and counts as a miss."""
         if not is_digest(digest):
             return None
         data = self._memory.get(digest)
-        if data is None and self.root is not None:
+        if data is None and self._store is not None:
             data = self._read_disk(digest)
         if data is None:
             self.misses += 1
@@ -64,15 +259,25 @@ class ContentCache:
         self.hits += 1
         return data
 
+    def has(self, digest: str) -> bool:
+        """Whether `get` would answer, without counting a hit or a miss."""
+        if digest in self._memory:
+            return True
+        if self._store is None or not is_digest(digest):
+            return False
+        data = self._read_disk(digest)
+        if data is not None:
+            self._remember(digest, data)
+        return data is not None
+
     def _read_disk(self, digest: str) -> bytes | None:
-        path = self._path(digest)
-        try:
-            data = path.read_bytes()
-        except OSError:
+        assert self._store is not None
+        data = self._store.read(digest)
+        if data is None:
             return None
         if verify_digest(digest, data):
             return data
-        path.unlink(missing_ok=True)
+        self._store.drop(digest)
         return None
 
     def put(self, digest: str, data: bytes) -> None:
@@ -80,22 +285,22 @@ class ContentCache:
         if len(data) > MAX_CACHED_BYTES or not verify_digest(digest, data):
             return
         self._remember(digest, data)
-        if self.root is not None:
-            self._write_disk(digest, data)
+        if self._store is not None:
+            self._store.write(digest, data)
 
-    def _write_disk(self, digest: str, data: bytes) -> None:
-        path = self._path(digest)
-        if path.exists():
-            return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-        except OSError:
-            # A cache that cannot be written costs speed, never correctness.
-            return
+    def tag_hints(self, scope: str, repository: str) -> dict[str, str]:
+        """tag -> the digest it had when last read (in registry `scope`); {} when unknown."""
+        return self._store.tag_hints(scope, repository) if self._store is not None else {}
+
+    def remember_tags(self, scope: str, repository: str, tags: Mapping[str, str]) -> None:
+        """Replace the tag hints of a repository with what a walk just read."""
+        if self._store is not None:
+            self._store.write_tags(scope, repository, dict(tags))
+
+    def flush(self) -> None:
+        """Block until queued writes are on disk (tests, and before a process hands over)."""
+        if self._store is not None:
+            self._store.flush()
 
     def _remember(self, digest: str, data: bytes) -> None:
         self._memory[digest] = data

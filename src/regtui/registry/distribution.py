@@ -53,6 +53,9 @@ DEFAULT_MAX_NAMES: Final = 1_000_000
 """More repositories (or tags of one repository) than this is not a plausible answer."""
 DEFAULT_LIST_DEADLINE: Final = 600.0
 SUPPLEMENT_SUFFIXES: Final = (".sig", ".att", ".sbom")
+REFERRERS_TTL: Final = 300.0
+"""Seconds a referrer answer is reused; the tag-schema key also changes when tags do."""
+MAX_REFERRER_ENTRIES: Final = 100_000
 REFUSED_CATALOG: Final = frozenset({"HTTP 401", "HTTP 403", "HTTP 404", "HTTP 405"})
 """GHCR, GitLab and some ECR setups answer these for `/v2/_catalog`."""
 
@@ -86,6 +89,9 @@ class DistributionBackend:
         self.list_deadline = list_deadline
         self._limit = asyncio.Semaphore(concurrency)
         self._referrers_api: bool | None = None
+        self._inflight: dict[str, asyncio.Future[bytes]] = {}
+        self._referrers: dict[tuple[str, str, frozenset[str] | None],
+                              tuple[float, list[Referrer]]] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -262,6 +268,24 @@ class DistributionBackend:
         media_type = response.headers.get("content-type", "").split(";", 1)[0].strip()
         return ManifestHead(digest, media_type, int(length))
 
+    async def resolve_tag(self, repository: str, tag: str, hint: str | None = None) -> Manifest:
+        """A tag's manifest in the fewest requests: one GET by tag, or HEAD + the cache.
+
+        A GET by tag answers the digest header and the body at once. A HEAD first pays off
+        only when the cache can answer the body, which `hint` (the digest the tag had when last
+        read) says; if the tag moved, the new manifest is fetched by its digest.
+        """
+        if hint is not None and self.cache.has(hint):
+            head = await self.head_manifest(repository, tag)
+            return await self.manifest(repository, head.digest)
+        return await self.manifest(repository, tag)
+
+    def tag_hints(self, repository: str) -> dict[str, str]:
+        return self.cache.tag_hints(self.url, repository)
+
+    def remember_tags(self, repository: str, tags: dict[str, str]) -> None:
+        self.cache.remember_tags(self.url, repository, tags)
+
     async def manifest(self, repository: str, reference: str) -> Manifest:
         what = _describe(repository, reference)
         if is_digest(reference) and (cached := self.cache.get(reference)) is not None:
@@ -295,8 +319,8 @@ class DistributionBackend:
         if is_digest(header):
             if not verify_digest(header, content):
                 raise ProtocolError(
-                    f"{where}: registry says {header} but the content hashes to "
-                    f"{compute_digest(content)}")
+                    f"{where}: content does not match its digest (registry says {header}, "
+                    f"the content hashes to {compute_digest(content)})")
             return header
         return compute_digest(content)
 
@@ -304,6 +328,23 @@ class DistributionBackend:
         """A small blob (config, signature payload), verified and cached by digest."""
         if (cached := self.cache.get(digest)) is not None:
             return cached
+        # Repositories share configs: one download per digest, however many ask at once.
+        task = self._inflight.get(digest)
+        if task is None:
+            task = asyncio.ensure_future(
+                self._download_blob(repository, digest, limit=limit, what=what))
+            self._inflight[digest] = task
+            task.add_done_callback(lambda done: self._settle(digest, done))
+        return await asyncio.shield(task)
+
+    def _settle(self, digest: str, task: asyncio.Future[bytes]) -> None:
+        if self._inflight.get(digest) is task:
+            del self._inflight[digest]
+        if not task.cancelled():
+            task.exception()  # retrieved: a failure every waiter left is still not "lost"
+
+    async def _download_blob(self, repository: str, digest: str, *, limit: int,
+                             what: str) -> bytes:
         path = f"/v2/{_quote(repository)}/blobs/{_quote(digest)}"
         _, body = await self._fetch("GET", path, what=what, limit=limit)
         if not verify_digest(digest, body):
@@ -327,7 +368,27 @@ class DistributionBackend:
 
     async def referrers(self, repository: str, digest: str,
                         tags: Collection[str] | None = None) -> list[Referrer]:
-        """The referrers API when the registry has it, else the tag schema fallback."""
+        """The referrers API when the registry has it, else the tag schema fallback.
+
+        Cached by digest like manifests: opening a tag twice probes once. For the tag schema
+        the key includes which candidate tags exist, so a new `.sig` tag is seen.
+        """
+        base = digest.replace(":", "-", 1)
+        candidates = (None if tags is None else frozenset(
+            t for t in (base, *(base + suffix for suffix in SUPPLEMENT_SUFFIXES)) if t in tags))
+        key = (repository, digest, candidates)
+        now = time.monotonic()
+        cached = self._referrers.get(key)
+        if cached is not None and now - cached[0] < REFERRERS_TTL:
+            return list(cached[1])
+        found = await self._probe_referrers(repository, digest, tags)
+        if len(self._referrers) >= MAX_REFERRER_ENTRIES:
+            self._referrers.clear()
+        self._referrers[key] = (now, found)
+        return list(found)
+
+    async def _probe_referrers(self, repository: str, digest: str,
+                               tags: Collection[str] | None) -> list[Referrer]:
         if self._referrers_api is not False:
             found = await self._referrers_from_api(repository, digest)
             if found is not None:

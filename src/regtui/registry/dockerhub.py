@@ -32,7 +32,7 @@ from regtui.registry.distribution import (
     DistributionBackend,
     _read_bounded,
 )
-from regtui.registry.models import Gauge, Health, RegistryInfo
+from regtui.registry.models import Gauge, Health, Manifest, RegistryInfo
 from regtui.registry.transport import TOKEN_REQUEST, describe_http_error
 from regtui.text import Untrusted, untrusted
 
@@ -227,6 +227,12 @@ class DockerHubBackend(DistributionBackend):
         if found is None:
             return ""
         return f"{found.remaining}/{found.limit} left per {window_text(found.window_seconds)}"
+
+    async def resolve_tag(self, repository: str, tag: str, hint: str | None = None) -> Manifest:
+        """HEAD first, always: on Docker Hub a HEAD is free and a GET is a pull, so a tag costs
+        a pull only when its digest is not cached (and aliases of one digest cost one)."""
+        head = await self.head_manifest(repository, tag)
+        return await self.manifest(repository, head.digest)
 
     async def head_manifest(self, repository: str, reference: str) -> ManifestHead:
         """HEAD only: a HEAD without a digest is an error here, never a GET (a GET is a pull)."""

@@ -15,7 +15,7 @@ from regtui.registry.distribution import DistributionBackend
 from regtui.registry.dockerhub import DOCKERHUB_CAPABILITIES, HUB_API, DockerHubBackend
 from regtui.registry.harbor import HARBOR_CAPABILITIES, HarborBackend
 from regtui.registry.nexus import NEXUS_CAPABILITIES, NexusBackend
-from regtui.registry.transport import build_client
+from regtui.registry.transport import RegistryClient, build_client
 
 # Flavors without a backend of their own yet read through their `/v2/` distribution API.
 DISTRIBUTION_CAPABILITIES: Final = Capabilities(can_delete_manifest=True, can_gc=True)
@@ -29,8 +29,10 @@ FLAVOR_CAPABILITIES: Final[dict[str, Capabilities]] = {
 }
 
 
-def _client(registry: RegistryConfig, *, read_only: bool) -> httpx.AsyncClient:
-    """The one guarded transport of a registry (or of a Nexus docker connector)."""
+def _client(registry: RegistryConfig, *, read_only: bool,
+            shared_with: httpx.AsyncClient | None = None) -> httpx.AsyncClient:
+    """The one guarded transport of a registry (or of a Nexus docker connector, which shares
+    the registry's pacing: one rate cap, one in-flight limit, one request count)."""
     return build_client(
         name=registry.name,
         url=registry.url,
@@ -38,11 +40,14 @@ def _client(registry: RegistryConfig, *, read_only: bool) -> httpx.AsyncClient:
         read_only=read_only,
         auth=RegistryAuth(registry),
         concurrency=registry.concurrency,
+        max_concurrency=registry.max_concurrency,
+        max_requests_per_second=registry.max_requests_per_second,
         timeout=registry.timeout,
         retries=registry.retries,
         ca_file=registry.ca_file,
         insecure=registry.insecure,
         deadline=registry.deadline,
+        shared_with=shared_with if isinstance(shared_with, RegistryClient) else None,
     )
 
 
@@ -58,22 +63,23 @@ def open_backend(registry: RegistryConfig, config: Config, *, read_only: bool,
     if registry.flavor == "nexus":
         def connector(name: str, url: str) -> DistributionBackend:
             served = replace(registry, name=name, url=url)
-            return DistributionBackend(name=name, url=url, client=_client(served,
-                                                                          read_only=read_only),
-                                       cache=store, concurrency=registry.concurrency,
+            return DistributionBackend(name=name, url=url,
+                                       client=_client(served, read_only=read_only,
+                                                      shared_with=client),
+                                       cache=store, concurrency=_bound(registry),
                                        max_names=registry.max_names,
                                        list_deadline=registry.refresh_deadline)
         return NexusBackend(name=registry.name, url=registry.url, client=client, cache=store,
-                            connector=connector, concurrency=registry.concurrency,
+                            connector=connector, concurrency=_bound(registry),
                             credentials=lambda: resolve_credentials(registry),
                             configured=registry.repositories)
     if registry.flavor == "harbor":  # its management API wants Basic credentials up front
         return HarborBackend(name=registry.name, url=registry.url, client=client, cache=store,
-                             concurrency=registry.concurrency,
+                             concurrency=_bound(registry),
                              credentials=lambda: resolve_credentials(registry))
     if registry.flavor == "dockerhub":
         return DockerHubBackend(name=registry.name, url=registry.url, client=client, cache=store,
-                                concurrency=registry.concurrency,
+                                concurrency=_bound(registry),
                                 api_url=registry.api_url or HUB_API,
                                 credentials=lambda: resolve_credentials(registry),
                                 configured=registry.repositories)
@@ -82,9 +88,14 @@ def open_backend(registry: RegistryConfig, config: Config, *, read_only: bool,
         url=registry.url,
         client=client,
         cache=store,
-        concurrency=registry.concurrency,
+        concurrency=_bound(registry),
         capabilities=FLAVOR_CAPABILITIES.get(registry.flavor, OCI_CAPABILITIES),
         configured=registry.repositories,
         max_names=registry.max_names,
         list_deadline=registry.refresh_deadline,
     )
+
+
+def _bound(registry: RegistryConfig) -> int:
+    """The backend's own bound: wide enough for the transport's adaptive limit to decide."""
+    return max(registry.concurrency, registry.max_concurrency)

@@ -20,6 +20,8 @@ import httpx
 
 from regtui import __version__
 from regtui.errors import ProtocolError, ReadOnlyError, RegistryError
+from regtui.registry.aiotransport import AiohttpTransport
+from regtui.registry.pacing import AdaptiveLimit, PacedTransport
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
@@ -223,6 +225,32 @@ def ssl_context(host: str, *, ca_file: Path | None, insecure: bool,
     return context
 
 
+class RegistryClient(httpx.AsyncClient):
+    """The httpx client of one registry, with what its pacing layer knows about it."""
+
+    pacing: PacedTransport | None = None
+
+    @property
+    def requests_sent(self) -> int:
+        """Requests this process sent to the registry (each retry and token request too)."""
+        return self.pacing.meter.sent if self.pacing is not None else 0
+
+    def request_rate(self, window: float = 10.0) -> float:
+        """regtui's own requests per second to the registry over the last `window` seconds."""
+        return self.pacing.meter.rate(window) if self.pacing is not None else 0.0
+
+
+def inner_transport(kind: str, *, verify: ssl.SSLContext | bool,
+                    connections: int) -> httpx.AsyncBaseTransport:
+    """The transport that does the I/O: aiohttp's pool and parser, or httpx's own httpcore."""
+    if kind == "aiohttp":
+        return AiohttpTransport(verify=verify, max_connections=connections)
+    if kind == "httpcore":
+        return httpx.AsyncHTTPTransport(verify=verify, limits=httpx.Limits(
+            max_connections=connections, max_keepalive_connections=connections))
+    raise ValueError(f"unknown inner transport {kind!r}")
+
+
 def build_client(
     *,
     name: str,
@@ -231,21 +259,32 @@ def build_client(
     read_only: bool,
     auth: httpx.Auth | None = None,
     concurrency: int = 8,
+    max_concurrency: int = 32,
+    max_requests_per_second: float | None = None,
     timeout: float = 30.0,
     retries: int = 3,
     ca_file: Path | None = None,
     insecure: bool = False,
     deadline: float = DEFAULT_DEADLINE,
-) -> httpx.AsyncClient:
-    """One pooled client per registry: connection reuse, bounded pool, guarded transport."""
+    inner: str = "aiohttp",
+    shared_with: RegistryClient | None = None,
+) -> RegistryClient:
+    """One pooled client per registry: keep-alive pool, pacing, read-only guard outermost.
+
+    `shared_with`: another endpoint of the same registry (a Nexus connector) whose rate cap,
+    in-flight limit and request count this client shares.
+    """
     verify = ssl_context(host, ca_file=ca_file, insecure=insecure)
-    inner = httpx.AsyncHTTPTransport(
-        verify=verify,
-        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-    )
-    transport = GuardedTransport(inner, registry=name, read_only=read_only, retries=retries,
+    cap = max(concurrency, max_concurrency)
+    io = inner_transport(inner, verify=verify, connections=cap)
+    same = shared_with.pacing if shared_with is not None else None
+    pacing = (PacedTransport(io, limit=same.limit, bucket=same.bucket, meter=same.meter)
+              if same is not None else
+              PacedTransport(io, limit=AdaptiveLimit(concurrency, max_concurrency),
+                             rate=max_requests_per_second))
+    transport = GuardedTransport(pacing, registry=name, read_only=read_only, retries=retries,
                                  deadline=deadline)
-    return httpx.AsyncClient(
+    client = RegistryClient(
         base_url=url,
         transport=transport,
         auth=auth,
@@ -253,6 +292,8 @@ def build_client(
         headers={"User-Agent": f"regtui/{__version__}"},
         follow_redirects=True,
     )
+    client.pacing = pacing
+    return client
 
 
 def describe_http_error(exc: httpx.HTTPError, *, registry: str, url: str,

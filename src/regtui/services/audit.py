@@ -32,6 +32,8 @@ class AuditEntry:
     outcome: str
     """`ok`, `dry-run`, `refused: read-only`, `cancelled`, `aborted: ...` or `failed: ...`."""
     detail: str = ""
+    url: str = ""
+    """The registry's URL: names are local labels, two registries may share one."""
 
 
 def os_user() -> str:
@@ -57,12 +59,12 @@ class AuditLog:
                               "nothing was changed") from exc
 
     def record(self, *, registry: str, action: str, target: str, digest: str, command: str,
-               outcome: str, detail: str = "") -> AuditEntry:
+               outcome: str, detail: str = "", url: str = "") -> AuditEntry:
         entry = AuditEntry(
             time=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             user=os_user(), registry=registry, action=action, target=target, digest=digest,
             command=command, outcome=redact(outcome),
-            detail=redact(" ".join(detail.split()))[:2000],
+            detail=redact(" ".join(detail.split()))[:2000], url=redact(url),
         )
         line = (json.dumps(asdict(entry), ensure_ascii=True) + "\n").encode()
         try:

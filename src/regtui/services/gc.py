@@ -92,6 +92,8 @@ class GcRun:
     bytes_before: int | None
     bytes_after: int | None
     log_tail: list[str]
+    url: str = ""
+    """The registry's URL: the history's key (two registries may share a name)."""
 
     @property
     def bytes_freed(self) -> int | None:
@@ -195,8 +197,9 @@ class GcRunner:
     """distribution 2.x's `--delete-untagged` does not follow an index to its children."""
 
     def __init__(self, registry: str, gc: GcConfig, *, read_only: bool,
-                 history_path: Path) -> None:
+                 history_path: Path, url: str = "") -> None:
         self.registry = registry
+        self.url = url
         self.gc = gc
         self.read_only = read_only
         self.history_path = history_path
@@ -223,6 +226,7 @@ class GcRunner:
             progress={k: v for k, v in asdict(progress).items() if isinstance(v, int)
                       and not isinstance(v, bool)},
             bytes_before=before, bytes_after=blob_bytes(root), log_tail=tail[-200:],
+            url=self.url,
         )
         self._remember(run)
         return run
@@ -252,6 +256,12 @@ class GcRunner:
         with self.history_path.open("a") as handle:
             handle.write(json.dumps(asdict(run)) + "\n")
 
+    def _ours(self, data: dict[str, object]) -> bool:
+        """Keyed by URL; a run written before URLs were kept matches by name."""
+        if self.url and data.get("url"):
+            return data.get("url") == self.url
+        return data.get("registry") == self.registry
+
     def history(self) -> list[GcRun]:
         try:
             lines = self.history_path.read_text().splitlines()
@@ -261,7 +271,7 @@ class GcRunner:
         for line in lines:
             try:
                 data = json.loads(line)
-                if data.get("registry") == self.registry:
+                if self._ours(data):
                     runs.append(GcRun(**data))
             except (ValueError, TypeError):
                 continue

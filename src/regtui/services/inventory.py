@@ -16,7 +16,13 @@ from typing import Final, TypeVar
 
 from regtui.config import Config, RegistryConfig
 from regtui.errors import NotFoundError, ProtocolError, RegistryError, UnknownRepositoryError
-from regtui.registry.backend import Capabilities, ManifestHead, RegistryBackend, push_times
+from regtui.registry.backend import (
+    Capabilities,
+    RegistryBackend,
+    TagResolver,
+    push_times,
+    tag_resolver,
+)
 from regtui.registry.factory import open_backend
 from regtui.registry.kinds import classify_manifest, subject_of_tag
 from regtui.registry.models import (
@@ -30,6 +36,7 @@ from regtui.registry.models import (
     RepositorySummary,
     TagRecord,
 )
+from regtui.registry.transport import RegistryClient
 from regtui.text import EMPTY, Untrusted, safe_text, untrusted
 
 T = TypeVar("T")
@@ -90,7 +97,7 @@ class InventoryService:
     """Read-side view of one registry, for the CLI and the TUI alike."""
 
     def __init__(self, backend: RegistryBackend, *, flavor: str = "distribution",
-                 read_only: bool = True, concurrency: int = 8,
+                 read_only: bool = True, concurrency: int = 8, max_concurrency: int = 0,
                  refresh_deadline: float = DEFAULT_REFRESH_DEADLINE) -> None:
         self.backend = backend
         self.refresh_deadline = refresh_deadline
@@ -101,10 +108,24 @@ class InventoryService:
         self.concurrency = concurrency
         self.problems: list[Problem] = []
         self._resolved: dict[tuple[str, str], asyncio.Task[Resolved]] = {}
+        self._tag_lists: dict[str, frozenset[str]] = {}
+        self.workers = max(concurrency, max_concurrency) * 2
+        """Tags resolved at once per repository: enough to keep the transport's limit busy."""
 
     @property
     def capabilities(self) -> Capabilities:
         return self.backend.capabilities
+
+    @property
+    def requests_sent(self) -> int:
+        """Requests this process sent to the registry so far (retries, tokens included)."""
+        client = self.backend.client
+        return client.requests_sent if isinstance(client, RegistryClient) else 0
+
+    def request_rate(self, window: float = 10.0) -> float:
+        """regtui's own requests per second to this registry, over the last `window` s."""
+        client = self.backend.client
+        return client.request_rate(window) if isinstance(client, RegistryClient) else 0.0
 
     async def ping(self) -> RegistryInfo:
         return await self.backend.ping()
@@ -137,28 +158,36 @@ class InventoryService:
         """
         self.problems[:] = [p for p in self.problems if p.repository != repository]
         tags = await self.tag_names(repository, listed=listed)
-        tag_set = frozenset(tags)
+        self._tag_lists[repository] = frozenset(tags)
+        resolver = tag_resolver(self.backend)
+        hints = resolver.tag_hints(repository) if resolver is not None else {}
+        name = untrusted(repository)
         records = await bounded_map(
-            tags, lambda tag: self._tag_record(untrusted(repository), tag, tag_set),
-            self.concurrency * 2)
-        return [record for record in records if record is not None]
+            tags, lambda tag: self._tag_record(name, tag, hints.get(tag), resolver),
+            self.workers)
+        found = [record for record in records if record is not None]
+        if resolver is not None:
+            resolver.remember_tags(repository, {r.tag: r.digest for r in found
+                                                if not r.unreadable and r.digest})
+        return found
 
-    async def _tag_record(self, repository: Untrusted, tag: Untrusted,
-                          tags: frozenset[str]) -> TagRecord | None:
+    async def _tag_record(self, repository: Untrusted, tag: Untrusted, hint: str | None,
+                          resolver: TagResolver | None) -> TagRecord | None:
         try:
-            head = await self.backend.head_manifest(repository, tag)
+            manifest = (await resolver.resolve_tag(repository, tag, hint) if resolver is not None
+                        else await self.backend.manifest(repository, tag))
         except NotFoundError:
             return None  # deleted between the tag list and now: it is simply gone
         except Exception as exc:  # one bad tag must not end the walk
             return self._unreadable(repository, tag, exc)
         try:
-            resolved = await self.resolve(repository, head.digest)
+            resolved = await self.resolve(repository, manifest.digest, manifest=manifest)
         except Exception as exc:  # reported as a problem, never a traceback
             return self._unreadable(repository, tag, exc)
-        record = self._record(repository, tag, head, resolved)
+        record = self._record(repository, tag, manifest.digest, resolved)
         if resolved.missing:
-            message = (f"index {repository}:{tag} ({head.digest}) on registry {self.name} is "
-                       f"broken: it lists {', '.join(resolved.missing[:3])}"
+            message = (f"index {repository}:{tag} ({manifest.digest}) on registry {self.name} "
+                       f"is broken: it lists {', '.join(resolved.missing[:3])}"
                        f"{' and more' if len(resolved.missing) > 3 else ''}, which the registry "
                        "does not have (404)")
             record = replace(record, error=self._problem(repository, tag, RegistryError(message)))
@@ -183,7 +212,7 @@ class InventoryService:
         """Repositories not fully read: planning must not trust their tag lists."""
         return {p.repository for p in self.problems}
 
-    def _record(self, repository: Untrusted, tag: Untrusted, head: ManifestHead,
+    def _record(self, repository: Untrusted, tag: Untrusted, digest: str,
                 resolved: Resolved) -> TagRecord:
         manifest = resolved.manifest
         kind = classify_manifest(manifest, tag)
@@ -191,7 +220,7 @@ class InventoryService:
             registry=self.name,
             repository=repository,
             tag=tag,
-            digest=head.digest,
+            digest=digest,
             media_type=manifest.media_type,
             size_bytes=sum(size for _, size in resolved.reachable),
             platforms=resolved.platforms,
@@ -205,7 +234,8 @@ class InventoryService:
             else None,
         )
 
-    async def resolve(self, repository: str, digest: str, depth: int = 0) -> Resolved:
+    async def resolve(self, repository: str, digest: str, depth: int = 0, *,
+                      manifest: Manifest | None = None) -> Resolved:
         """Resolve a digest once per repository, sharing the work between concurrent callers.
 
         Keyed by repository too: a manifest that is complete in one repository may have
@@ -214,12 +244,13 @@ class InventoryService:
         key = (repository, digest)
         task = self._resolved.get(key)
         if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
-            task = asyncio.ensure_future(self._resolve(repository, digest, depth))
+            task = asyncio.ensure_future(self._resolve(repository, digest, depth, manifest))
             self._resolved[key] = task
         return await asyncio.shield(task)
 
-    async def _resolve(self, repository: str, digest: str, depth: int) -> Resolved:
-        manifest = await self.backend.manifest(repository, digest)
+    async def _resolve(self, repository: str, digest: str, depth: int,
+                       known: Manifest | None) -> Resolved:
+        manifest = known if known is not None else await self.backend.manifest(repository, digest)
         if manifest.is_index and depth < MAX_INDEX_DEPTH:
             return await self._resolve_index(repository, manifest, depth)
         config = await self.backend.config_of(repository, manifest)
@@ -276,7 +307,9 @@ class InventoryService:
 
     async def referrers(self, repository: str, digest: str,
                         tags: Sequence[str] | None = None) -> list[Referrer]:
-        return await self.backend.referrers(repository, digest, tags)
+        """Referrers of a digest; the last tag list read spares probes for absent tags."""
+        known = tags if tags is not None else self._tag_lists.get(repository)
+        return await self.backend.referrers(repository, digest, known)
 
     async def walk(self, repositories: Sequence[str] | None = None,
                    on_repository: Callable[[int, int], None] | None = None, *,
@@ -375,4 +408,5 @@ def open_registry(registry: RegistryConfig, config: Config, *, read_only: bool,
     backend = open_backend(registry, config, read_only=read_only)
     return InventoryService(backend, flavor=registry.flavor, read_only=read_only,
                             concurrency=registry.concurrency,
+                            max_concurrency=registry.max_concurrency,
                             refresh_deadline=registry.refresh_deadline)

@@ -32,7 +32,7 @@ from regtui.services.harbor_gc import HarborGc
 from regtui.services.impact import DeletePlan, Strategy, TagImpact, Target, plan_delete
 from regtui.services.inventory import InventoryService, bounded_map
 from regtui.services.nexus_gc import NexusGc
-from regtui.services.retention import RetentionPolicy, select
+from regtui.services.retention import RetentionPolicy, in_scope, select
 from regtui.services.storage import untagged_reach, untagged_revisions
 
 Confirm = Callable[[DeletePlan], Awaitable[bool]]
@@ -160,13 +160,18 @@ class OperationsService:
                        for repo, digest in sorted(leftovers - tagged)]
 
     async def retention_plan(self, policy: RetentionPolicy, now: datetime | None = None,
-                             repositories: Sequence[str] | None = None,
+                             repositories: Sequence[str] | None = None, scope: str = "",
                              ) -> tuple[list[TagRecord], DeletePlan]:
-        """Select in `repositories` (all when None); bytes are judged against the registry."""
+        """Select in `repositories` (all when None) under `scope` (a repository or namespace);
+        bytes are judged against the whole registry."""
         records = await self.records()
-        scope = set(repositories) if repositories else None
-        chosen = select([r for r in records if scope is None or r.repository in scope],
-                        policy, now or datetime.now(UTC))
+        wanted = set(repositories) if repositories else None
+        scoped = [r for r in records if (wanted is None or r.repository in wanted)
+                  and in_scope(r.repository, scope)]
+        if scope.strip() and not scoped:
+            raise UsageError(f"retention scope {scope.strip()!r}: no repository or namespace "
+                             f"of that name has tags on {self.registry.name}")
+        chosen = select(scoped, policy, now or datetime.now(UTC))
         plan = await self.plan([Target(r.repository, r.tag) for r in chosen])
         return chosen, plan
 
@@ -236,8 +241,8 @@ class OperationsService:
         return outcome
 
     def _audit_scan(self, target: str, command: str, outcome: str) -> None:
-        self.audit.record(registry=self.registry.name, action="scan", target=target,
-                          digest="", command=command, outcome=outcome)
+        self.audit.record(registry=self.registry.name, url=self.registry.url, action="scan",
+                          target=target, digest="", command=command, outcome=outcome)
 
     def gc_runner(self) -> GarbageCollector:
         """The registry's collector; registries without one say so instead of offering it."""
@@ -254,6 +259,7 @@ class OperationsService:
             raise UsageError(f"registry {self.registry.name} has no [registries.gc] section: "
                              "regtui does not know how to run its garbage collection")
         return GcRunner(self.registry.name, self.registry.gc, read_only=self.read_only,
+                        url=self.registry.url,
                         history_path=self.audit.path.parent / "gc-history.jsonl")
 
     async def collect_garbage(self, *, dry_run: bool, delete_untagged: bool = False,
@@ -294,13 +300,14 @@ class OperationsService:
                 "delete; run garbage-collect without it")
 
     def _audit_gc(self, action: str, command: str, outcome: str) -> None:
-        self.audit.record(registry=self.registry.name, action=action, target=self.registry.name,
-                          digest="", command=command, outcome=outcome)
+        self.audit.record(registry=self.registry.name, url=self.registry.url, action=action,
+                          target=self.registry.name, digest="", command=command,
+                          outcome=outcome)
 
     def _audit(self, action: str, impact: TagImpact, command: str, outcome: str) -> None:
-        self.audit.record(registry=self.registry.name, action=action, target=str(impact.target),
-                          digest=impact.digest, command=command or self.delete_command(impact),
-                          outcome=outcome)
+        self.audit.record(registry=self.registry.name, url=self.registry.url, action=action,
+                          target=str(impact.target), digest=impact.digest,
+                          command=command or self.delete_command(impact), outcome=outcome)
 
     def delete_command(self, impact: TagImpact) -> str:
         return f"regtui delete {self.registry.name}/{impact.target} --yes"

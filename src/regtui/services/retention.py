@@ -55,6 +55,13 @@ class RetentionPolicy:
             raise UsageError("a retention policy needs --keep-last, --older-than or --match")
 
 
+def in_scope(repository: str, scope: str) -> bool:
+    """`scope` is a repository or a namespace: `team-a` covers `team-a/releases`, not
+    `team-ab`; an empty scope covers everything."""
+    scope = scope.strip().strip("/")
+    return not scope or repository == scope or repository.startswith(scope + "/")
+
+
 def select(records: Iterable[TagRecord], policy: RetentionPolicy,
            now: datetime) -> list[TagRecord]:
     """The tags the policy deletes, per repository, in a stable order."""

@@ -30,6 +30,7 @@ from regtui.services.operations import OperationsService
 from regtui.services.scans import ScanService, kept_reports_dir
 from regtui.services.snapshot import SnapshotError, SnapshotReader
 from regtui.text import safe_text
+from regtui.ui.bindings import BindingGroups, binding_groups, binding_ids, resolve_keymap
 from regtui.ui.data import (
     Clock,
     RegistryService,
@@ -38,7 +39,7 @@ from regtui.ui.data import (
     requests_sent,
     utc_now,
 )
-from regtui.ui.operations import audit_log, open_operations
+from regtui.ui.operations import audit_log, leave_or_ask, open_operations
 from regtui.ui.refresh import (
     NamesLoaded,
     Pinged,
@@ -52,12 +53,10 @@ from regtui.ui.refresh import (
 from regtui.ui.screens.audit import AuditScreen
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.screens.fleet import FleetScreen
-from regtui.ui.screens.help import BindingGroups, HelpScreen
+from regtui.ui.screens.help import HelpScreen
 from regtui.ui.screens.registry import RegistryScreen
 from regtui.ui.screens.tag import TagScreen
 from regtui.ui.themes import load_themes, theme_dirs
-from regtui.ui.widgets.bars import CommandBar, FilterBar
-from regtui.ui.widgets.vtable import VirtualTable
 
 CLOCK_TICK = 10.0
 """Seconds between samples of the request counters and re-reads of age labels; a label
@@ -75,14 +74,16 @@ class RegtuiApp(App[int]):
     """Fleet -> registry -> tag detail, keyboard first, never blocking on the network."""
 
     CSS_PATH = "regtui.tcss"
+    BINDINGS_TITLE = "Global"
     TITLE = "regtui"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("question_mark", "help", "Help", id="help", tooltip="List every key binding"),
-        Binding("q", "quit", "Quit", id="quit", tooltip="Leave regtui"),
-        Binding("ctrl+p", "command_palette", "Palette", id="palette", priority=True, show=False,
+        Binding("question_mark", "help", "Help", id="app.help", tooltip="List every key binding"),
+        Binding("q", "quit", "Quit", id="app.quit",
+                tooltip="Back to the previous screen; on the fleet, leave regtui"),
+        Binding("ctrl+p", "command_palette", "Palette", id="app.palette", priority=True, show=False,
                 tooltip="Commands for this screen and global ones"),
-        Binding("ctrl+a", "audit", "Audit log", id="audit", show=False,
+        Binding("ctrl+a", "audit", "Audit log", id="app.audit-log", show=False,
                 tooltip="Every change attempted, with its outcome"),
     ]
 
@@ -102,6 +103,8 @@ class RegtuiApp(App[int]):
         self.scan_services: dict[str, ScanService] = {}
         """Per registry; tests may put one here for a registry that is not live."""
         self._error_source = ""
+        self._errors: dict[str, str] = {}
+        """Source -> its current error line, oldest first."""
         self._ticking = False
         self._superseding = False
         self._failures: dict[str, int] = {}
@@ -176,31 +179,21 @@ class RegtuiApp(App[int]):
                         markup=False, timeout=10)
 
     def _apply_keymap(self) -> None:
-        keymap = dict(self.config.keymap)
-        known = {b.id for _, group in self.binding_groups() for b in group
-                 if isinstance(b, Binding) and b.id}
-        unknown = sorted(set(keymap) - known)
+        known = binding_ids(self.binding_groups())
+        keymap, renamed, unknown = resolve_keymap(self.config.keymap, known)
+        where = f" in {self.config.path}" if self.config.path else ""
+        if renamed:
+            self.notify(f"[keymap]{where}: old binding id(s) {', '.join(renamed)}; they still "
+                        "work, but use the new names", severity="information", markup=False)
         if unknown:
-            where = f" in {self.config.path}" if self.config.path else ""
             self.notify(f"[keymap]{where}: unknown binding id(s) {', '.join(unknown)}; "
                         f"known: {', '.join(sorted(known))}", severity="warning", markup=False)
-        self.set_keymap({k: v for k, v in keymap.items() if k in known})
+        self.set_keymap(keymap)
 
     def binding_groups(self) -> BindingGroups:
-        """Every binding by context: what `?` lists and what `[keymap]` may remap."""
-        return [*self._own_binding_groups(), *_other_binding_groups()]
-
-    def _own_binding_groups(self) -> BindingGroups:
-        return [
-            ("Global", self.BINDINGS),
-            ("Every screen", BaseScreen.BINDINGS),
-            ("Repositories and tags", RegistryScreen.BINDINGS),
-            ("Tag detail", TagScreen.BINDINGS),
-            ("Tables", VirtualTable.BINDINGS),
-            ("Filter bar", FilterBar.BINDINGS),
-            ("Command mode", CommandBar.BINDINGS),
-            ("Help", HelpScreen.BINDINGS),
-        ]
+        """Every binding by context, from the classes themselves: what `?` lists and what
+        `[keymap]` may remap."""
+        return binding_groups(type(self))
 
     # -- services and workers ---------------------------------------------------------------
 
@@ -335,6 +328,17 @@ class RegtuiApp(App[int]):
         self.run_worker(self.refresher.load(registry, repository, window), name=name,
                         group="repo", exit_on_error=False)
 
+    def refresh_touched(self, registry: str, repositories: Iterable[str]) -> None:
+        """After a change regtui made: re-read exactly what it touched, now, replacing any
+        read of those repositories still under way (it may predate the change)."""
+        for repository in repositories:
+            name = f"repo:{registry}/{repository}"
+            for worker in self.workers:
+                if worker.name == name and not worker.is_finished:
+                    worker.cancel()
+            self.run_worker(self.refresher.load(registry, repository, asyncio.Semaphore(1)),
+                            name=name, group="repo", exit_on_error=False)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.worker_changed(event.worker, event.state)
 
@@ -365,9 +369,30 @@ class RegtuiApp(App[int]):
         self._retry_at[registry] = time.monotonic() + delay
 
     def report_error(self, error: BaseException | None, source: str = "") -> None:
-        """Show a failure on the error line; the app keeps running and keeps its data."""
-        self.error_text = safe_text(f"{self.clock():%H:%M:%S} {_message(error)}", 400)
+        """Show a failure on the error line; the app keeps running and keeps its data.
+
+        Each error belongs to its source (`refresh:<registry>`, `filter`, `jump`, a worker):
+        it stays only until that source succeeds or is left (`clear_error`), so the line
+        never shows something that stopped being true.
+        """
+        self._errors.pop(source, None)
+        self._errors[source] = safe_text(f"{self.clock():%H:%M:%S} {_message(error)}", 400)
         self._error_source = source
+        self._show_errors()
+
+    def clear_error(self, *sources: str) -> None:
+        """The source succeeded, or the operator left it: its error is no longer true."""
+        if any(self._errors.pop(source, None) is not None for source in sources):
+            self._show_errors()
+
+    def _show_errors(self) -> None:
+        """The newest error, with the time it happened; how many others are still true."""
+        if not self._errors:
+            self.error_text = ""
+            return
+        newest = next(reversed(self._errors.values()))
+        others = len(self._errors) - 1
+        self.error_text = newest + (f"  (+{others} more)" if others else "")
 
     def copy_checked(self, text: str, grammar: Grammar) -> bool:
         """Every copy goes through here: refused with a message unless `text` is a `grammar`."""
@@ -437,9 +462,8 @@ class RegtuiApp(App[int]):
         status.from_snapshot = False
         if message.walked and not data.unconfirmed:
             data.live_walk_done = True
-        if self._error_source in (f"refresh:{message.registry}",
-                                  f"revalidate:{message.registry}"):
-            self.error_text = ""
+        self.clear_error(f"refresh:{message.registry}", f"revalidate:{message.registry}",
+                         f"repo:{message.registry}")
         self._changed(message.registry, None)
 
     def scans_changed(self, registry: str) -> None:
@@ -511,8 +535,9 @@ class RegtuiApp(App[int]):
 
     def jump(self, target: str) -> None:
         """Command mode: `fleet`, `quit`, `<registry>`, `<registry>/<repo>` or `<repo>`."""
+        self.clear_error("jump")
         if target in ("q", "quit"):
-            self.exit(0)
+            leave_or_ask(self, None, partial(self.exit, 0), "quit regtui")
         elif target == "scans" or target.startswith("scans "):
             self.open_scans(target[6:].strip() or None)
         elif target in ("fleet", "home"):
@@ -525,7 +550,8 @@ class RegtuiApp(App[int]):
         else:
             known = ", ".join(self.store.registries) or "none configured"
             self.report_error(UsageError(
-                f"no registry or repository named {target!r} (registries: {known})"))
+                f"no registry or repository named {target!r} (registries: {known})"),
+                source="jump")
 
     def _find_repository(self, target: str) -> tuple[str, str] | None:
         registry, _, repository = target.partition("/")
@@ -537,6 +563,14 @@ class RegtuiApp(App[int]):
         return None
 
     # -- actions and commands ---------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """`q`: back from any screen but the fleet, where it quits; asks first while a change
+        is running (leaving would cut it short)."""
+        if len(self.screen_stack) > 1 and not isinstance(self.screen, ModalScreen):
+            leave_or_ask(self, self.screen, self.pop_screen)
+            return
+        leave_or_ask(self, None, self.exit, "quit regtui")
 
     def action_audit(self) -> None:
         if not isinstance(self.screen, AuditScreen):
@@ -558,24 +592,6 @@ class RegtuiApp(App[int]):
             yield SystemCommand(safe_text(f"Registry {name}", 120),
                                 safe_text(f"Open {data.config.url}", 300),
                                 partial(self.open_registry, name))
-
-
-def _other_binding_groups() -> BindingGroups:
-    """Bindings of the screens other parts of regtui add (logs, metrics, operations)."""
-    from regtui.ui.screens.audit import AuditScreen
-    from regtui.ui.screens.gc import GcScreen
-    from regtui.ui.screens.logs import LogsScreen
-    from regtui.ui.screens.metrics import MetricsScreen
-    from regtui.ui.screens.retention import RetentionScreen
-    from regtui.ui.screens.scans import ScanDetailScreen, ScansScreen
-    from regtui.ui.screens.storage import StorageScreen
-
-    screens: list[tuple[str, type[Screen[Any]]]] = [
-        ("Logs", LogsScreen), ("Metrics", MetricsScreen), ("Storage", StorageScreen),
-        ("Garbage collection", GcScreen), ("Retention", RetentionScreen), ("Audit", AuditScreen),
-        ("Scans", ScansScreen), ("Scan findings", ScanDetailScreen),
-    ]
-    return [(title, screen.BINDINGS) for title, screen in screens if screen.BINDINGS]
 
 
 def _message(error: BaseException | None) -> str:

@@ -7,10 +7,12 @@ deletes are previewed, re-checked, read-only-guarded and audited exactly like th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Final
 
 from textual.app import App
+from textual.dom import DOMNode
+from textual.worker import Worker, WorkerState
 
 from regtui.config import Config, RegistryConfig
 from regtui.errors import UsageError
@@ -21,7 +23,46 @@ from regtui.services.impact import DeletePlan, Target
 from regtui.services.inventory import InventoryService
 from regtui.services.operations import DeleteResult, OperationsService
 from regtui.text import safe_text
-from regtui.ui.screens.confirm import DeleteConfirmScreen
+from regtui.ui.screens.confirm import DeleteConfirmScreen, LeaveConfirm
+
+CHANGE_GROUP: Final = "change"
+"""The worker group of everything that changes a registry: never `exclusive`, so no read-only
+worker (a dry run, a refresh) can cancel a change by starting."""
+STOP_NOTE: Final = ("The item being changed now finishes; the rest are not attempted, and "
+                    "the audit log records them as interrupted.")
+
+
+def running_changes(app: App[Any], node: DOMNode | None = None) -> list[Worker[Any]]:
+    """Changes under way (started by `node`, when given)."""
+    return [w for w in app.workers
+            if w.group == CHANGE_GROUP and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
+            and (node is None or w.node is node)]
+
+
+def refuse_second_change(app: App[Any]) -> bool:
+    """True (and says so) when a change is already running: one change at a time."""
+    running = running_changes(app)
+    if running:
+        app.notify(f"A change is already running ({safe_text(running[0].name, 80)}); "
+                   "wait for it to finish.", severity="warning", markup=False)
+    return bool(running)
+
+
+def leave_or_ask(app: App[Any], node: DOMNode | None, leave: Callable[[], object],
+                 what: str = "leave this screen") -> None:
+    """Leave at once, or, while a change started here runs, ask first (Stay is the default)."""
+    running = running_changes(app, node)
+    if not running:
+        leave()
+        return
+    question = (f"A change is running: {safe_text(running[0].name, 120)}.\n\n"
+                f"Stop it and {what}? {STOP_NOTE}")
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            leave()
+
+    app.push_screen(LeaveConfirm(question), answered)
 
 
 def audit_log(config: Config) -> AuditLog:

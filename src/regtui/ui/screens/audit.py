@@ -7,24 +7,24 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from regtui.services.audit import AuditLog
 from regtui.text import safe_text
+from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.widgets.badge import ReadOnlyBadge
 
-COLUMNS = ("time", "user", "registry", "action", "target", "outcome", "command")
+COLUMNS = ("time", "user", "registry", "action", "target", "outcome", "command", "url")
 
 
-class AuditScreen(Screen[None]):
+class AuditScreen(FunnelScreen[None]):
     DEFAULT_CSS = """
     AuditScreen DataTable { height: 1fr; }
     AuditScreen #audit-path { color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back", id="audit-back"),
-        Binding("r", "reload", "Reload", id="audit-reload"),
+        Binding("escape", "app.pop_screen", "Back", id="audit.back"),
+        Binding("r", "reload", "Reload", id="audit.refresh"),
     ]
 
     def __init__(self, audit: AuditLog) -> None:

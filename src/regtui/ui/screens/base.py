@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -16,6 +17,7 @@ from textual.worker import Worker
 from regtui.filter import FilterError, TextFilter, parse_filter
 from regtui.text import safe_text
 from regtui.ui.commands import ContextCommand, ContextCommands
+from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.bars import BarClosed, CommandBar, ErrorLine, FilterBar
 from regtui.ui.widgets.vtable import VirtualTable
@@ -24,21 +26,28 @@ if TYPE_CHECKING:
     from regtui.ui.app import RegtuiApp
 
 
-class BaseScreen(Screen[None]):
+PALETTE_SKIP = frozenset({"back", "open_filter", "open_command"})
+"""Bindings that make no sense from the palette (it is itself a way in and out)."""
+
+
+class BaseScreen(FunnelScreen[None]):
     """A data screen: subclasses compose the body and say which table a filter applies to."""
+
+    BINDINGS_TITLE = "Every screen"
 
     COMMANDS = Screen.COMMANDS | {ContextCommands}
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # Priority: run as the key arrives, before the keys typed after it are dispatched, so
         # a burst (a paste, a slow link) lands in the bar. Inputs still get their own `/`.
-        Binding("slash", "open_filter", "Filter", id="filter", priority=True,
+        Binding("slash", "open_filter", "Filter", id="screen.filter", priority=True,
                 tooltip="Filter the focused table: text, ~regex, ! to invert"),
-        Binding("colon", "open_command", "Jump", id="command", priority=True,
+        Binding("colon", "open_command", "Jump", id="screen.jump", priority=True,
                 tooltip="Command mode: jump to a registry or registry/repository"),
-        Binding("escape", "back", "Back", id="back",
+        Binding("escape", "back", "Back", id="screen.back",
                 tooltip="Clear the filter, else go back to the previous screen"),
-        Binding("r", "refresh", "Refresh", id="refresh", tooltip="Reload the data shown now"),
+        Binding("r", "refresh", "Refresh", id="screen.refresh",
+                tooltip="Reload the data shown now"),
     ]
 
     def __init__(self) -> None:
@@ -77,9 +86,8 @@ class BaseScreen(Screen[None]):
         self.ready = True  # composed: data_changed may now touch the widgets
         self.watch(self.app, "error_text", self._show_error)
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """Screen workers' state changes do not bubble: hand them to the app's one handler."""
-        self.rapp.worker_changed(event.worker, event.state)
+    def worker_failed(self, worker: Worker[Any], message: str) -> None:
+        """The app's handler already put it on this screen's error line."""
 
     def _show_error(self, message: str) -> None:
         self.query_one(ErrorLine).show_error(message)
@@ -121,6 +129,7 @@ class BaseScreen(Screen[None]):
             self._clock_missed = True
 
     def on_screen_resume(self) -> None:
+        self.rapp.clear_error("jump")  # a failed jump is left behind on another screen
         missed, self._missed = self._missed, {}
         for registry, repositories in missed.items():
             self.data_changed_batch(registry, repositories)
@@ -146,10 +155,23 @@ class BaseScreen(Screen[None]):
         """Show only the rows of `table_id` that pass `text_filter`."""
 
     def context_commands(self) -> list[ContextCommand]:
-        return [
-            ContextCommand("Refresh", "Reload the data on this screen", self.action_refresh),
-            ContextCommand("Filter", "Filter the focused table", self.action_open_filter),
-        ]
+        """The palette's entries: this screen's bindings (title, tooltip, key) that are
+        active here, so the palette and the keys cannot disagree; screens add the rest."""
+        commands: list[ContextCommand] = []
+        for cls in type(self).__mro__:
+            for binding in cls.__dict__.get("BINDINGS", ()):
+                if not isinstance(binding, Binding) or binding.action in PALETTE_SKIP:
+                    continue
+                name, _, params = binding.action.partition("(")
+                arguments = tuple(part.strip().strip("'\"") for part in
+                                  params.rstrip(")").split(",") if part.strip())
+                if "." in name or not self.check_action(name, arguments):
+                    continue
+                key = self.app.get_key_display(binding)
+                commands.append(ContextCommand(
+                    binding.description, f"{binding.tooltip or binding.description} (key {key})",
+                    partial(self.run_action, binding.action)))
+        return commands
 
     # -- filter and command bars ------------------------------------------------------------
 
@@ -196,8 +218,9 @@ class BaseScreen(Screen[None]):
         try:
             text_filter = parse_filter(event.value)
         except FilterError as error:
-            self.rapp.report_error(error)
+            self.rapp.report_error(error, source="filter")
             return
+        self.rapp.clear_error("filter")
         self.filters[self._filter_target] = text_filter
         self.apply_filter(self._filter_target, text_filter)
 
@@ -220,6 +243,8 @@ class BaseScreen(Screen[None]):
 
     def _close_bar(self, bar: Input) -> None:
         bar.remove_class("-visible")
+        if isinstance(bar, FilterBar):
+            self.rapp.clear_error("filter")  # left: the half-typed regex is gone
         target = self.query_one(f"#{self._filter_target}") if self._filter_target else None
         (target or self._focused_table() or self).focus()
 
@@ -232,7 +257,9 @@ class BaseScreen(Screen[None]):
             self.apply_filter(table.id, TextFilter())
             return
         if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
+            from regtui.ui.operations import leave_or_ask
+
+            leave_or_ask(self.app, self, self.app.pop_screen)
 
     def action_refresh(self) -> None:
         with self.rapp.superseding():  # the operator asked: a stuck refresh gives way

@@ -32,17 +32,18 @@ class DeleteConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = """
     DeleteConfirmScreen { align: center middle; }
     DeleteConfirmScreen > Vertical {
-        width: 90%; max-width: 110; height: auto; max-height: 90%;
+        width: 90%; max-width: 110; height: auto; max-height: 100%;
         border: thick $error; background: $surface; padding: 0 1;
     }
     DeleteConfirmScreen #confirm-title { text-style: bold; color: $error; }
-    DeleteConfirmScreen VerticalScroll { height: auto; max-height: 20; }
+    /* The plan scrolls; the typed name and the buttons always stay on screen (80x24). */
+    DeleteConfirmScreen VerticalScroll { height: auto; max-height: 40vh; }
     DeleteConfirmScreen #confirm-typed { margin-top: 1; }
     DeleteConfirmScreen Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
     DeleteConfirmScreen Button { margin-left: 2; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="confirm-cancel", tooltip="Delete nothing"),
+        Binding("escape", "cancel", "Cancel", id="confirm.cancel", tooltip="Delete nothing"),
     ]
 
     def __init__(self, plan: DeletePlan) -> None:
@@ -79,4 +80,43 @@ class DeleteConfirmScreen(ModalScreen[bool]):
 
     @on(Button.Pressed, "#confirm-no")
     def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class LeaveConfirm(ModalScreen[bool]):
+    """Leaving (or quitting) while a change runs: Stay is focused, Escape stays."""
+
+    DEFAULT_CSS = """
+    LeaveConfirm { align: center middle; }
+    LeaveConfirm > Vertical {
+        width: 90%; max-width: 80; height: auto; max-height: 90%;
+        border: thick $warning; background: $surface; padding: 0 1;
+    }
+    LeaveConfirm Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
+    LeaveConfirm Button { margin-left: 2; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "stay", "Stay", id="leave.stay", tooltip="Keep the change running"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(self.question), id="leave-question")
+            with Horizontal():
+                yield Button("Stay", id="leave-no", variant="primary")
+                yield Button("Stop it and leave", id="leave-yes", variant="warning")
+
+    def on_mount(self) -> None:
+        self.query_one("#leave-no", Button).focus()
+
+    @on(Button.Pressed, "#leave-yes")
+    def _yes(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#leave-no")
+    def action_stay(self) -> None:
         self.dismiss(False)

@@ -55,8 +55,16 @@ class FleetScreen(BaseScreen):
         rows = self.filters.get("fleet", TextFilter()).apply(statuses, _search)
         table.set_rows(rows)
         table.invalidate()
-        mode = "read-only" if self.rapp.read_only_flag else "read-write allowed"
-        self.set_title(f"regtui · {len(statuses)} registries · {mode}")
+        self.set_title(f"regtui · {len(statuses)} registries · {self._modes(statuses)}")
+
+    def _modes(self, statuses: list[RegistryStatus]) -> str:
+        """Each registry's mode, as the one function that decides it says."""
+        read_only = [s.name for s in statuses if self.rapp.registry_read_only(s.name)]
+        if not read_only:
+            return "read-write allowed"
+        if len(read_only) == len(statuses):
+            return "all read-only"
+        return f"read-only: {', '.join(read_only)}"
 
     def refresh_data(self) -> None:
         for status in self.rapp.store.statuses():

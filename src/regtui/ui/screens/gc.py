@@ -13,8 +13,8 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
-from textual.screen import ModalScreen, Screen
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Footer, RichLog, Static
 
 from regtui.errors import RegtuiError
@@ -22,6 +22,8 @@ from regtui.render.formats import size
 from regtui.services.gc import GcProgress, GcRun
 from regtui.services.operations import OperationsService
 from regtui.text import safe_text
+from regtui.ui.operations import CHANGE_GROUP, leave_or_ask, refuse_second_change
+from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.widgets.badge import ReadOnlyBadge
 
 UNTAGGED_WARNING = (
@@ -50,24 +52,26 @@ class CollectConfirm(ModalScreen[bool]):
 
     DEFAULT_CSS = """
     CollectConfirm { align: center middle; }
-    CollectConfirm > Static { width: 80; border: thick $error; background: $surface;
-        padding: 1 2; }
-    CollectConfirm Horizontal { width: 80; height: auto; align-horizontal: right; }
+    CollectConfirm > Vertical { width: 80; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $error; background: $surface; padding: 0 1; }
+    CollectConfirm Static { padding: 1 1 0 1; }
+    CollectConfirm Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
     CollectConfirm Button { margin-left: 2; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "no", "Cancel", id="gc-no")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "no", "Cancel", id="gc.cancel")]
 
     def __init__(self, summary: str) -> None:
         super().__init__()
         self.summary = summary
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"Collect garbage for real?\n\n{self.summary}\n\nBlobs deleted now "
-                          "cannot be recovered. Pushes during collection can break: put the "
-                          "registry in read-only maintenance mode first."))
-        with Horizontal():
-            yield Button("Cancel", id="gc-cancel", variant="primary")
-            yield Button("Collect", id="gc-collect", variant="error")
+        with Vertical():  # the buttons sit inside the dialog's border
+            yield Static(Text(f"Collect garbage for real?\n\n{self.summary}\n\nBlobs deleted "
+                              "now cannot be recovered. Pushes during collection can break: "
+                              "put the registry in read-only maintenance mode first."))
+            with Horizontal():
+                yield Button("Cancel", id="gc-cancel", variant="primary")
+                yield Button("Collect", id="gc-collect", variant="error")
 
     def on_mount(self) -> None:
         self.query_one("#gc-cancel", Button).focus()
@@ -81,8 +85,10 @@ class CollectConfirm(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class GcScreen(Screen[None]):
+class GcScreen(FunnelScreen[None]):
     """One registry's garbage collection, with its history."""
+
+    BINDINGS_TITLE = "Garbage collection"
 
     DEFAULT_CSS = """
     GcScreen #gc-progress { height: 1; color: $accent; }
@@ -93,7 +99,8 @@ class GcScreen(Screen[None]):
     GcScreen Button { margin-right: 2; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back", id="gc-back"),
+        Binding("escape", "back", "Back", id="gc.back",
+                tooltip="Back; while garbage-collect runs, asks first"),
     ]
 
     def __init__(self, operations: OperationsService) -> None:
@@ -134,6 +141,7 @@ class GcScreen(Screen[None]):
         return str(note) or UNTAGGED_WARNING
 
     def on_mount(self) -> None:
+        self._focus_action()
         table = self.query_one("#gc-history", DataTable)
         table.add_columns("time", "mode", "exit", "freed", "summary")
         self._load_history()
@@ -156,13 +164,24 @@ class GcScreen(Screen[None]):
         summary = run_summary(self.last_dry_run) if self.last_dry_run else ""
 
         def answered(yes: bool | None) -> None:
-            if yes:
-                self.run_gc(dry_run=False)
+            if yes and not refuse_second_change(self.app):
+                self.collect()
 
         self.app.push_screen(CollectConfirm(summary), answered)
 
+    @work(group=CHANGE_GROUP, name="garbage-collect", exit_on_error=False)
+    async def collect(self) -> None:
+        """The real run is a change: never `exclusive` with the dry run, asked before left."""
+        await self._gc(dry_run=False)
+
+    def action_back(self) -> None:
+        leave_or_ask(self.app, self, self.app.pop_screen)
+
     @work(exclusive=True, group="gc", exit_on_error=False)
     async def run_gc(self, *, dry_run: bool) -> None:
+        await self._gc(dry_run=dry_run)
+
+    async def _gc(self, *, dry_run: bool) -> None:
         log = self.query_one("#gc-log", RichLog)
         progress_line = self.query_one("#gc-progress", Static)
         for button in self.query(Button):
@@ -184,6 +203,15 @@ class GcScreen(Screen[None]):
             self.last_dry_run = run
             self.query_one("#gc-real", Button).disabled = run.exit_code != 0
         self._load_history()
+        self._focus_action()
+
+    def _focus_action(self) -> None:
+        """Focus the next thing to do: Collect after a good dry run, else Dry run."""
+        for button_id in ("#gc-real", "#gc-dry"):
+            button = self.query_one(button_id, Button)
+            if not button.disabled:
+                button.focus()
+                return
 
     async def _run(self, dry_run: bool,
                    on_line: Callable[[str, GcProgress], None]) -> GcRun | None:

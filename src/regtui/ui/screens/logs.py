@@ -26,7 +26,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -47,6 +46,7 @@ from regtui.services.logs import (
     scan,
 )
 from regtui.text import safe_text
+from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.log_view import LEVEL_LABELS, LogView
 
@@ -128,7 +128,7 @@ def _highlight(query: str) -> re.Pattern[str] | None:
 # -- the screen ------------------------------------------------------------------------------
 
 
-class LogsScreen(Screen[str | None]):
+class LogsScreen(FunnelScreen[str | None]):
     """Live, filterable registry logs (k9s's log view and toolong, without their caps)."""
 
     DEFAULT_CSS = """
@@ -145,9 +145,9 @@ class LogsScreen(Screen[str | None]):
                 tooltip="Pause the view (lines keep arriving, counted) or follow the end again"),
         Binding("slash", "open_filter", "Filter", id="logs.filter",
                 tooltip="Filter every line read: text, ~regex, ! to invert"),
-        Binding("n", "next_match", "Next", show=False, id="logs.next_match",
+        Binding("n", "next_match", "Next", show=False, id="logs.next-match",
                 tooltip="Next matching line"),
-        Binding("N", "previous_match", "Prev", show=False, id="logs.previous_match",
+        Binding("N", "previous_match", "Prev", show=False, id="logs.previous-match",
                 tooltip="Previous matching line"),
         Binding("e", "cycle_level", "Level", id="logs.level",
                 tooltip="Show all levels, warnings and worse, or errors and worse"),
@@ -155,17 +155,17 @@ class LogsScreen(Screen[str | None]):
                 tooltip="Show only 4xx+5xx, 4xx or 5xx responses"),
         Binding("r", "toggle_repository", "Repo", id="logs.repository",
                 tooltip="Filter to the selected line's repository, or drop that filter"),
-        Binding("plus,equals_sign", "context(1)", "Context+", show=False, id="logs.context_more",
+        Binding("plus,equals_sign", "context(1)", "Context+", show=False, id="logs.more-context",
                 tooltip="One more line of context around each match"),
-        Binding("minus", "context(-1)", "Context-", show=False, id="logs.context_less",
+        Binding("minus", "context(-1)", "Context-", show=False, id="logs.less-context",
                 tooltip="One line less of context around each match"),
-        Binding("0", "window('all')", "All", show=False, id="logs.window_all",
+        Binding("0", "window('all')", "All", show=False, id="logs.window-all",
                 tooltip="Every line read"),
-        Binding("1", "window('5m')", "5m", show=False, id="logs.window_5m",
+        Binding("1", "window('5m')", "5m", show=False, id="logs.window-5m",
                 tooltip="Only the last 5 minutes"),
-        Binding("2", "window('15m')", "15m", show=False, id="logs.window_15m",
+        Binding("2", "window('15m')", "15m", show=False, id="logs.window-15m",
                 tooltip="Only the last 15 minutes"),
-        Binding("3", "window('1h')", "1h", show=False, id="logs.window_1h",
+        Binding("3", "window('1h')", "1h", show=False, id="logs.window-1h",
                 tooltip="Only the last hour"),
         Binding("w", "toggle_wrap", "Wrap", id="logs.wrap", tooltip="Wrap long lines"),
         Binding("t", "toggle_timestamps", "Time", show=False, id="logs.timestamps",
@@ -175,10 +175,10 @@ class LogsScreen(Screen[str | None]):
         Binding("R", "restart", "Restart", show=False, id="logs.restart",
                 tooltip="Restart a command source that exited or failed"),
         Binding("right_square_bracket", "switch_source(1)", "Next source", show=False,
-                id="logs.next_source", tooltip="Show the next log source of this registry"),
+                id="logs.next-source", tooltip="Show the next log source of this registry"),
         Binding("left_square_bracket", "switch_source(-1)", "Prev source", show=False,
-                id="logs.previous_source", tooltip="Show the previous log source"),
-        Binding("enter", "open_repository", "Go to repo", id="logs.open_repository",
+                id="logs.previous-source", tooltip="Show the previous log source"),
+        Binding("enter", "open_repository", "Go to repo", id="logs.open-repository",
                 tooltip="Go to the repository the selected line names"),
         Binding("escape", "back", "Back", id="logs.back",
                 tooltip="Close the open bar, else clear the text filter, else leave the logs"),
@@ -292,6 +292,10 @@ class LogsScreen(Screen[str | None]):
             progress=lambda done: self._post(Progress("filtering", done)))
         if not worker.is_cancelled:
             self.post_message(FilterDone(source, query, matches, total))
+
+    def worker_failed(self, worker: Worker[Any], message: str) -> None:
+        if not worker.group.startswith("logs-"):  # its own workers' failures are shown in place
+            super().worker_failed(worker, message)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A worker that failed shows its one-line error instead of dying silently."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -19,7 +19,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
@@ -44,6 +43,7 @@ from regtui.services.metrics import (
     storage_trend,
 )
 from regtui.text import Shown, safe_text
+from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.charts import Line, MetricChart, StatValue
 
@@ -101,7 +101,7 @@ def _key(value: object) -> str:
     return "/".join(str(cell) for cell in cells)
 
 
-class MetricsScreen(Screen[None]):
+class MetricsScreen(FunnelScreen[None]):
     """Prometheus panes for one registry; see the module docstring for how to open it."""
 
     DEFAULT_CSS = """
@@ -117,7 +117,7 @@ class MetricsScreen(Screen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        *(Binding(str(i + 1), f"set_range('{r.label}')", r.label, id=f"metrics.range_{r.label}",
+        *(Binding(str(i + 1), f"set_range('{r.label}')", r.label, id=f"metrics.range-{r.label}",
                   tooltip=f"Show the last {r.label} (one point every {r.step}s)")
           for i, r in enumerate(RANGES)),
         Binding("r", "refresh", "Refresh", id="metrics.refresh",
@@ -239,6 +239,10 @@ class MetricsScreen(Screen[None]):
             self.errors.pop(chart, None)
         self.errors.update(message.refresh.errors)
         self._after(ok=not message.refresh.transient_failure)
+
+    def worker_failed(self, worker: Worker[Any], message: str) -> None:
+        if worker.group != "metrics":  # its own workers' failures are shown in place
+            super().worker_failed(worker, message)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A bug in a refresh must not stop the loop: say it on one line and back off."""

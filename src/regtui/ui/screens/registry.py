@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -34,16 +34,19 @@ from regtui.services.scans import ScanService
 from regtui.text import Shown, safe_text
 from regtui.ui.commands import ContextCommand
 from regtui.ui.data import RegistryData
-from regtui.ui.operations import delete_with_confirmation
+from regtui.ui.operations import CHANGE_GROUP, delete_with_confirmation, refuse_second_change
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.vtable import VirtualTable
 
-_SORT_KEYS = {"name": ("N", "name"), "size": ("S", "size"), "date": ("A", "age"),
-              "tags": ("T", "tag count")}
+REFUSED = {"delete_tag": "deleting", "delete_repository": "deleting",
+           "retention": "retention", "gc": "garbage collection"}
+"""What each changing action is called when read-only mode refuses it."""
 
 
 class RegistryScreen(BaseScreen):
     """Repositories on the left, the selected repository's tags on the right."""
+
+    BINDINGS_TITLE = "Repositories and tags"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("N", "sort('name')", "Sort name", id="sort.name",
@@ -60,7 +63,9 @@ class RegistryScreen(BaseScreen):
                 tooltip="Vulnerability findings of this registry, worst first; CVE search"),
         Binding("t", "toggle_tree", "Tree", id="repos.tree",
                 tooltip="Fold repositories by namespace, or list them flat"),
-        Binding("space", "toggle_fold", "Fold", id="fold",
+        Binding("space", "toggle_mark", "Mark", id="registry.mark-tag",
+                tooltip="Mark/unmark the tag for ctrl+d; on a namespace: fold it"),
+        Binding("z", "toggle_fold", "Fold", id="registry.fold",
                 tooltip="Fold/unfold a namespace, or an image's signatures and attestations"),
         Binding("M", "metrics", "Metrics", id="registry.metrics",
                 tooltip="Prometheus charts of this registry (when [registries.prometheus] is set)"),
@@ -69,7 +74,7 @@ class RegistryScreen(BaseScreen):
         Binding("U", "storage", "Usage", id="registry.storage",
                 tooltip="Storage usage, each blob counted once, and what deleting would free"),
         Binding("ctrl+d", "delete_tag", "Delete", id="registry.delete-tag",
-                tooltip="Delete the selected tag (preview, then confirm); siblings survive"),
+                tooltip="Delete the marked tags, else the selected one (preview first)"),
         Binding("X", "delete_repository", "Delete repo", id="registry.delete-repository",
                 show=False, tooltip="Delete every tag of the selected repository (preview first)"),
         Binding("ctrl+r", "retention", "Retention", id="registry.retention", show=False,
@@ -89,6 +94,8 @@ class RegistryScreen(BaseScreen):
         self.tree_mode = True
         self.collapsed: set[str] = set()
         self.expanded: set[str] = set()
+        self.marked: set[str] = set()
+        """Tags of the current repository marked with space, deleted together by ctrl+d."""
         self.repo_sort, self.repo_reverse = RepoSort.NAME, False
         self.tag_sort, self.tag_reverse = TagSort.DATE, True
         self._scans_read: set[str] = set()
@@ -129,10 +136,6 @@ class RegistryScreen(BaseScreen):
             return (*cells, Shown(""))
         return (*cells, Shown(scan_cell(self.data.scans.get(row.record.digest)), 40))
 
-    def _tag_style(self, row: TagRow) -> str:
-        if row.depth:
-            return "vtable--muted"
-        return scan_style(self.data.scans.get(row.record.digest))
 
     def show_repos(self, keep: str | None = None) -> None:
         """Rebuild the repositories pane from the store, keeping the cursor on its repository.
@@ -198,7 +201,8 @@ class RegistryScreen(BaseScreen):
         self._load_scans(tag_table)
         shown = f"{len(rows):,}/" if not text_filter.is_empty else ""
         name = safe_text(self.repository or "", 80)
-        self._set_border("#tags", f"{name} · {shown}{tag_table.total:,} tags",
+        marked = f" · {len(self.marked):,} marked" if self.marked else ""
+        self._set_border("#tags", f"{name} · {shown}{tag_table.total:,} tags{marked}",
                          _subtitle(self.tag_sort, self.tag_reverse, text_filter))
 
     def _load_scans(self, tag_table: TagTable) -> None:
@@ -241,7 +245,8 @@ class RegistryScreen(BaseScreen):
                 age += " (snapshot, revalidating)" if status.loading or not status.error else (
                     " (snapshot)")
         stale = " · STALE" if status.error and status.fetched_at else ""
-        self.set_title(f"{status.name} · {status.shown_url} · {api} · {age}{stale}")
+        mode = " · read-only" if self.read_only_mode() else ""
+        self.set_title(f"{status.name} · {status.shown_url} · {api} · {age}{stale}{mode}")
         self._show_notes()
 
     def _show_notes(self) -> None:
@@ -296,6 +301,8 @@ class RegistryScreen(BaseScreen):
 
     def select_repository(self, repository: str) -> None:
         """Point the tags pane at `repository`, loading it first if needed."""
+        if repository != self.repository:
+            self.marked.clear()
         self.repository = repository
         self.expanded.clear()
         self.show_tags()
@@ -355,6 +362,25 @@ class RegistryScreen(BaseScreen):
         self.tree_mode = not self.tree_mode
         self.show_repos()
 
+    def _tag_style(self, row: TagRow) -> str:
+        if row.record.tag in self.marked:
+            return "vtable--marked"
+        if row.depth:
+            return "vtable--muted"
+        return scan_style(self.data.scans.get(row.record.digest))
+
+    def action_toggle_mark(self) -> None:
+        """k9s-style marking in the tags pane; in the repositories pane, space folds."""
+        table = self.query_one("#tags", VirtualTable)
+        row = table.current
+        if not self._tags_focused() or not isinstance(row, TagRow):
+            self.action_toggle_fold()
+            return
+        self.marked ^= {row.record.tag}
+        table.action_cursor_down()
+        self.show_tags()
+        table.invalidate()
+
     def action_toggle_fold(self) -> None:
         table = self._focused_table()
         row = table.current if table is not None else None
@@ -367,6 +393,24 @@ class RegistryScreen(BaseScreen):
 
     def read_only_mode(self) -> bool:
         return self.rapp.registry_read_only(self.registry)
+
+    def on_key(self, event: events.Key) -> None:
+        """In read-only mode the changing keys are not bound; pressing one says why."""
+        if not self.read_only_mode():
+            return
+        for namespace, bindings in self._binding_chain:
+            if namespace is not self:
+                continue
+            for binding in bindings.key_to_bindings.get(event.key, ()):
+                verb = REFUSED.get(binding.action.partition("(")[0])
+                if verb is not None:
+                    event.stop()
+                    reason = self.rapp.config.read_only_source(self.data.config,
+                                                               self.rapp.read_only_flag)
+                    self.notify(safe_text(f"read-only: {verb} is disabled for {self.registry} "
+                                          f"({reason})", 300),
+                                severity="warning", markup=False)
+                    return
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Offer metrics and logs only where the config says where to find them, and
@@ -439,27 +483,36 @@ class RegistryScreen(BaseScreen):
         if self.read_only_mode():
             return
         row = self.query_one("#tags", VirtualTable).current
-        if not isinstance(row, TagRow) or self.repository is None:
+        if self.repository is not None and self.marked:
+            targets = [Target(self.repository, tag) for tag in sorted(self.marked)]
+        elif isinstance(row, TagRow) and self.repository is not None:
+            targets = [Target(self.repository, row.record.tag)]
+        else:
             self.notify("Select a tag in the tags pane first", severity="warning")
             return
-        self.run_delete([Target(self.repository, row.record.tag)])
+        if not refuse_second_change(self.app):
+            self.run_delete(targets)
 
     def action_delete_repository(self) -> None:
         if self.read_only_mode() or self.repository is None:
             return
-        self.run_delete_repository(self.repository)
+        if not refuse_second_change(self.app):
+            self.run_delete_repository(self.repository)
 
-    @work(exclusive=True, group="operations", exit_on_error=False)
+    # Changes are never `exclusive`: a second key must not cancel a delete under way.
+    @work(group=CHANGE_GROUP, name="delete", exit_on_error=False)
     async def run_delete(self, targets: list[Target]) -> None:
         ops = self._operations()
         if ops is None:
             return
         records = self.rapp.complete_records(self.registry)
-        results = await delete_with_confirmation(self.app, ops, targets, records)
-        if any(result.ok for result in results):
-            self.rapp.refresh_registry(self.registry, first=self.repository)
+        try:
+            results = await delete_with_confirmation(self.app, ops, targets, records)
+            self.marked -= {r.target.tag or "" for r in results if r.ok}
+        finally:
+            self.rapp.refresh_touched(self.registry, {t.repository for t in targets})
 
-    @work(exclusive=True, group="operations", exit_on_error=False)
+    @work(group=CHANGE_GROUP, name="delete repository", exit_on_error=False)
     async def run_delete_repository(self, repository: str) -> None:
         ops = self._operations()
         if ops is None:
@@ -468,15 +521,16 @@ class RegistryScreen(BaseScreen):
         if records is not None:
             ops.use_records(records)
         targets = await ops.repository_targets([repository])
-        results = await delete_with_confirmation(self.app, ops, targets)
-        if any(result.ok for result in results):
-            self.rapp.refresh_registry(self.registry)
+        try:
+            await delete_with_confirmation(self.app, ops, targets)
+        finally:
+            self.rapp.refresh_touched(self.registry, [repository])
 
     def action_retention(self) -> None:
         from regtui.ui.screens.retention import RetentionScreen
 
         if not self.read_only_mode() and (ops := self._operations()) is not None:
-            self.app.push_screen(RetentionScreen(ops))
+            self.app.push_screen(RetentionScreen(ops, scope=self.repository or ""))
 
     def action_gc(self) -> None:
         from regtui.ui.screens.gc import GcScreen
@@ -490,34 +544,7 @@ class RegistryScreen(BaseScreen):
         self.show_repos(keep=row.key)
 
     def context_commands(self) -> list[ContextCommand]:
-        commands = super().context_commands()
-        for key, (letter, label) in _SORT_KEYS.items():
-            commands.append(ContextCommand(
-                f"Sort by {label}", f"Sort the focused table by {label} (key {letter})",
-                partial(self.action_sort, key)))
-        if self.data.config.prometheus is not None:
-            commands.append(ContextCommand("Metrics", "Prometheus charts of this registry",
-                                           self.action_metrics))
-        if self.data.config.logs:
-            commands.append(ContextCommand("Logs", "This registry's logs", self.action_logs))
-        commands.append(ContextCommand("Scan findings", "Vulnerabilities per tag, worst first, "
-                                       "and CVE search (key V)", self.action_scans))
-        commands.append(ContextCommand("Storage usage", "Each blob counted once; unique and "
-                                       "shared bytes per repository", self.action_storage))
-        if not self.read_only_mode():
-            commands.extend([
-                ContextCommand("Delete tag", "Delete the selected tag (preview first)",
-                               self.action_delete_tag),
-                ContextCommand("Delete repository", "Delete every tag of the selected "
-                               "repository (preview first)", self.action_delete_repository),
-                ContextCommand("Retention", "Apply a retention policy (dry run first)",
-                               self.action_retention),
-                ContextCommand("Garbage collection", "Dry run, then collect",
-                               self.action_gc),
-            ])
-        commands.append(ContextCommand("Toggle namespace tree",
-                                       "Fold repositories by namespace or list them flat",
-                                       self.action_toggle_tree))
+        commands = super().context_commands()  # from the bindings active here
         for name in self.data.names[:500]:
             commands.append(ContextCommand(f"Open repository {name}", f"in {self.registry}",
                                            partial(self.rapp.jump, f"{self.registry}/{name}")))

@@ -2,6 +2,8 @@
 
 Apply goes through the same confirmation dialog as any delete (typed repository name), keeps
 going past individual failures, and ends with what was deleted and what was not, and why.
+What runs is what was shown: any edit of the form makes the dry run's plan stale, and Apply
+stays disabled until a new dry run.
 """
 
 from __future__ import annotations
@@ -14,17 +16,23 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Static
 
 from regtui.errors import RegtuiError, UsageError
+from regtui.registry.models import TagRecord
 from regtui.render.formats import size
 from regtui.render.plan import outcome_count
 from regtui.services.impact import DeletePlan
 from regtui.services.operations import OperationsService
 from regtui.services.retention import RetentionPolicy, compile_pattern, parse_duration
 from regtui.text import safe_text
-from regtui.ui.operations import ask
+from regtui.ui.operations import (
+    CHANGE_GROUP,
+    ask,
+    leave_or_ask,
+    refuse_second_change,
+)
+from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.widgets.badge import ReadOnlyBadge
 
 
@@ -43,7 +51,11 @@ def policy_from(match: str, protect: str, older_than: str, keep_last: str) -> Re
     )
 
 
-class RetentionScreen(Screen[None]):
+FORM_FIELDS = ("ret-scope", "ret-match", "ret-protect", "ret-older", "ret-keep")
+STALE = "The form changed since the dry run: run it again to see what Apply would delete."
+
+
+class RetentionScreen(FunnelScreen[None]):
     DEFAULT_CSS = """
     RetentionScreen Horizontal { height: auto; }
     RetentionScreen Input { width: 1fr; }
@@ -54,19 +66,26 @@ class RetentionScreen(Screen[None]):
     RetentionScreen ProgressBar.-running { display: block; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back", id="retention-back"),
+        Binding("escape", "back", "Back", id="retention.back",
+                tooltip="Back; while Apply runs, asks first"),
     ]
 
-    def __init__(self, operations: OperationsService) -> None:
+    def __init__(self, operations: OperationsService, scope: str = "") -> None:
         super().__init__()
         self.operations = operations
+        self.scope = scope
         self.plan: DeletePlan | None = None
+        self.planned_form: tuple[str, ...] | None = None
+        """The form the plan was made from: Apply runs the plan only while the form is it."""
 
     def compose(self) -> ComposeResult:
         yield ReadOnlyBadge(self.operations.read_only)
         yield Static(Text(f"Retention — {safe_text(self.operations.registry.name, 60)}"),
                      id="title")
         with Horizontal():
+            yield Label("in")
+            yield Input(value=self.scope, placeholder="repository or namespace (all if empty)",
+                        id="ret-scope")
             yield Label("match")
             yield Input(placeholder="regex, e.g. ^pr-", id="ret-match")
             yield Label("protect")
@@ -87,31 +106,65 @@ class RetentionScreen(Screen[None]):
         self.query_one(DataTable).add_columns("repository", "tag", "digest", "created",
                                               "how", "outcome")
         if self.operations.read_only:
-            self.query_one("#retention-summary", Static).update(
-                Text("Read-only mode: the dry run works; nothing can be applied."))
+            self._say("Read-only mode: the dry run works; nothing can be applied.")
 
-    def _value(self, widget_id: str) -> str:
-        return self.query_one(f"#{widget_id}", Input).value
+    def _say(self, text: str) -> None:
+        self.query_one("#retention-summary", Static).update(Text(safe_text(text, 600)))
+
+    def _form_values(self) -> tuple[str, ...]:
+        return tuple(self.query_one(f"#{field}", Input).value for field in FORM_FIELDS)
 
     def _form(self) -> RetentionPolicy:
-        return policy_from(self._value("ret-match"), self._value("ret-protect"),
-                           self._value("ret-older"), self._value("ret-keep"))
+        _, match, protect, older, keep = self._form_values()
+        return policy_from(match, protect, older, keep)
+
+    def _applying(self) -> bool:
+        return any(w.name == "retention-apply" and not w.is_finished for w in self.workers
+                   if w.node is self)
+
+    @on(Input.Changed)
+    def _form_changed(self, event: Input.Changed) -> None:
+        """Any edit makes the plan stale: what Apply would run is no longer what is shown."""
+        if event.input.id in FORM_FIELDS and self.plan is not None \
+                and self._form_values() != self.planned_form:
+            self.plan = None
+            self.query_one("#ret-apply", Button).disabled = True
+            self._say(STALE)
 
     @on(Button.Pressed, "#ret-dry")
     def _dry(self) -> None:
+        if self._applying():
+            self.notify("Apply is running: the dry run waits until it has finished.",
+                        severity="warning")
+            return
         try:
             policy = self._form()
         except RegtuiError as error:
-            self.notify(str(error), severity="error")
+            self.notify(str(error), severity="error", markup=False)
+            self._say(str(error))
             return
-        self.dry_run(policy)
+        self.dry_run(policy, self._form_values())
 
     @work(exclusive=True, group="retention", exit_on_error=False)
-    async def dry_run(self, policy: RetentionPolicy) -> None:
-        summary = self.query_one("#retention-summary", Static)
-        summary.update(Text("reading every repository (reclaimable bytes depend on all)…"))
-        chosen, plan = await self.operations.retention_plan(policy)
-        self.plan = plan
+    async def dry_run(self, policy: RetentionPolicy, form: tuple[str, ...]) -> None:
+        self.plan = None
+        self.query_one("#ret-apply", Button).disabled = True
+        self._say("reading every repository (reclaimable bytes depend on all)…")
+        try:
+            chosen, plan = await self.operations.retention_plan(policy, scope=form[0])
+        except RegtuiError as error:
+            self._say(f"dry run failed: {error}")
+            self.notify(str(error), severity="error", markup=False)
+            return
+        if form != self._form_values():
+            self._say(STALE)  # edited while the dry run read the registry
+            return
+        self.plan, self.planned_form = plan, form
+        self._show_plan(plan, chosen)
+        self.query_one("#ret-apply", Button).disabled = (
+            self.operations.read_only or not plan.impacts)
+
+    def _show_plan(self, plan: DeletePlan, chosen: list[TagRecord]) -> None:
         table = self.query_one(DataTable)
         table.clear()
         created: dict[tuple[str, str], datetime | None] = {
@@ -124,20 +177,27 @@ class RetentionScreen(Screen[None]):
                           Text(when.strftime("%Y-%m-%d %H:%M") if when else "-"),
                           Text(impact.strategy.name.lower()), Text(""),
                           key=str(impact.target))
-        summary.update(Text(f"{len(plan.impacts)} tags would be deleted; reclaimable by "
-                            f"garbage-collect afterwards: {size(plan.reclaimable_bytes)}"))
-        self.query_one("#ret-apply", Button).disabled = (
-            self.operations.read_only or not plan.impacts)
+        count = len(plan.impacts)
+        where = f" in {self.planned_form[0].strip()}" if self.planned_form and \
+            self.planned_form[0].strip() else ""
+        self._say(f"{count} tag{'' if count == 1 else 's'}{where} would be deleted; "
+                  f"reclaimable by garbage-collect afterwards: {size(plan.reclaimable_bytes)}")
 
     @on(Button.Pressed, "#ret-apply")
     def _apply(self) -> None:
-        if self.plan is not None and not self.operations.read_only:
-            self.apply(self.plan)
+        plan = self.plan
+        if plan is None or self.operations.read_only or self._form_values() != self.planned_form:
+            self._say(STALE)
+            self.query_one("#ret-apply", Button).disabled = True
+            return
+        if not refuse_second_change(self.app):
+            self.apply(plan)
 
-    @work(exclusive=True, group="retention", exit_on_error=False)
+    @work(group=CHANGE_GROUP, name="retention-apply", exit_on_error=False)
     async def apply(self, plan: DeletePlan) -> None:
         bar = self.query_one("#ret-progress", ProgressBar)
         table = self.query_one(DataTable)
+        dry = self.query_one("#ret-dry", Button)
 
         async def confirm(p: DeletePlan) -> bool:
             return await ask(self.app, p)
@@ -146,16 +206,31 @@ class RetentionScreen(Screen[None]):
             bar.update(total=total, progress=done)
 
         bar.add_class("-running")
-        results = await self.operations.delete(plan, confirm=confirm, progress=progress,
-                                               command="regtui retention (TUI)")
-        bar.remove_class("-running")
+        dry.disabled = True
+        self.query_one("#ret-apply", Button).disabled = True
+        try:
+            results = await self.operations.delete(plan, confirm=confirm, progress=progress,
+                                                   command="regtui retention (TUI)")
+        finally:
+            self._touched(plan)
+            bar.remove_class("-running")
+            dry.disabled = False
         for result in results:
             row = str(result.target)
             if row in table.rows:
                 table.update_cell(row, table.ordered_columns[-1].key,
                                   Text(safe_text(result.outcome, 120)))
         failed = [r for r in results if not r.ok]
-        self.query_one("#retention-summary", Static).update(Text(
-            outcome_count(results)
-            + (f" (first: {safe_text(failed[0].outcome, 120)})" if failed else "")))
-        self.query_one("#ret-apply", Button).disabled = True
+        self.plan = None
+        self._say(outcome_count(results)
+                  + (f" (first: {safe_text(failed[0].outcome, 120)})" if failed else ""))
+
+    def _touched(self, plan: DeletePlan) -> None:
+        """Re-read, at once, every repository the apply may have changed."""
+        from regtui.ui.app import RegtuiApp
+
+        if isinstance(self.app, RegtuiApp):
+            self.app.refresh_touched(self.operations.registry.name, plan.repositories)
+
+    def action_back(self) -> None:
+        leave_or_ask(self.app, self, self.app.pop_screen)

@@ -7,16 +7,16 @@ the progress line; every number is the one `regtui storage` prints.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Static, Tree
 from textual.widgets.tree import TreeNode
+from textual.worker import Worker
 
 from regtui.config import RegistryConfig
 from regtui.errors import RegtuiError
@@ -31,6 +31,7 @@ from regtui.services.metrics import (
 )
 from regtui.services.storage import StorageReport, Usage, storage_report
 from regtui.text import safe_text
+from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.screens.metrics import chart_lines
 from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.charts import MetricChart
@@ -73,7 +74,7 @@ def summary_text(report: StorageReport) -> Text:
                 f"untagged: {untagged}")
 
 
-class StorageScreen(Screen[None]):
+class StorageScreen(FunnelScreen[None]):
     DEFAULT_CSS = """
     StorageScreen #storage-summary, StorageScreen #storage-progress { height: auto; }
     StorageScreen #storage-progress { color: $text-muted; }
@@ -85,10 +86,10 @@ class StorageScreen(Screen[None]):
     StorageScreen #storage-trend-note { height: auto; color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back", id="storage-back"),
-        Binding("s", "cycle_sort", "Sort", id="storage-sort",
+        Binding("escape", "app.pop_screen", "Back", id="storage.back"),
+        Binding("s", "cycle_sort", "Sort", id="storage.cycle-sort",
                 tooltip="Sort the tree by stored bytes, unique bytes or name"),
-        Binding("r", "reload", "Refresh", id="storage-refresh"),
+        Binding("r", "reload", "Refresh", id="storage.refresh"),
     ]
 
     def __init__(self, inventory: InventoryService, storage_root: Path | None,
@@ -143,6 +144,12 @@ class StorageScreen(Screen[None]):
             self.app.call_from_thread(self._trend_failed, str(error))
             return
         self.app.call_from_thread(self._trend_shown, result)
+
+    def worker_failed(self, worker: Worker[Any], message: str) -> None:
+        super().worker_failed(worker, message)
+        if worker.group == "storage":
+            self.query_one("#storage-progress", Static).update(
+                Text(f"reading the registry failed: {message} (r to retry)"))
 
     def _trend_shown(self, result: ChartResult) -> None:
         self.query_one("#storage-trend", MetricChart).show(

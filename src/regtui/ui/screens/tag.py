@@ -28,7 +28,6 @@ from regtui.render.detail import (
 )
 from regtui.render.formats import short_digest
 from regtui.text import safe_text
-from regtui.ui.commands import ContextCommand
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.tables import sync_rows
 
@@ -56,10 +55,11 @@ class ReferrersLoaded(Message):
 class TagScreen(BaseScreen):
     """Everything about one tag; `c`/`d` copy the pull reference (OSC 52 works over SSH)."""
 
+    BINDINGS_TITLE = "Tag detail"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "copy('tag')", "Copy pull by tag", id="detail.copy_tag",
+        Binding("c", "copy('tag')", "Copy pull by tag", id="detail.copy-tag",
                 tooltip="Copy `docker pull host/repo:tag` to the clipboard"),
-        Binding("d", "copy('digest')", "Copy pull by digest", id="detail.copy_digest",
+        Binding("d", "copy('digest')", "Copy pull by digest", id="detail.copy-digest",
                 tooltip="Copy `docker pull host/repo@digest` to the clipboard"),
         Binding("l", "logs", "Logs", id="detail.logs",
                 tooltip="This registry's logs, filtered to this tag's repository"),
@@ -180,15 +180,6 @@ class TagScreen(BaseScreen):
     def action_copy(self, which: str) -> None:
         reference = self.by_tag if which == "tag" else self.by_digest
         self.rapp.copy_checked(reference, Grammar.PULL_COMMAND)
-
-    def context_commands(self) -> list[ContextCommand]:
-        return [
-            *super().context_commands(),
-            ContextCommand("Copy pull reference by tag", self.by_tag,
-                           lambda: self.action_copy("tag")),
-            ContextCommand("Copy pull reference by digest", self.by_digest,
-                           lambda: self.action_copy("digest")),
-        ]
 
 
 def _table(name: str, *labels: str) -> DataTable[Text]:

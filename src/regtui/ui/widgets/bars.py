@@ -42,6 +42,8 @@ class FilterBar(Input):
 class CommandBar(Input):
     """`:` command mode with completion of registry and repository names."""
 
+    BINDINGS_TITLE = "Command mode"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss_bar", "Close", id="command.close",
                 tooltip="Leave command mode"),

@@ -126,9 +126,9 @@ class LogView(Widget, can_focus=True):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "move(-1)", "Up", show=False, id="logs.up", tooltip="Previous line"),
         Binding("down,j", "move(1)", "Down", show=False, id="logs.down", tooltip="Next line"),
-        Binding("pageup", "page(-1)", "Page up", show=False, id="logs.page_up",
+        Binding("pageup", "page(-1)", "Page up", show=False, id="logs.page-up",
                 tooltip="One screen up (pauses following)"),
-        Binding("pagedown", "page(1)", "Page down", show=False, id="logs.page_down",
+        Binding("pagedown", "page(1)", "Page down", show=False, id="logs.page-down",
                 tooltip="One screen down"),
         Binding("home,g", "first", "First", show=False, id="logs.first",
                 tooltip="First line read (pauses following)"),

@@ -56,6 +56,7 @@ class VirtualTable(ScrollView, can_focus=True):
     VirtualTable > .vtable--muted { color: $text-muted; }
     VirtualTable > .vtable--warning { color: $text-warning; }
     VirtualTable > .vtable--error { color: $text-error; }
+    VirtualTable > .vtable--marked { background: $accent 30%; text-style: bold; }
     VirtualTable > .vtable--empty { color: $text-muted; text-style: italic; }
     """
 
@@ -65,15 +66,17 @@ class VirtualTable(ScrollView, can_focus=True):
         "vtable--muted",
         "vtable--warning",
         "vtable--error",
+        "vtable--marked",
         "vtable--empty",
     }
 
+    BINDINGS_TITLE = "Tables"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "cursor_up", "Up", show=False, id="table.up", tooltip="Previous row"),
         Binding("down,j", "cursor_down", "Down", show=False, id="table.down", tooltip="Next row"),
-        Binding("pageup", "page_up", "Page up", show=False, id="table.page_up",
+        Binding("pageup", "page_up", "Page up", show=False, id="table.page-up",
                 tooltip="One screen up"),
-        Binding("pagedown", "page_down", "Page down", show=False, id="table.page_down",
+        Binding("pagedown", "page_down", "Page down", show=False, id="table.page-down",
                 tooltip="One screen down"),
         Binding("home,g", "first", "First", show=False, id="table.first", tooltip="First row"),
         Binding("end,G", "last", "Last", show=False, id="table.last", tooltip="Last row"),
