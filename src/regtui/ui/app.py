@@ -26,8 +26,9 @@ from regtui.errors import RegistryError, RegtuiError, UsageError
 from regtui.redact import redact
 from regtui.registry.models import RepositorySummary, TagRecord
 from regtui.render.clipboard import CopyRefused, Grammar, checked_copy
-from regtui.services.inventory import open_registry
+from regtui.services.inventory import InventoryService, open_registry
 from regtui.services.operations import OperationsService
+from regtui.services.scans import ScanService, kept_reports_dir
 from regtui.services.snapshot import SnapshotError, SnapshotReader
 from regtui.text import safe_text
 from regtui.ui.bindings import BindingGroups, binding_groups, binding_ids, resolve_keymap
@@ -102,6 +103,8 @@ class RegtuiApp(App[int]):
         self.store = Store(config.registries)
         self._services: dict[str, RegistryService] = {}
         self._operations: dict[str, OperationsService] = {}
+        self.scan_services: dict[str, ScanService] = {}
+        """Per registry; tests may put one here for a registry that is not live."""
         self._error_source = ""
         self._errors: dict[str, str] = {}
         """Source -> its current error line, oldest first."""
@@ -246,6 +249,31 @@ class RegtuiApp(App[int]):
                 self.config, self.store[registry].config, self.service(registry),
                 read_only=self.registry_read_only(registry))
         return self._operations[registry]
+
+    def scan_service(self, registry: str) -> ScanService | None:
+        """Scan findings need a live registry (an InventoryService); None for anything else."""
+        if registry not in self.scan_services:
+            service = self.service(registry)
+            if not isinstance(service, InventoryService):
+                return None
+            config = self.store[registry].config
+            self.scan_services[registry] = ScanService(
+                service, config.scans, kept_dir=kept_reports_dir(self.config.state_dir,
+                                                                  registry))
+        return self.scan_services[registry]
+
+    def open_scans(self, registry: str | None = None) -> None:
+        """The scans screen of `registry`, or of the registry on screen, or the first one."""
+        from regtui.ui.screens.scans import ScansScreen
+
+        screen = self.screen
+        name = registry or (screen.registry if isinstance(screen, RegistryScreen)
+                            else next(iter(self.store.registries), None))
+        service = self.scan_service(name) if name else None
+        if name is None or service is None:
+            self.report_error(UsageError("scan findings need a live registry"))
+            return
+        self.push_screen(ScansScreen(name, service))
 
     def complete_records(self, registry: str) -> list[TagRecord] | None:
         """Every tag of the registry, when the last full refresh read all of it; else None."""
@@ -479,6 +507,10 @@ class RegtuiApp(App[int]):
                          f"repo:{message.registry}")
         self._changed(message.registry, None)
 
+    def scans_changed(self, registry: str) -> None:
+        """New scan states in the store: the fleet row and the tags pane show them."""
+        self._changed(registry, None)
+
     def _changed(self, registry: str, repository: str | None) -> None:
         """Note a change; one Drain applies every change gathered meanwhile to the screens."""
         self._dirty.setdefault(registry, set()).add(repository)
@@ -542,13 +574,16 @@ class RegtuiApp(App[int]):
         self.push_screen(TagScreen(registry, record, self.store[registry].config.host))
 
     def jump_targets(self) -> list[str]:
-        return ["fleet", "quit", *self.store.registries, *self.store.repository_targets()]
+        return ["fleet", "quit", "scans", *self.store.registries,
+                *self.store.repository_targets()]
 
     def jump(self, target: str) -> None:
         """Command mode: `fleet`, `quit`, `<registry>`, `<registry>/<repo>` or `<repo>`."""
         self.clear_error("jump")
         if target in ("q", "quit"):
             leave_or_ask(self, None, partial(self.exit, 0), "quit regtui")
+        elif target == "scans" or target.startswith("scans "):
+            self.open_scans(target[6:].strip() or None)
         elif target in ("fleet", "home"):
             while len(self.screen_stack) > 1:
                 self.pop_screen()
