@@ -7,7 +7,7 @@ DEBS   := docker-registry prometheus apache2-utils skopeo umoci buildah
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup debs lint typecheck check bench soak snapshots-update clean
+.PHONY: demo test setup debs lint typecheck check bench soak snapshots-update screenshots clean
 
 demo: setup debs
 	$(BIN)/regtui demo
@@ -62,6 +62,10 @@ bench: setup debs
 
 snapshots-update: setup debs
 	$(BIN)/pytest tests/ui --snapshot-update
+
+# The README's pictures, from the same scenes as the snapshot tests.
+screenshots: setup
+	$(BIN)/python -m tests.ui.screenshots screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache snapshot_report.html

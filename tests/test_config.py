@@ -126,7 +126,7 @@ def test_configs_are_frozen_and_hashable(tmp_path: Path) -> None:
 def test_defaults_of_an_empty_file(tmp_path: Path) -> None:
     config = load(tmp_path, "", {"XDG_CACHE_HOME": "/c", "XDG_STATE_HOME": "/s"})
     assert config.registries == () and config.read_only is False
-    assert (config.refresh_interval, config.theme) == (30.0, "textual-dark")
+    assert (config.refresh_interval, config.theme) == (30.0, "regtui-dusk")
     assert (config.cache_dir, config.state_dir) == (Path("/c/regtui"), Path("/s/regtui"))
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from regtui.config import ScanConfig, load_config
+from regtui.errors import ConfigError
 from regtui.registry.scan_models import ScanState, Severity, SeverityCounts, merge_reports
 from regtui.registry.scan_reports import ReportError, parse_report
+from regtui.services.scans import Threshold
 from tests.scan_fixtures import (
     cosign_vuln_predicate,
     dsse_envelope,
@@ -167,3 +171,30 @@ def test_fifty_thousand_findings() -> None:
     document = synthetic_report(50_000)
     report = parse_report(raw(document), "synthetic")
     assert counts_dict(report.counts) == expected_counts(document)
+
+
+# -- [registries.scans] ----------------------------------------------------------------------
+
+def scans_config(tmp_path: Path, body: str) -> ScanConfig | None:
+    path = tmp_path / "c.toml"
+    path.write_text(f'[[registries]]\nname = "r"\nurl = "http://127.0.0.1:5000"\n'
+                    f"[registries.scans]\n{body}\n")
+    return load_config(path, env={}).registries[0].scans
+
+
+def test_scans_config_fail_on_and_errors(tmp_path: Path) -> None:
+    config = scans_config(tmp_path, 'reports_dir = "~/reports"\nfail_on = "high"\n'
+                                    'command = "trivy image -f json {ref}"')
+    assert config is not None and config.reports_dir == Path("~/reports").expanduser()
+    assert config.fail_on == (("critical", 1), ("high", 1))
+    counts = scans_config(tmp_path, "fail_on = { critical = 1, medium = 20 }")
+    assert counts is not None and counts.fail_on == (("critical", 1), ("medium", 20))
+    threshold = Threshold.from_config(counts.fail_on)
+    assert threshold.reached(SeverityCounts(medium=20)) and not threshold.reached(
+        SeverityCounts(medium=19, high=5))
+    for body, says in (('fail_on = "severe"', "expected one of critical"),
+                       ('command = "trivy image"', "needs {ref}"),
+                       ("fail_on = { urgent = 1 }", "urgent"),
+                       ("colour = 1", "colour")):
+        with pytest.raises(ConfigError, match=says):
+            scans_config(tmp_path, body)

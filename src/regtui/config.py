@@ -26,6 +26,9 @@ try:
 except ModuleNotFoundError:  # pragma: no cover - Python < 3.11
     import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
 
+DEFAULT_THEME = "regtui-dusk"
+"""The gallery's dark theme; Textual's own themes stay available by name."""
+
 FLAVORS = (
     "distribution",
     "harbor",
@@ -210,6 +213,8 @@ class RegistryConfig:
     """The vendor API when it is not `url` (Docker Hub: `https://hub.docker.com`)."""
     scans: ScanConfig | None = None
     """Vulnerability report sources and thresholds, if any."""
+    theme: str | None = None
+    """Theme while this registry is on screen (production can look unlike staging)."""
 
     @property
     def host(self) -> str:
@@ -250,8 +255,9 @@ class Config:
     background_refresh_interval: float = 300.0
     """Seconds between cheap checks of everything else (catalog, tag lists, or Prometheus'
     manifest write counter when configured); only what changed is resolved again."""
-    theme: str = "textual-dark"
-    """Textual theme name."""
+    theme: str = DEFAULT_THEME
+    """Theme name: the gallery's (`regtui-dusk`, `regtui-paper`, `regtui-contrast`,
+    `regtui-ansi`), a user theme from `$XDG_CONFIG_HOME/regtui/themes/`, or Textual's own."""
     keymap: Mapping[str, str] = field(default=_EMPTY)
     """Binding id -> comma-separated keys, applied with `App.set_keymap`."""
     read_only_env: bool | None = None
@@ -681,6 +687,7 @@ def _registry(table: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -
         api_url=(normalize_url(_string(table, "api_url", where), where.child("api_url"),
                                insecure=insecure) if _string(table, "api_url", where) else ""),
         scans=_sub(table, "scans", where, _scans),
+        theme=_string(table, "theme", where) or None,
     )
 
 
@@ -789,7 +796,7 @@ def _build(
                        if env.get("REGTUI_READ_ONLY", "").strip() else None),
         refresh_interval=_env_interval(env, _positive(doc, "refresh_interval", where, 30.0)),
         background_refresh_interval=_positive(doc, "background_refresh_interval", where, 300.0),
-        theme=_env_string(env, "REGTUI_THEME", _string(doc, "theme", where, "textual-dark")),
+        theme=_env_string(env, "REGTUI_THEME", _string(doc, "theme", where, DEFAULT_THEME)),
         keymap=_string_map(doc, "keymap", where),
         log_buffer_lines=_int(doc, "log_buffer_lines", where, 100_000, 1_000, 10_000_000),
         cache_dir=_dir(env, "REGTUI_CACHE_DIR", doc, "cache_dir", where, default_cache_dir),

@@ -206,9 +206,9 @@ class FakeService:
 
 
 def fake_config(tmp: Path, *, keymap: dict[str, str] | None = None,
-                theme: str = "textual-dark") -> Config:
+                theme: str = "textual-dark", lab_theme: str | None = None) -> Config:
     """Two registries: `lab` (fake data) and `mirror` (down), with a long refresh interval."""
-    registries = (RegistryConfig("lab", "http://127.0.0.1:5000"),
+    registries = (RegistryConfig("lab", "http://127.0.0.1:5000", theme=lab_theme),
                   RegistryConfig("mirror", "http://127.0.0.1:5999"))
     return Config(registries=registries, refresh_interval=3600, keymap=keymap or {}, theme=theme,
                   cache_dir=tmp / "cache", state_dir=tmp / "state")

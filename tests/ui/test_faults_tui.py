@@ -56,7 +56,10 @@ def tags_of(pilot: Pilot[Any]) -> list[TagRow]:
 
 async def test_an_unreadable_tag_is_a_row_with_its_error_and_counted(
         proxy: FaultProxy, tmp_path: Path) -> None:
-    proxy.reset(on("HEAD", "/v2/app/manifests/1.2.2", fp.error_status(500, "disk on fire")))
+    # A cold walk reads a tag with one GET, a warm one with a HEAD first: fail both.
+    failing = fp.error_status(500, "disk on fire")
+    head, get = (on(method, "/v2/app/manifests/1.2.2", failing) for method in ("HEAD", "GET"))
+    proxy.reset(lambda request, seen: head(request, seen) or get(request, seen))
     cli_run = cli(proxy, tmp_path, retries=1, timeout=10.0, deadline=30.0)
     [cli_line] = [line for line in cli_run.errors if "1.2.2" in line]
 
@@ -87,7 +90,7 @@ async def test_an_unreadable_tag_is_a_row_with_its_error_and_counted(
         await settle(pilot)
         assert table.rows[table.cursor].key == "1.2.2"
         assert isinstance(app.screen, RegistryScreen), "nothing to open: the error is shown"
-        assert "HEAD /v2/app/manifests/1.2.2" in app.error_text and "HTTP 500" in app.error_text
+        assert "GET /v2/app/manifests/1.2.2" in app.error_text and "HTTP 500" in app.error_text
         assert app.store["lab"].summaries["app"].tag_count == len(
             {r.tag for r in app.store["lab"].summaries["app"].tags})
 

@@ -78,3 +78,12 @@ SCENES: dict[str, Callable[[Pilot[Any]], Awaitable[None]]] = {
 def test_snapshot(scene: str, size: tuple[int, int], snap_compare: Snap,
                   make_app: AppMaker) -> None:
     assert snap_compare(make_app(), terminal_size=size, run_before=SCENES[scene])
+
+
+GALLERY_THEMES = ["regtui-dusk", "regtui-paper", "regtui-contrast", "regtui-ansi"]
+
+
+@pytest.mark.parametrize("theme", GALLERY_THEMES)
+def test_theme_gallery(theme: str, snap_compare: Snap, make_app: AppMaker) -> None:
+    """The main screen (repositories and tags) in every shipped theme."""
+    assert snap_compare(make_app(theme=theme), terminal_size=(160, 48), run_before=at_tags)

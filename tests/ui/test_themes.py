@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from regtui.ui import app as app_module
-from regtui.ui.themes import load_theme_file, load_themes, theme_dirs
+from regtui.ui.app import FALLBACK_THEME
+from regtui.ui.themes import load_theme_file, load_themes, theme_dirs, user_theme_dir
 from tests.ui.conftest import AppMaker
 from tests.ui.test_snapshots import settle
 
@@ -67,8 +68,84 @@ async def test_bad_files_and_unknown_theme_notify_once_and_fall_back(
     app = make_app(theme="broken")
     async with app.run_test() as pilot:
         await settle(pilot)
-        assert app.theme == "textual-dark"
+        assert app.theme == FALLBACK_THEME
         notes = [n for n in app._notifications if n.title == "Theme problems"]
         assert len(notes) == 1
         assert "not-a-colour" in notes[0].message and "unknown theme 'broken'" in notes[0].message
         assert "regtui-paper" in app.available_themes
+
+
+USER_THEME = """
+name = "night-shift"
+primary = "#88c0d0"
+background = "#101010"
+"""
+
+
+def test_user_themes_come_from_the_config_home(monkeypatch: pytest.MonkeyPatch,
+                                               tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    directory = user_theme_dir()
+    assert directory == tmp_path / "regtui" / "themes"
+    directory.mkdir(parents=True)
+    (directory / "night.toml").write_text(USER_THEME, encoding="utf-8")
+    (directory / "dusk-copy.toml").write_text(
+        (GALLERY / "regtui-dusk.toml").read_text(encoding="utf-8").replace("#4c9be8", "#ff0000"),
+        encoding="utf-8")
+    themes, problems = load_themes(theme_dirs())
+    by_name = {theme.name: theme for theme in themes}
+    assert problems == [] and "night-shift" in by_name
+    assert by_name["regtui-dusk"].primary.lower() == "#4c9be8"  # shipped name not replaced
+
+
+async def test_broken_user_theme_is_named_once_and_default_used(
+        make_app: AppMaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    user_theme_dir().mkdir(parents=True)
+    (user_theme_dir() / "broken.toml").write_text(BAD, encoding="utf-8")
+    app = make_app(theme="broken")
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        assert app.theme == FALLBACK_THEME == "regtui-dusk"
+        notes = [n for n in app._notifications if n.title == "Theme problems"]
+        assert len(notes) == 1 and "broken.toml: accent = 'not-a-colour'" in notes[0].message
+
+
+async def test_registry_theme_while_its_screens_are_shown(make_app: AppMaker) -> None:
+    app = make_app(theme="regtui-dusk", lab_theme="regtui-paper")
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        assert app.theme == "regtui-dusk"
+        app.open_registry("lab")
+        await settle(pilot)
+        assert app.theme == "regtui-paper"
+        app.open_registry("mirror")
+        await settle(pilot)
+        assert app.theme == "regtui-dusk"
+        app.open_registry("lab")
+        await settle(pilot)
+        app.pop_screen()
+        await settle(pilot)
+        assert app.theme == "regtui-dusk"
+
+
+async def test_severity_variables_exist_in_every_theme(make_app: AppMaker) -> None:
+    app = make_app(theme="textual-dark")
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        for name in ["textual-dark", "regtui-dusk", "regtui-paper", "regtui-contrast",
+                     "regtui-ansi"]:
+            app.theme = name
+            await pilot.pause()
+            variables = app.theme_variables
+            assert {"severity-critical", "severity-low", "border-blurred"} <= set(variables)
+
+
+async def test_palette_offers_every_shipped_theme(make_app: AppMaker) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert "Theme" in titles
+        assert {"regtui-dusk", "regtui-paper", "regtui-contrast", "regtui-ansi"} <= set(
+            app.available_themes)

@@ -41,6 +41,8 @@ class RegistryStatus:
     fetched_at: datetime | None = None
     error: str = ""
     loading: bool = False
+    failing_tags: int = 0
+    """Tags whose scan findings reach `[registries.scans] fail_on`, among those read."""
     tag_errors: int = 0
     """Tags listed but not (fully) read in the data shown: each one is a row with its error."""
     from_snapshot: bool = False
@@ -92,10 +94,16 @@ def fleet_cells(status: RegistryStatus, now: datetime) -> tuple[Shown, ...]:
         formats.size(status.size_bytes) if status.size_bytes is not None else formats.UNKNOWN,
         _age(status, now),
         _rate(status.request_rate),
-        safe_text(status.error, 300) or _tag_errors(status.tag_errors),
+        safe_text(status.error, 300) or (_tag_errors(status.tag_errors) if status.tag_errors
+                                         else _failing(status) or _tag_errors(0)),
         gauges_text(status.gauges),
         safe_text("; ".join(status.notes), 300) or Shown("-"),
     )
+
+
+def _failing(status: RegistryStatus) -> Shown | None:
+    """Tags whose scan findings reach `[registries.scans] fail_on`, where errors go."""
+    return Shown(f"{status.failing_tags:,} tags over fail_on") if status.failing_tags else None
 
 
 CELL_KEYS = ("name", "status", "api", "repos", "tags", "size", "age", "rate", "error",

@@ -49,6 +49,7 @@ class TagSort(enum.StrEnum):
     NAME = "name"
     SIZE = "size"
     DATE = "date"
+    VULNS = "vulns"
 
 
 @dataclass(slots=True, eq=False)
@@ -144,6 +145,15 @@ class TagTable:
         self.total = len(records)
         self._orders: dict[TagSort, list[TagRow]] = {}
         self._hays: dict[tuple[TagSort, bool], list[str]] = {}
+        self.scan_keys: dict[str, tuple[int, ...]] = {}
+        """Digest -> scan risk, for the VULNS sort; set when scan findings arrive."""
+
+    def set_scan_keys(self, keys: dict[str, tuple[int, ...]]) -> None:
+        """New scan results: only the VULNS order has to be computed again."""
+        self.scan_keys = keys
+        self._orders.pop(TagSort.VULNS, None)
+        self._hays.pop((TagSort.VULNS, False), None)
+        self._hays.pop((TagSort.VULNS, True), None)
 
     def _haystacks(self, sort: TagSort, reverse: bool) -> list[str]:
         """Search strings in the same order as `ordered(sort, reverse)`, built on first use."""
@@ -156,8 +166,13 @@ class TagTable:
         """Rows in `sort` order over all tags; computed once per column, reversed by slicing."""
         order = self._orders.get(sort)
         if order is None:
-            order = _by_date(self.rows) if sort is TagSort.DATE else sorted(
-                self.rows, key=_SORT_KEYS[sort])
+            if sort is TagSort.VULNS:
+                keys, unscanned = self.scan_keys, (-2,)
+                order = sorted(self.rows, key=lambda r: (keys.get(r.record.digest, unscanned),
+                                                         version_key(r.key)))
+            else:
+                order = _by_date(self.rows) if sort is TagSort.DATE else sorted(
+                    self.rows, key=_SORT_KEYS[sort])
             self._orders[sort] = order
         return order[::-1] if reverse else order
 

@@ -17,7 +17,7 @@ import asyncio
 import os
 import shlex
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,6 +46,8 @@ SKIP_LAYER_TYPES: Final = frozenset({mt.COSIGN_SIMPLESIGNING, mt.OCI_LAYER_TAR_G
                                      mt.DOCKER_LAYER, mt.OCI_EMPTY, mt.NOTARY_SIGNATURE})
 VULN_HINTS: Final = ("vuln", "sarif", "trivy", "grype")
 EMPTY: Final = SeverityCounts()
+LARGE_REPORT: Final = 256 * 1024
+"""Reports at least this big are parsed in a thread, so the screen keeps answering keys."""
 CVE_ID_CHARS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                 "0123456789-_.:")
 
@@ -250,10 +252,15 @@ class ScanService:
         self._harbor_cache.clear()
         self._full.clear()
 
-    async def scan_tags(self, records: Sequence[TagRecord]) -> list[TagScan]:
-        """Every image and index tag's scan state, in the order given (supplements left out)."""
+    async def scan_tags(self, records: Sequence[TagRecord],
+                        on_scan: Callable[[TagScan], None] | None = None) -> list[TagScan]:
+        """Every image and index tag's scan state, in the order given (supplements left out).
+
+        `on_scan` sees each tag as soon as it is known, so a pane can show the first rows
+        while referrers of the others are still being read.
+        """
         self.problems = []
-        self.refresh_directories()
+        await asyncio.to_thread(self.refresh_directories)  # file reads and parses: off the loop
         for directory in self.directories:
             self.problems.extend(directory.problems())
         images = [r for r in records if not r.artifact_kind.is_supplement
@@ -264,8 +271,14 @@ class ScanService:
         tags_by_repo = {repo: frozenset(tags) for repo, tags in grouped.items()}
         if self.harbor is not None:
             await self._load_harbor({r.repository for r in images})
-        scans = await bounded_map(images, lambda r: self._scan_one(r, tags_by_repo[r.repository]),
-                                  self.inventory.concurrency)
+        async def one(record: TagRecord) -> TagScan:
+            scan = await self._scan_one(record, tags_by_repo[record.repository])
+            if on_scan is not None:
+                on_scan(scan)
+            return scan
+
+        # Twice the backend's limit, as for tags: while some wait on the network, others parse.
+        scans = await bounded_map(images, one, self.inventory.concurrency * 2)
         known = {r.digest for r in records} | {c for r in records for c in r.children}
         for directory in self.directories:
             self.problems.extend(directory.unmatched(known))
@@ -369,7 +382,9 @@ class ScanService:
             try:
                 data = await backend.blob(repository, layer.digest, limit=MAX_REPORT_BYTES,
                                           what=f"report layer {layer.digest[:19]}")
-                reports.append(replace(parse_report(data, origin), origin=origin))
+                parsed = (parse_report(data, origin) if len(data) < LARGE_REPORT
+                          else await asyncio.to_thread(parse_report, data, origin))
+                reports.append(replace(parsed, origin=origin))
             except ReportError as exc:
                 if layer_hint or "not valid JSON" in str(exc):
                     errors.append(str(exc))
@@ -421,7 +436,7 @@ class ScanService:
             report = self._full[key]
         allowed = await self.allowlist(scan.record.repository)
         if allowed:
-            marked = tuple(replace(f, allowlisted=True) if f.vulnerability_id in allowed else f
+            marked = tuple(f._replace(allowlisted=True) if f.vulnerability_id in allowed else f
                            for f in report.findings)
             report = replace(report, findings=marked)
         return report

@@ -21,13 +21,14 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
-from regtui.config import Config, RegistryConfig
+from regtui.config import DEFAULT_THEME, Config, RegistryConfig
 from regtui.errors import RegistryError, RegtuiError, UsageError
 from regtui.redact import redact
 from regtui.registry.models import RepositorySummary, TagRecord
 from regtui.render.clipboard import CopyRefused, Grammar, checked_copy
-from regtui.services.inventory import open_registry
+from regtui.services.inventory import InventoryService, open_registry
 from regtui.services.operations import OperationsService
+from regtui.services.scans import ScanService, kept_reports_dir
 from regtui.services.snapshot import SnapshotError, SnapshotReader
 from regtui.text import safe_text
 from regtui.ui.bindings import BindingGroups, binding_groups, binding_ids, resolve_keymap
@@ -57,8 +58,9 @@ from regtui.ui.screens.fleet import FleetScreen
 from regtui.ui.screens.help import HelpScreen
 from regtui.ui.screens.registry import RegistryScreen
 from regtui.ui.screens.tag import TagScreen
-from regtui.ui.themes import load_themes, theme_dirs
+from regtui.ui.themes import SEVERITY_DEFAULTS, load_themes, theme_dirs
 
+FALLBACK_THEME = DEFAULT_THEME
 CLOCK_TICK = 10.0
 """Seconds between samples of the request counters and re-reads of age labels; a label
 only changes (and is only redrawn) when its text does, e.g. once a minute."""
@@ -101,6 +103,8 @@ class RegtuiApp(App[int]):
         self.store = Store(config.registries)
         self._services: dict[str, RegistryService] = {}
         self._operations: dict[str, OperationsService] = {}
+        self.scan_services: dict[str, ScanService] = {}
+        """Per registry; tests may put one here for a registry that is not live."""
         self._error_source = ""
         self._errors: dict[str, str] = {}
         """Source -> its current error line, oldest first."""
@@ -186,13 +190,28 @@ class RegtuiApp(App[int]):
         themes, problems = load_themes(theme_dirs())
         for theme in themes:
             self.register_theme(theme)
-        if self.config.theme not in self.available_themes:
-            problems.append(f"unknown theme {self.config.theme!r}; using textual-dark")
-        else:
-            self.theme = self.config.theme
+        wanted = [self.config.theme, *(r.theme for r in self.config.registries if r.theme)]
+        problems.extend(f"unknown theme {name!r}; using {FALLBACK_THEME}"
+                        for name in dict.fromkeys(wanted) if name not in self.available_themes)
+        self.theme = self._known_theme(self.config.theme)
         if problems:
             self.notify("\n".join(problems), title="Theme problems", severity="warning",
                         markup=False, timeout=10)
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return {**super().get_theme_variable_defaults(), **SEVERITY_DEFAULTS}
+
+    def _known_theme(self, name: str | None) -> str:
+        return name if name in self.available_themes else FALLBACK_THEME
+
+    def apply_registry_theme(self, registry: str | None) -> None:
+        """A registry's own theme while its screens are shown, the global one elsewhere."""
+        config = self.store.registries[registry].config if registry in self.store.registries \
+            else None
+        wanted = self._known_theme(config.theme if config and config.theme else
+                                   self.config.theme)
+        if self.theme != wanted:
+            self.theme = wanted
 
     def _apply_keymap(self) -> None:
         known = binding_ids(self.binding_groups())
@@ -230,6 +249,31 @@ class RegtuiApp(App[int]):
                 self.config, self.store[registry].config, self.service(registry),
                 read_only=self.registry_read_only(registry))
         return self._operations[registry]
+
+    def scan_service(self, registry: str) -> ScanService | None:
+        """Scan findings need a live registry (an InventoryService); None for anything else."""
+        if registry not in self.scan_services:
+            service = self.service(registry)
+            if not isinstance(service, InventoryService):
+                return None
+            config = self.store[registry].config
+            self.scan_services[registry] = ScanService(
+                service, config.scans, kept_dir=kept_reports_dir(self.config.state_dir,
+                                                                  registry))
+        return self.scan_services[registry]
+
+    def open_scans(self, registry: str | None = None) -> None:
+        """The scans screen of `registry`, or of the registry on screen, or the first one."""
+        from regtui.ui.screens.scans import ScansScreen
+
+        screen = self.screen
+        name = registry or (screen.registry if isinstance(screen, RegistryScreen)
+                            else next(iter(self.store.registries), None))
+        service = self.scan_service(name) if name else None
+        if name is None or service is None:
+            self.report_error(UsageError("scan findings need a live registry"))
+            return
+        self.push_screen(ScansScreen(name, service))
 
     def complete_records(self, registry: str) -> list[TagRecord] | None:
         """Every tag of the registry, when the last full refresh read all of it; else None."""
@@ -463,6 +507,10 @@ class RegtuiApp(App[int]):
                          f"repo:{message.registry}")
         self._changed(message.registry, None)
 
+    def scans_changed(self, registry: str) -> None:
+        """New scan states in the store: the fleet row and the tags pane show them."""
+        self._changed(registry, None)
+
     def _changed(self, registry: str, repository: str | None) -> None:
         """Note a change; one Drain applies every change gathered meanwhile to the screens."""
         self._dirty.setdefault(registry, set()).add(repository)
@@ -526,13 +574,16 @@ class RegtuiApp(App[int]):
         self.push_screen(TagScreen(registry, record, self.store[registry].config.host))
 
     def jump_targets(self) -> list[str]:
-        return ["fleet", "quit", *self.store.registries, *self.store.repository_targets()]
+        return ["fleet", "quit", "scans", *self.store.registries,
+                *self.store.repository_targets()]
 
     def jump(self, target: str) -> None:
         """Command mode: `fleet`, `quit`, `<registry>`, `<registry>/<repo>` or `<repo>`."""
         self.clear_error("jump")
         if target in ("q", "quit"):
             leave_or_ask(self, None, partial(self.exit, 0), "quit regtui")
+        elif target == "scans" or target.startswith("scans "):
+            self.open_scans(target[6:].strip() or None)
         elif target in ("fleet", "home"):
             while len(self.screen_stack) > 1:
                 self.pop_screen()

@@ -24,7 +24,9 @@ from regtui.registry.models import (
 )
 from regtui.registry.transport import GuardedTransport
 from regtui.render.fleet import RegistryStatus
+from regtui.render.scans import vuln_sort_key
 from regtui.render.tags import TagTable
+from regtui.services.scans import TagScan
 from regtui.services.snapshot import SnapshotSummary
 from regtui.text import Untrusted, untrusted
 
@@ -85,6 +87,10 @@ class RegistryData:
     summaries: dict[str, RepositorySummary] = field(default_factory=dict)
     tables: dict[str, TagTable] = field(default_factory=dict)
     repo_errors: dict[str, str] = field(default_factory=dict)
+    scans: dict[str, TagScan] = field(default_factory=dict)
+    """Scan state by digest, for the tags pane's VULNS column (filled by the scans workers)."""
+    failing: set[tuple[str, str]] = field(default_factory=set)
+    """(repository, tag) reaching `fail_on`: the fleet row's count."""
     tag_errors: dict[str, int] = field(default_factory=dict)
     """Per repository: tags listed whose row carries an error instead of (all) data."""
     tag_sets: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -95,6 +101,17 @@ class RegistryData:
     _tags_total: int = 0
     _size_total: int = 0
     _errors_total: int = 0
+
+    def set_scans(self, scans: Sequence[TagScan]) -> None:
+        """Merge new scan states and give every tag table its VULNS sort keys."""
+        self.scans.update((scan.record.digest, scan) for scan in scans)
+        self.failing.update((s.record.repository, s.record.tag) for s in scans if s.failing)
+        self.failing.difference_update((s.record.repository, s.record.tag) for s in scans
+                                       if not s.failing)
+        self.status.failing_tags = len(self.failing)
+        keys = {digest: vuln_sort_key(scan) for digest, scan in self.scans.items()}
+        for table in self.tables.values():
+            table.set_scan_keys(keys)
 
     def set_summary(self, summary: RepositorySummary, *, decoded: bool = True) -> None:
         """Keep the summary and rebuild the tag table only when the tags changed."""
@@ -113,6 +130,9 @@ class RegistryData:
             self.tag_sets[summary.name] = frozenset(r.tag for r in summary.tags)
             if old is None or old.tags != summary.tags or summary.name not in self.tables:
                 self.tables[summary.name] = TagTable(summary.tags)
+                if self.scans:
+                    self.tables[summary.name].set_scan_keys(
+                        {digest: vuln_sort_key(scan) for digest, scan in self.scans.items()})
         else:
             self.undecoded.add(summary.name)
             self.tables.pop(summary.name, None)

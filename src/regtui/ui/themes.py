@@ -7,8 +7,9 @@ default theme and shows one notification listing every problem.
 
 from __future__ import annotations
 
+import os
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from textual.color import Color, ColorParseError
@@ -19,11 +20,31 @@ COLOUR_KEYS = ("primary", "secondary", "warning", "error", "success", "accent",
 KNOWN_KEYS = {"name", "dark", "luminosity_spread", "text_alpha", "variables", *COLOUR_KEYS}
 
 
+SEVERITY_DEFAULTS = {
+    "severity-critical": "#ff5f6d",
+    "severity-high": "#f0a35e",
+    "severity-medium": "#e5c07b",
+    "severity-low": "#8fbcdb",
+    "severity-unknown": "#a3aab8",
+}
+"""regtui's own theme variables, for themes (Textual's, a user's) that do not set them."""
+
+
+def user_theme_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """`$XDG_CONFIG_HOME/regtui/themes`, else `~/.config/regtui/themes`."""
+    base = env.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    return Path(base) / "regtui" / "themes"
+
+
 def theme_dirs() -> list[Path]:
-    """The gallery shipped in the package, then the repository's `themes/` (development)."""
+    """The gallery shipped in the package, the repository's `themes/`, then the user's.
+
+    The first directory that defines a name wins, so a user file cannot silently replace a
+    shipped theme: it must take a name of its own.
+    """
     package = Path(__file__).resolve().parent.parent
     found: list[Path] = []
-    for candidate in (package / "themes", package.parent.parent / "themes"):
+    for candidate in (package / "themes", package.parent.parent / "themes", user_theme_dir()):
         if candidate.resolve() not in [f.resolve() for f in found]:
             found.append(candidate)  # in a checkout `themes/` links to the package's
     return found

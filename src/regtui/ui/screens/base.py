@@ -131,6 +131,9 @@ class BaseScreen(FunnelScreen[None]):
 
     def on_screen_resume(self) -> None:
         self.rapp.clear_error("jump")  # a failed jump is left behind on another screen
+        # A registry's screens wear its theme (`[[registries]] theme`), others the global one.
+        registry = getattr(self, "registry", None)
+        self.rapp.apply_registry_theme(registry if isinstance(registry, str) else None)
         missed, self._missed = self._missed, {}
         try:
             for registry, repositories in missed.items():

@@ -108,6 +108,8 @@ def _search(status: RegistryStatus) -> str:
 
 def _row_style(status: RegistryStatus) -> str:
     word = status_word(status)
+    if word == "up" and status.failing_tags:
+        return "vtable--error"  # scan findings reach the configured fail_on threshold
     styles = {"down": "vtable--error", "stale": "vtable--warning", "…": "vtable--muted",
               "snapshot": "vtable--muted"}
     style = styles.get(word, "")

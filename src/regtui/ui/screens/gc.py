@@ -93,7 +93,7 @@ class GcScreen(FunnelScreen[None]):
     DEFAULT_CSS = """
     GcScreen #gc-progress { height: 1; color: $accent; }
     GcScreen #gc-note { color: $text-muted; }
-    GcScreen RichLog { height: 1fr; border: round $panel; }
+    GcScreen RichLog { height: 1fr; border: round $border-blurred; }
     GcScreen DataTable { height: 8; }
     GcScreen Horizontal { height: auto; }
     GcScreen Button { margin-right: 2; }

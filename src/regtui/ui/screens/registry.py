@@ -15,6 +15,8 @@ from textual.widgets import Static
 
 from regtui.errors import RegistryError, RegtuiError, UsageError
 from regtui.filter import TextFilter
+from regtui.registry.models import TagRecord
+from regtui.registry.scan_models import ScanState
 from regtui.render.fleet import gauge_text
 from regtui.render.repos import (
     REPO_COLUMNS,
@@ -23,10 +25,12 @@ from regtui.render.repos import (
     RepoSort,
     repo_cells,
 )
+from regtui.render.scans import VULN_COLUMN, scan_cell, scan_style
 from regtui.render.tags import TAG_COLUMNS, TagRow, TagSort, TagTable, tag_cells
 from regtui.services.impact import Target
 from regtui.services.inventory import InventoryService
 from regtui.services.operations import OperationsService
+from regtui.services.scans import ScanService
 from regtui.text import Shown, safe_text
 from regtui.ui.commands import ContextCommand
 from regtui.ui.data import RegistryData
@@ -53,6 +57,10 @@ class RegistryScreen(BaseScreen):
                 tooltip="Sort the focused table by date (newest first); again to reverse"),
         Binding("T", "sort('tags')", "Sort tags", id="sort.tags", show=False,
                 tooltip="Sort repositories by tag count; again to reverse"),
+        Binding("W", "sort('vulns')", "Sort vulns", id="sort.vulns", show=False,
+                tooltip="Sort tags by scan findings, worst first; again to reverse"),
+        Binding("V", "scans", "Scans", id="registry.scans", show=False,
+                tooltip="Vulnerability findings of this registry, worst first; CVE search"),
         Binding("t", "toggle_tree", "Tree", id="repos.tree",
                 tooltip="Fold repositories by namespace, or list them flat"),
         Binding("space", "toggle_mark", "Mark", id="registry.mark-tag",
@@ -90,6 +98,7 @@ class RegistryScreen(BaseScreen):
         """Tags of the current repository marked with space, deleted together by ctrl+d."""
         self.repo_sort, self.repo_reverse = RepoSort.NAME, False
         self.tag_sort, self.tag_reverse = TagSort.DATE, True
+        self._scans_read: set[str] = set()
         self.pane = RepoPane()
         self._borders: dict[str, tuple[str, str]] = {}
 
@@ -122,7 +131,11 @@ class RegistryScreen(BaseScreen):
         return repo_cells(row, self.rapp.clock())
 
     def _tag_cells(self, row: TagRow) -> tuple[Shown, ...]:
-        return tag_cells(row, self.rapp.clock(), row.key in self.expanded)
+        cells = tag_cells(row, self.rapp.clock(), row.key in self.expanded)
+        if row.depth:
+            return (*cells, Shown(""))
+        return (*cells, Shown(scan_cell(self.data.scans.get(row.record.digest)), 40))
+
 
     def show_repos(self, keep: str | None = None) -> None:
         """Rebuild the repositories pane from the store, keeping the cursor on its repository.
@@ -181,13 +194,38 @@ class RegistryScreen(BaseScreen):
                              self._borders.get("#tags", ("", ""))[1])
             return
         rows = tag_table.visible(text_filter, self.tag_sort, self.tag_reverse, self.expanded)
+        if self.data.scans or self.data.config.scans is not None:
+            table.set_columns((*TAG_COLUMNS, VULN_COLUMN))
         table.empty_text = "no tag matches the filter" if tag_table.rows else "no tags"
         table.set_rows(rows)
+        self._load_scans(tag_table)
         shown = f"{len(rows):,}/" if not text_filter.is_empty else ""
         name = safe_text(self.repository or "", 80)
         marked = f" · {len(self.marked):,} marked" if self.marked else ""
         self._set_border("#tags", f"{name} · {shown}{tag_table.total:,} tags{marked}",
                          _subtitle(self.tag_sort, self.tag_reverse, text_filter))
+
+    def _load_scans(self, tag_table: TagTable) -> None:
+        """Scan states of the shown tags, read once per repository in the background."""
+        repository = self.repository
+        if repository is None or repository in self._scans_read:
+            return
+        service = self.rapp.scan_service(self.registry)
+        if service is None:
+            return
+        self._scans_read.add(repository)
+        self.read_scans(service, [row.record for row in tag_table.rows],
+                        [child for row in tag_table.rows for child in row.children])
+
+    @work(group="tag-scans", exit_on_error=False)
+    async def read_scans(self, service: ScanService, records: list[TagRecord],
+                         supplements: list[TagRecord]) -> None:
+        scans = await service.scan_tags([*records, *supplements])
+        self.data.set_scans(scans)
+        if scans and any(scan.state is not ScanState.NOT_SCANNED for scan in scans):
+            self.query_one("#tags", VirtualTable).set_columns((*TAG_COLUMNS, VULN_COLUMN))
+        self.rapp.scans_changed(self.registry)
+        self.query_one("#tags", VirtualTable).invalidate()
 
     def _tags_placeholder(self) -> str:
         if self.repository is None:
@@ -226,6 +264,7 @@ class RegistryScreen(BaseScreen):
     # -- data flow ---------------------------------------------------------------------------
 
     def refresh_data(self) -> None:
+        self._scans_read.clear()
         self.rapp.refresh_registry(self.registry, first=self.repository)
 
     def periodic_refresh(self) -> None:
@@ -298,7 +337,10 @@ class RegistryScreen(BaseScreen):
         return self.focused is self.query_one("#tags")
 
     def action_sort(self, column: str) -> None:
-        if self._tags_focused():
+        on_tags = self._tags_focused() or column == TagSort.VULNS  # only tags have findings
+        if on_tags and not self._tags_focused():
+            self.query_one("#tags").focus()
+        if on_tags:
             if column not in TagSort.__members__.values():
                 return
             sort = TagSort(column)
@@ -313,6 +355,9 @@ class RegistryScreen(BaseScreen):
             self.repo_sort = repo_sort
             self.show_repos()
 
+    def action_scans(self) -> None:
+        self.rapp.open_scans(self.registry)
+
     def action_toggle_tree(self) -> None:
         self.tree_mode = not self.tree_mode
         self.show_repos()
@@ -320,7 +365,9 @@ class RegistryScreen(BaseScreen):
     def _tag_style(self, row: TagRow) -> str:
         if row.record.tag in self.marked:
             return "vtable--marked"
-        return "vtable--muted" if row.depth else ""
+        if row.depth:
+            return "vtable--muted"
+        return scan_style(self.data.scans.get(row.record.digest))
 
     def action_toggle_mark(self) -> None:
         """k9s-style marking in the tags pane; in the repositories pane, space folds."""

@@ -141,12 +141,14 @@ class StorageScreen(FunnelScreen[None]):
     StorageScreen #storage-summary, StorageScreen #storage-progress { height: auto; }
     StorageScreen #storage-progress { color: $text-muted; }
     StorageScreen Horizontal { height: 1fr; max-height: 14; min-height: 4; }
-    StorageScreen .bars { width: 1fr; border: round $panel; height: 100%; overflow: hidden; }
+    StorageScreen .bars {
+        width: 1fr; border: round $border-blurred; height: 100%; overflow: hidden;
+    }
     StorageScreen .bars Static { text-wrap: nowrap; text-overflow: ellipsis; }
-    StorageScreen #storage-tree-box { height: 2fr; min-height: 8; border: round $panel; }
+    StorageScreen #storage-tree-box { height: 2fr; min-height: 8; border: round $border-blurred; }
     StorageScreen #storage-tree-header { height: 1; color: $text-muted; text-style: bold; }
     StorageScreen UsageTree { height: 1fr; scrollbar-gutter: stable; overflow-x: hidden; }
-    StorageScreen #storage-quotas { height: auto; border: round $panel; }
+    StorageScreen #storage-quotas { height: auto; border: round $border-blurred; }
     StorageScreen #storage-trend { height: 1fr; max-height: 12; min-height: 4; }
     StorageScreen #storage-trend-note { height: auto; color: $text-muted; }
     """
