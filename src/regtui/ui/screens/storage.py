@@ -48,6 +48,8 @@ COLUMNS = (("STORED", "stored_bytes"), ("UNIQUE", "unique_bytes"), ("SHARED", "s
 SIZE_WIDTH = 11
 """One size column: `1023.9 MiB` and a space; sizes are never cut."""
 NAME_MIN = 8
+BAR_NAME_ROOM = 20
+"""Cells kept for the repository name next to a bar before the bar gives way."""
 
 Known = Callable[[], Mapping[str, Sequence[TagRecord]] | None]
 """Every repository's records as the dashboard already read them, or None when incomplete."""
@@ -62,6 +64,13 @@ def fit_name(text: str, width: int) -> str:
     if cell_len(text) <= width:
         return text + " " * (width - cell_len(text))
     return chop_cells(text, max(1, width - 1))[0] + "…"
+
+
+def bar_width(room: int) -> int:
+    """Bars as long as the pane allows once a size and a readable name fit beside them."""
+    if room <= 0:  # not laid out yet
+        return BAR_WIDTH
+    return max(4, min(BAR_WIDTH, room - SIZE_WIDTH - 2 - BAR_NAME_ROOM))
 
 
 class UsageTree(Tree[Usage]):
@@ -261,14 +270,20 @@ class StorageScreen(FunnelScreen[None]):
 
     def show(self, report: StorageReport) -> None:
         self.query_one("#storage-summary", Static).update(summary_text(report))
-        self.query_one("#bars-stored", Static).update(bar_lines(report.top("stored_bytes"),
-                                                                "stored_bytes"))
-        self.query_one("#bars-unique", Static).update(bar_lines(report.top("unique_bytes"),
-                                                                "unique_bytes"))
+        self._show_bars(report)
         quotas = self.query_one("#storage-quotas", Static)
         quotas.update(quota_lines(report))
         quotas.display = bool(report.quotas)
         self._fill_tree(report)
+
+    def _show_bars(self, report: StorageReport) -> None:
+        for key, name in (("stored_bytes", "#bars-stored"), ("unique_bytes", "#bars-unique")):
+            bars = self.query_one(name, Static)
+            bars.update(bar_lines(report.top(key), key, bar_width(bars.size.width)))
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.report is not None:
+            self._show_bars(self.report)
 
     def action_cycle_sort(self) -> None:
         self.sort_key = SORT_KEYS[(SORT_KEYS.index(self.sort_key) + 1) % len(SORT_KEYS)]
