@@ -282,9 +282,9 @@ class ScanDetailScreen(BaseScreen):
     ScanDetailScreen #finding-detail { height: auto; max-height: 12; border: round $panel; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("b", "toggle_group", "Group by", id="scan-detail.group",
+        Binding("b", "toggle_group", "Group by", id="findings.group-by",
                 tooltip="Group findings by package or by CVE"),
-        Binding("c", "copy_id", "Copy id", id="scan-detail.copy",
+        Binding("c", "copy_id", "Copy id", id="findings.copy-id",
                 tooltip="Copy the selected finding's CVE id to the clipboard"),
     ]
 
