@@ -71,7 +71,8 @@ def self_signed(directory: Path, host: str = "127.0.0.1") -> TlsFiles:
 class Seen:
     method: str
     path: str
-    headers: dict[str, str]
+    headers: httpx.Headers
+    """Case-insensitive, as HTTP is: a client may send `authorization` in lower case."""
 
 
 @dataclass
@@ -120,7 +121,7 @@ class ChallengeProxy:
     def answer(self, method: str, path: str, headers: dict[str, str],
                body: bytes) -> tuple[int, dict[str, str], bytes]:
         """What the proxy sends back for one request."""
-        self.seen.append(Seen(method, path, headers))
+        self.seen.append(Seen(method, path, httpx.Headers(headers)))
         if path.startswith("/token") and self.token_redirect:
             return 302, {"Location": self.token_redirect}, b""
         echoed = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
