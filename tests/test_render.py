@@ -180,21 +180,33 @@ def test_fit_columns_drops_low_priority_and_flexes() -> None:
 
 
 def test_fleet_cells_and_status() -> None:
+    from regtui.render.fleet import CELL_KEYS
+
+    def cells_of(status: RegistryStatus, now: datetime = NOW, **kw: object) -> dict[str, str]:
+        return dict(zip(CELL_KEYS, fleet_cells(status, now, **kw), strict=True))  # type: ignore[arg-type]
+
     status = RegistryStatus("lab", "http://x", "distribution", reachable=True,
                             api_version="registry/2.0", repositories=3, tags=1200,
                             size_bytes=2048, fetched_at=NOW - timedelta(seconds=30))
-    cells = fleet_cells(status, NOW)
-    assert cells[:6] == ("lab", "up", "distribution registry/2.0", "3", "1,200", "2.0 KiB")
-    assert cells[6] == "just now"  # ages tick by the minute, so idle screens stay still
-    assert fleet_cells(status, NOW + timedelta(seconds=150))[6] == "3 minutes ago"
-    assert cells[7] == "-"  # no request rate measured yet
+    cells = cells_of(status)
+    assert [cells[k] for k in ("name", "status", "mode", "api", "repos", "tags", "size")] == [
+        "lab", "up", "writable", "distribution registry/2.0", "3", "1,200", "2.0 KiB"]
+    assert cells_of(status, read_only=True)["mode"] == "read-only"
+    assert cells["age"] == "just now"  # ages tick by the minute, so idle screens stay still
+    assert cells_of(status, NOW + timedelta(seconds=150))["age"] == "3 minutes ago"
+    assert cells["rate"] == "-"  # no request rate measured yet
     status.request_rate = 0.34
-    assert fleet_cells(status, NOW)[6:8] == ("just now", "0.3")
+    assert cells_of(status)["rate"] == "0.3"
     shown = RegistryStatus("lab", "http://x", "distribution", from_snapshot=True)
     assert status_word(shown) == "snapshot"  # shown before the registry answered
     status.error = "registry lab at http://x: connection refused"
     assert status_word(status) == "stale"
-    assert fleet_cells(status, NOW)[8] == status.error
+    assert cells_of(status, retry_in=41.2)["error"] == (
+        f"{status.error} (data kept), retrying in 42s")
+    down = RegistryStatus("hub", "http://y", "distribution", reachable=False, error="refused")
+    assert cells_of(down, retry_in=3599.5)["error"] == "unreachable: refused, retrying in 60m"
+    down.loading = True
+    assert cells_of(down, retry_in=0)["error"] == "unreachable: refused, retrying now"
 
 
 def test_formats_handle_unknowns() -> None:

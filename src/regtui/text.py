@@ -71,6 +71,18 @@ class Shown(str):
         return super().__new__(cls, _sanitise(value, max_len, multiline))
 
 
+class Tailed(Shown):
+    """Shown text whose last `tail` characters survive any cut: a unit (`MiB`), a suffix
+    (`.sig`), a countdown (`retrying in 42s`). Tables cut such text in the middle."""
+
+    tail: int
+
+    def __new__(cls, value: object = "", max_len: int = 200, *, tail: int = 0) -> Tailed:
+        made = str.__new__(cls, _sanitise(value, max_len, False))
+        made.tail = max(0, min(tail, len(made)))
+        return made
+
+
 def untrusted(value: str) -> Untrusted:
     """Mark a parsed string as untrusted (the one call parsers make)."""
     return value if type(value) is Untrusted else Untrusted(value)

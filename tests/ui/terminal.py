@@ -77,3 +77,59 @@ def leak_context(stream: str, width: int = 40) -> str:
         if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or ord(c) in BIDI:
             return repr(rest[max(0, i - width): i + width])
     return ""
+
+
+class PtyApp:
+    """A process on a real pseudo-terminal: what it writes is drained (and kept), what the
+    test writes arrives as a terminal delivers it, several keys in one `read` when written
+    at once (a paste, or a slow SSH link's backlog)."""
+
+    def __init__(self, argv: list[str], *, env: dict[str, str], size: tuple[int, int] = (120, 40),
+                 cwd: str | None = None) -> None:
+        import fcntl
+        import os
+        import struct
+        import subprocess
+        import termios
+        import threading
+
+        self.master, slave = os.openpty()
+        columns, lines = size
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+        self.process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
+                                        cwd=cwd, start_new_session=True, close_fds=True)
+        os.close(slave)
+        self.output = bytearray()
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        import os
+
+        while True:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:
+                return  # the process closed the terminal
+            if not chunk:
+                return
+            self.output.extend(chunk)
+
+    def write(self, data: bytes) -> None:
+        """One write: the app's driver reads the whole burst at once."""
+        import os
+
+        assert os.write(self.master, data) == len(data)
+
+    def close(self) -> None:
+        import os
+        import signal
+
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except Exception:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        os.close(self.master)

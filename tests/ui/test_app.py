@@ -253,11 +253,11 @@ async def test_periodic_refresh_backs_off_after_failures_but_r_does_not(tmp_path
             await pilot.press("r")  # the operator asked: no back-off
             await settle(pilot)
             assert calls == ["names"]
-            app._retry_at["lab"] = 0.0  # the back-off has run out
+            app.retries.expire("lab")  # the back-off has run out
             service[0].broken = False
             app._tick()
             await settle(pilot)
             assert calls == ["names", "names"]
-            assert app.store["lab"].status.error == "" and app._failures["lab"] == 0
+            assert app.store["lab"].status.error == "" and app.retries.failures("lab") == 0
         finally:
             FlakyService.repository_names = original  # type: ignore[method-assign]

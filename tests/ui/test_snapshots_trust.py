@@ -63,8 +63,11 @@ SCENES: dict[str, Callable[[Pilot[Any]], Awaitable[None]]] = {
 
 
 def mixed_modes(config: Config) -> Config:
+    """Three registries: `lab` read-only by its own setting, `staging` writable (the same
+    fake data), `mirror` down (and writable, were it up)."""
     lab, mirror = config.registries
-    return replace(config, registries=(replace(lab, read_only=True), mirror))
+    staging = replace(lab, name="staging", url="http://127.0.0.1:5001", read_only=False)
+    return replace(config, registries=(replace(lab, read_only=True), staging, mirror))
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

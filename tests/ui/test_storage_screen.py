@@ -72,6 +72,15 @@ async def test_storage_uses_the_dashboards_records_and_has_headers(lab: Lab,
         records = [r for s in app.store["lab"].summaries.values() for r in s.tags]
         walked = build_report("lab", records)
         assert screen.report.total.stored_bytes == walked.total.stored_bytes
+        # the two sizes on screen agree and say which is which: stored (each blob once) in
+        # the summary, logical (the fleet's LOGICAL SIZE, per repository) beside it
+        status = app.store["lab"].status
+        assert screen.report.logical_bytes == status.size_bytes
+        assert screen.report.logical_bytes > screen.report.total.stored_bytes  # shared layers
+        summary = str(screen.query_one("#storage-summary").render())
+        assert f"{size(screen.report.total.stored_bytes)} stored in " in summary
+        assert f"logical size, as the fleet sums it per repository: {size(status.size_bytes)}" \
+            in summary
 
         header = next(line for line in tree_lines(app) if "STORED" in line)
         assert "NAME" in header and "UNIQUE" in header and "SHARED" in header

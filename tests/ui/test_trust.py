@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from textual import events
 
@@ -167,3 +168,89 @@ async def test_q_goes_back_and_quits_only_from_the_fleet(make_app: AppMaker) -> 
         await pilot.press("q")
         await pilot.pause()
         assert not app.is_running
+
+
+class CountingFactory:
+    """The fake registries, counting how often the down one (`mirror`) is tried."""
+
+    def __init__(self) -> None:
+        from tests.ui.fakes import fake_factory
+
+        self.make = fake_factory()
+        self.attempts = 0
+
+    def __call__(self, registry: Any) -> Any:
+        service = self.make(registry)
+        if registry.name == "mirror":
+            ping = service.ping
+
+            async def counted() -> Any:
+                self.attempts += 1
+                return await ping()
+
+            service.ping = counted  # type: ignore[method-assign]
+        return service
+
+
+async def test_a_down_registry_says_why_and_when_and_offers_nothing_that_needs_it(
+        tmp_path: Path) -> None:
+    from regtui.render.formats import countdown
+    from tests.ui.fakes import fake_config, fixed_clock
+    from tests.ui.screen_text import screen_text
+
+    app = RegtuiApp(fake_config(tmp_path), factory=CountingFactory(), clock=fixed_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        wait = app.retry_in("mirror")
+        assert wait is not None and 3500 < wait <= 3600  # one failure: one interval
+        assert "retrying in 60m" in screen_text(app)  # the fleet row, at 80 columns too
+        app.open_registry("mirror")
+        await settle(pilot)
+        title = str(app.screen.query_one("#title").render())
+        assert "loading" not in title and f"retrying in {countdown(app.retry_in('mirror') or 0)}" \
+            in title, title
+        assert "Delete" not in screen_text(app)  # the footer offers no key that cannot work
+        screen = app.screen
+        assert isinstance(screen, RegistryScreen)
+        assert screen.check_action("delete_tag", ()) is False
+        assert screen.check_action("storage", ()) is False
+        for key in ("ctrl+d", "U"):
+            await pilot.press(key)
+            await pilot.pause()
+        messages = [str(n.message) for n in app._notifications]
+        for verb in ("deleting", "storage usage"):
+            assert any(m.startswith(f"{verb} is disabled for mirror while it is unreachable: "
+                                    "registry mirror at http://127.0.0.1:5999/v2/: connection "
+                                    "refused, retrying in ") for m in messages), messages
+    app = RegtuiApp(fake_config(tmp_path), factory=CountingFactory(), clock=fixed_clock)
+    async with app.run_test(size=(200, 24)) as pilot:
+        app.open_registry("mirror")
+        await settle(pilot)
+        title = str(app.screen.query_one("#title").render())
+        assert ("mirror · http://127.0.0.1:5999 · distribution · unreachable: registry mirror at "
+                "http://127.0.0.1:5999/v2/: connection refused, retrying in ") in title, title
+
+
+async def test_the_countdown_is_when_the_retry_really_starts(tmp_path: Path) -> None:
+    """A short interval: the retry comes when the countdown says, not a tick later."""
+    from dataclasses import replace
+
+    from tests.ui.fakes import fake_config, fixed_clock
+
+    factory = CountingFactory()
+    config = replace(fake_config(tmp_path), refresh_interval=0.4)
+    app = RegtuiApp(config, factory=factory, clock=fixed_clock)
+    async with app.run_test(size=(120, 30)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if factory.attempts == 2 and (app.retry_in("mirror") or 0) > 0.6:
+                break  # the second failure: three intervals (1.2 s) to wait
+        assert factory.attempts == 2 and app.retries.failures("mirror") == 2
+        while (app.retry_in("mirror") or 0) > 0.15:
+            assert factory.attempts == 2, "tried again before the countdown ran out"
+            await pilot.pause(0.05)
+        for _ in range(60):
+            if factory.attempts == 3:
+                break
+            await pilot.pause(0.05)
+        assert factory.attempts == 3, "not tried again when the countdown ran out"

@@ -40,7 +40,7 @@ def layer_rows(manifest: Manifest) -> list[tuple[Shown, Shown, Shown]]:
 
 def _descriptor_row(descriptor: Descriptor, prefix: str) -> tuple[Shown, Shown, Shown]:
     return (
-        Shown(prefix + formats.short_digest(descriptor.digest, 19)),
+        Shown(prefix + formats.short_digest(descriptor.digest)),
         Shown(formats.size(descriptor.size)),
         safe_text(descriptor.media_type, 80),
     )
@@ -65,7 +65,7 @@ def platform_rows(index: Manifest, sizes: dict[str, int]) -> list[PlatformRow]:
     for child in index.manifests:
         name = child.platform.text if child.platform else "-"
         size = sizes.get(child.digest)
-        rows.append(PlatformRow(safe_text(name, 40), Shown(formats.short_digest(child.digest, 19)),
+        rows.append(PlatformRow(safe_text(name, 40), Shown(formats.short_digest(child.digest)),
                                 Shown(formats.size(size) if size is not None else "…")))
     return rows
 
@@ -134,7 +134,7 @@ def referrer_rows(referrers: Sequence[Referrer]) -> list[tuple[Shown, ...]]:
     """(kind, artifact type, digest, size, tag) for each referrer."""
     return [
         (Shown(ref.kind.value), safe_text(ref.artifact_type or ref.media_type, 60),
-         Shown(formats.short_digest(ref.digest, 19)), Shown(formats.size(ref.size)),
+         Shown(formats.short_digest(ref.digest)), Shown(formats.size(ref.size)),
          safe_text(ref.tag or "-", 80))
         for ref in referrers
     ]

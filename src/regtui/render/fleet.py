@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from regtui.registry.models import Gauge
 from regtui.render import formats
 from regtui.render.columns import Column
-from regtui.text import Shown, safe_text
+from regtui.text import Shown, Tailed, safe_text
 
 FLEET_COLUMNS = (
     Column("name", "REGISTRY", 14, priority=0),
     Column("status", "STATUS", 8, priority=0),
+    Column("mode", "MODE", 9, priority=1),
     Column("api", "FLAVOR/API", 26, priority=4),
     Column("repos", "REPOS", 6, priority=1, align="right"),
-    Column("tags", "TAGS", 7, priority=2, align="right"),
-    Column("size", "SIZE", 10, priority=2, align="right"),
+    Column("tags", "TAGS", 7, priority=1, align="right"),
+    Column("size", "LOGICAL SIZE", 12, priority=2, align="right"),
     Column("age", "DATA AGE", 14, priority=3),
     Column("rate", "REQ/S", 6, priority=4, align="right"),
     Column("limits", "LIMITS/STORE", 34, priority=2),
     Column("error", "LAST ERROR", 16, priority=5, flex=True),
     Column("notes", "NOTES", 28, priority=6),
 )
+"""SIZE is logical: the sum over repositories of each one's distinct blobs, so a layer two
+repositories share counts twice. The storage screen's `stored` counts every blob once."""
+FAILING_ERROR_PRIORITY = 3
+"""While a registry fails, its error outranks the data age (which drops first at 80
+columns): "down" with no reason and no retry time is not something to act on."""
 
 
 @dataclass(slots=True)
@@ -81,21 +87,45 @@ def status_word(status: RegistryStatus) -> str:
     return "up" if status.reachable else "down"
 
 
-def fleet_cells(status: RegistryStatus, now: datetime) -> tuple[Shown, ...]:
+def mode_word(read_only: bool) -> Shown:
+    """What the one function that decides it (`Config.effective_read_only`) said."""
+    return Shown("read-only" if read_only else "writable")
+
+
+def failure_text(status: RegistryStatus, retry_in: float | None) -> Tailed | None:
+    """`unreachable: <reason>, retrying in 42s` (or `retrying now`) for a registry whose
+    last refresh failed; None while it answers. The countdown is the scheduler's own retry
+    time, and it survives any cut of the cell."""
+    if not status.error:
+        return None
+    word = status_word(status)
+    reason = safe_text(status.error, 300)
+    lead = f"unreachable: {reason}" if word == "down" else f"{reason} (data kept)"
+    if status.loading or retry_in is None or retry_in <= 0:
+        when = "retrying now"
+    else:
+        when = f"retrying in {formats.countdown(retry_in)}"
+    tail = f", {when}"
+    return Tailed(lead + tail, 400, tail=len(tail) - 2)
+
+
+def fleet_cells(status: RegistryStatus, now: datetime, *, read_only: bool = False,
+                retry_in: float | None = None) -> tuple[Shown, ...]:
     """Display strings in `CELL_KEYS` order (the columns' keys; the display order of
     `FLEET_COLUMNS` differs only in where the later-added columns sit)."""
     api = f"{status.flavor} {status.api_version}".strip()
     return (
         safe_text(status.name, 60),
         Shown(status_word(status)),
+        mode_word(read_only),
         safe_text(api, 60),
         _count(status.repositories),
         _count(status.tags),
         formats.size(status.size_bytes) if status.size_bytes is not None else formats.UNKNOWN,
         _age(status, now),
         _rate(status.request_rate),
-        safe_text(status.error, 300) or (_tag_errors(status.tag_errors) if status.tag_errors
-                                         else _failing(status) or _tag_errors(0)),
+        failure_text(status, retry_in) or (_tag_errors(status.tag_errors) if status.tag_errors
+                                           else _failing(status) or _tag_errors(0)),
         gauges_text(status.gauges),
         safe_text("; ".join(status.notes), 300) or Shown("-"),
     )
@@ -103,25 +133,31 @@ def fleet_cells(status: RegistryStatus, now: datetime) -> tuple[Shown, ...]:
 
 def _failing(status: RegistryStatus) -> Shown | None:
     """Tags whose scan findings reach `[registries.scans] fail_on`, where errors go."""
-    return Shown(f"{status.failing_tags:,} tags over fail_on") if status.failing_tags else None
+    if not status.failing_tags:
+        return None
+    return Shown(f"{formats.plural(status.failing_tags, 'tag')} over fail_on")
 
 
-CELL_KEYS = ("name", "status", "api", "repos", "tags", "size", "age", "rate", "error",
+CELL_KEYS = ("name", "status", "mode", "api", "repos", "tags", "size", "age", "rate", "error",
              "limits", "notes")
 EXTRA_KEYS = ("limits", "notes")
 """Columns shown only once some registry has something to put in them (Hub, Nexus)."""
 
 
 def fleet_columns(statuses: Sequence[RegistryStatus]) -> tuple[Column, ...]:
-    if any(status.gauges or status.notes for status in statuses):
-        return FLEET_COLUMNS
-    return tuple(column for column in FLEET_COLUMNS if column.key not in EXTRA_KEYS)
+    extra = any(status.gauges or status.notes for status in statuses)
+    failing = any(status.error for status in statuses)
+    return tuple(
+        replace(column, priority=FAILING_ERROR_PRIORITY)
+        if failing and column.key == "error" else column
+        for column in FLEET_COLUMNS if extra or column.key not in EXTRA_KEYS)
 
 
-def fleet_row(status: RegistryStatus, now: datetime,
-              columns: tuple[Column, ...]) -> tuple[Shown, ...]:
+def fleet_row(status: RegistryStatus, now: datetime, columns: tuple[Column, ...], *,
+              read_only: bool = False, retry_in: float | None = None) -> tuple[Shown, ...]:
     """The cells of `columns`, a subset of `FLEET_COLUMNS` in its order."""
-    cells = dict(zip(CELL_KEYS, fleet_cells(status, now), strict=True))
+    cells = dict(zip(CELL_KEYS, fleet_cells(status, now, read_only=read_only,
+                                            retry_in=retry_in), strict=True))
     return tuple(cells[column.key] for column in columns)
 
 
@@ -146,7 +182,7 @@ def gauges_text(gauges: tuple[Gauge, ...]) -> Shown:
 def _tag_errors(count: int) -> Shown:
     if not count:
         return Shown("-")
-    return Shown(f"{count:,} tag{'s' if count != 1 else ''} could not be read")
+    return Shown(f"{formats.plural(count, 'tag')} could not be read")
 
 
 def _age(status: RegistryStatus, now: datetime) -> Shown:

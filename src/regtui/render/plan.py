@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
-from regtui.render.formats import size
+from regtui.render.formats import short_digest, size
 from regtui.services.impact import DeletePlan, TagImpact
 from regtui.text import safe_text
 
@@ -32,7 +32,7 @@ def plan_lines(plan: DeletePlan, *, full_digest: bool = False,
 
 
 def impact_lines(impact: TagImpact, *, full_digest: bool = False) -> list[str]:
-    digest = impact.digest if full_digest else impact.digest[:19]
+    digest = impact.digest if full_digest else short_digest(impact.digest)
     lines = [f"{safe_text(str(impact.target), 300)}  {digest}",
              f"  how: {impact.strategy.value}"]
     if impact.siblings:

@@ -19,8 +19,11 @@ REPO_COLUMNS = (
     Column("name", "REPOSITORY", 16, priority=0, flex=True),
     Column("tags", "TAGS", 6, priority=1, align="right"),
     Column("size", "SIZE", 10, priority=2, align="right"),
-    Column("pushed", "LAST PUSH", 14, priority=3),
+    Column("pushed", "CREATED", 14, priority=3),
 )
+"""CREATED is the newest image config `created` of the repository: when an image was built,
+not when it was pushed (registry:2 keeps no push time); SIZE counts each blob once per
+repository."""
 
 NAMESPACE_PREFIX = "ns:"
 
@@ -166,7 +169,7 @@ def repo_cells(row: RepoRow, now: datetime) -> tuple[Shown, ...]:
     name = safe_text(row.name if row.namespace else _leaf_name(row), 200)
     return (
         Shown(f"{indent}{marker}{name}", 200 + len(indent) + len(marker)),
-        LOADING if loading else Shown(str(row.tag_count)),
+        LOADING if loading else Shown(f"{row.tag_count:,}"),
         LOADING if loading else formats.size(row.size_bytes),
         LOADING if loading else formats.age(row.last_push, now),
     )

@@ -22,18 +22,20 @@ from regtui.registry.models import ArtifactKind, TagRecord
 from regtui.render import formats
 from regtui.render.columns import Column
 from regtui.render.sorting import date_key, version_key
-from regtui.text import Shown, safe_text
+from regtui.text import Shown, Tailed, safe_text
 
 _SCHEMA_TAG = re.compile(r"^(sha256)-([0-9a-f]{64})(?:\.[A-Za-z0-9]+)?$")
 
 TAG_COLUMNS = (
-    Column("tag", "TAG", 16, priority=0, flex=True),
-    Column("digest", "DIGEST", 12, priority=3),
+    Column("tag", "TAG", 15, priority=0, flex=True),
+    Column("digest", "DIGEST", formats.DIGEST_LENGTH, priority=1),
     Column("size", "SIZE", 10, priority=1, align="right"),
     Column("platforms", "PLATFORMS", 18, priority=4),
     Column("created", "CREATED", 14, priority=2),
-    Column("marks", "MARKS", 8, priority=1),
+    Column("marks", "MARKS", 8, priority=2),
 )
+"""At 80x24 the pane keeps TAG, DIGEST and SIZE: which image a tag is matters more than its
+marks (the fold marker still says it has supplements)."""
 
 MARK_LEGEND = (
     ("S", "signed (a cosign/notation signature refers to it)"),
@@ -256,7 +258,9 @@ def tag_label(row: TagRow, expanded: bool) -> Shown:
     """The tag name with a fold marker for images that carry supplements."""
     name = safe_text(row.record.tag, 200)
     if row.depth:
-        return Shown(f"  └ {short_schema_tag(name)}", 210)
+        short = short_schema_tag(name)
+        suffix = short.rpartition("…")[2] if short != name else ""
+        return Tailed(f"  └ {short}", 210, tail=len(suffix))  # `.sig` survives any cut
     if row.children:
         return Shown(f"{'▾' if expanded else '▸'} {name}", 210)
     return Shown(f"  {name}", 210)

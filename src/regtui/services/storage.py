@@ -56,6 +56,12 @@ class StorageReport:
     quotas: tuple[Quota, ...] = ()
     """Per-project quotas, where the registry has them (Harbor)."""
 
+    @property
+    def logical_bytes(self) -> int:
+        """Each repository's blobs summed, a blob shared by two repositories counted twice:
+        the fleet's LOGICAL SIZE, which `total.stored_bytes` (each blob once) undercuts."""
+        return sum(usage.stored_bytes for usage in self.repositories)
+
     def top(self, key: str, count: int = 10) -> list[Usage]:
         return sorted(self.repositories, key=lambda u: getattr(u, key), reverse=True)[:count]
 

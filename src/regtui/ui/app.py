@@ -19,6 +19,7 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from regtui.config import DEFAULT_THEME, Config, RegistryConfig
@@ -50,6 +51,7 @@ from regtui.ui.refresh import (
     RepoFailed,
     RepoLoaded,
     ReposLoaded,
+    RetrySchedule,
     SnapshotDecoded,
 )
 from regtui.ui.screens.audit import AuditScreen
@@ -110,8 +112,9 @@ class RegtuiApp(App[int]):
         """Source -> its current error line, oldest first."""
         self._ticking = False
         self._superseding = False
-        self._failures: dict[str, int] = {}
-        self._retry_at: dict[str, float] = {}
+        self.retries = RetrySchedule(config.refresh_interval)
+        """When each failing registry is tried again: what "retrying in Ns" shows."""
+        self._retry_timers: dict[str, Timer] = {}
         self.refresher = Refresher(self)
         self._dirty: dict[str, set[str | None]] = {}
         self._drain_posted = False
@@ -312,7 +315,7 @@ class RegtuiApp(App[int]):
             for worker in self.workers:
                 if worker.name == name:
                     worker.cancel()
-        if self._ticking and time.monotonic() < self._retry_at.get(registry, 0.0):
+        if self._ticking and self.retries.waiting(registry):
             return  # backing off after failures; `r` still refreshes at once
         if (slow := self._worker(f"revalidate:{registry}")) is not None:
             slow.cancel()
@@ -335,7 +338,7 @@ class RegtuiApp(App[int]):
         if self._worker_running(f"refresh:{registry}") or self._worker_running(
                 f"revalidate:{registry}"):
             return
-        if time.monotonic() < self._retry_at.get(registry, 0.0):
+        if self.retries.waiting(registry):
             return
         self.run_worker(self._bounded(registry, self.refresher.background(registry)),
                         name=f"revalidate:{registry}", group="refresh", exit_on_error=False)
@@ -389,7 +392,8 @@ class RegtuiApp(App[int]):
             return  # superseded by a newer refresh, which reports for itself
         status = self.store[registry].status
         status.loading = False
-        self._back_off(registry, failed=state is WorkerState.ERROR)
+        if state is not WorkerState.CANCELLED:  # a refresh given up on proves nothing
+            self._back_off(registry, failed=state is WorkerState.ERROR)
         if state is WorkerState.ERROR:
             status.error = _message(worker.error)
             if status.reachable is None or not status.fetched_at:
@@ -397,11 +401,31 @@ class RegtuiApp(App[int]):
         self._changed(registry, None)
 
     def _back_off(self, registry: str, *, failed: bool) -> None:
-        """After n failures in a row, periodic refreshes wait (2^n - 1) intervals (max 31)."""
-        failures = self._failures.get(registry, 0) + 1 if failed else 0
-        self._failures[registry] = failures
-        delay = self.config.refresh_interval * (2 ** min(failures, 5) - 1)
-        self._retry_at[registry] = time.monotonic() + delay
+        """After n failures in a row the registry is tried again in (2^n - 1) intervals
+        (max 31), by a timer armed for exactly the time the screen counts down to."""
+        timer = self._retry_timers.pop(registry, None)
+        if timer is not None:
+            timer.stop()
+        if not failed:
+            self.retries.succeeded(registry)
+            return
+        delay = self.retries.failed(registry)
+        self._retry_timers[registry] = self.set_timer(delay, partial(self._retry, registry),
+                                                      name=f"retry:{registry}")
+
+    def _retry(self, registry: str) -> None:
+        """The back-off ran out: try the registry again now (walked if nothing is known)."""
+        self._retry_timers.pop(registry, None)
+        self.retries.expire(registry)
+        if self.store[registry].status.fetched_at is None:
+            self.refresh_registry(registry)
+        else:
+            self.revalidate(registry)
+        self._changed(registry, None)  # "retrying now" instead of the countdown
+
+    def retry_in(self, registry: str) -> float | None:
+        """Seconds until a failing registry is tried again; None when it is not failing."""
+        return self.retries.retry_in(registry)
 
     def report_error(self, error: BaseException | None, source: str = "") -> None:
         """Show a failure on the error line; the app keeps running and keeps its data.

@@ -63,9 +63,11 @@ def ui_classes(app_class: type[DOMNode]) -> list[type[DOMNode]]:
     found = {c for c in _subclasses(DOMNode)
              if c.__module__.startswith("regtui.ui.") and "BINDINGS" in c.__dict__
              and c.__dict__["BINDINGS"]}
-    found.discard(app_class)
+    # A subclass of the app (a test harness) lists the bindings of the class declaring them.
+    owner = next((c for c in app_class.__mro__ if c.__dict__.get("BINDINGS")), app_class)
+    found.discard(owner)
     ordered = sorted(found, key=lambda c: (_rank(c), c.__module__, c.__name__))
-    return [app_class, *ordered]
+    return [owner, *ordered]
 
 
 def _rank(cls: type[DOMNode]) -> int:

@@ -15,6 +15,7 @@ walk writes the snapshot as it goes, from a writer thread.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -93,6 +94,55 @@ class SnapshotDecoded(Message):
 
     registry: str
     summaries: list[RepositorySummary]
+
+
+MAX_BACK_OFF_STEPS = 5
+"""After this many failures in a row the wait stops growing: 31 refresh intervals."""
+
+
+class RetrySchedule:
+    """When each failing registry is tried again: the one source of "retrying in Ns".
+
+    After n failures in a row the next attempt waits (2^n - 1) refresh intervals (at most
+    31). The app arms a timer for exactly `retry_at`, so the countdown on screen is the
+    time the retry really starts, not a guess at which periodic tick will pick it up.
+    """
+
+    def __init__(self, interval: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.monotonic = monotonic
+        self._failures: dict[str, int] = {}
+        self._retry_at: dict[str, float] = {}
+
+    def failed(self, registry: str) -> float:
+        """One more failure in a row; returns the seconds until the retry."""
+        failures = self._failures.get(registry, 0) + 1
+        self._failures[registry] = failures
+        delay = self.interval * float(2 ** min(failures, MAX_BACK_OFF_STEPS) - 1)
+        self._retry_at[registry] = self.monotonic() + delay
+        return delay
+
+    def succeeded(self, registry: str) -> None:
+        self._failures.pop(registry, None)
+        self._retry_at.pop(registry, None)
+
+    def failures(self, registry: str) -> int:
+        return self._failures.get(registry, 0)
+
+    def retry_in(self, registry: str) -> float | None:
+        """Seconds until the scheduled retry (0: due now); None when nothing is failing."""
+        at = self._retry_at.get(registry)
+        return None if at is None else max(0.0, at - self.monotonic())
+
+    def waiting(self, registry: str) -> bool:
+        """Backing off: periodic refreshes leave the registry alone until the retry."""
+        wait = self.retry_in(registry)
+        return wait is not None and wait > 0
+
+    def expire(self, registry: str) -> None:
+        """The wait is over now (the retry timer fired)."""
+        if registry in self._retry_at:
+            self._retry_at[registry] = self.monotonic()
 
 
 class Host(Protocol):

@@ -5,22 +5,23 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.text import Text
 from textual import on
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input
 from textual.worker import Worker
 
 from regtui.filter import FilterError, TextFilter, parse_filter
-from regtui.text import safe_text
+from regtui.render.fleet import mode_word
+from regtui.text import Tailed
 from regtui.ui.commands import ContextCommand, ContextCommands
 from regtui.ui.screens.funnel import FunnelScreen
-from regtui.ui.widgets.badge import ReadOnlyBadge
+from regtui.ui.widgets.badge import ReadOnlyBadge, TitleLine
 from regtui.ui.widgets.bars import BarClosed, CommandBar, ErrorLine, FilterBar
+from regtui.ui.widgets.footer import PriorityFooter
 from regtui.ui.widgets.vtable import VirtualTable
 
 if TYPE_CHECKING:
@@ -69,19 +70,27 @@ class BaseScreen(FunnelScreen[None]):
 
     def compose(self) -> ComposeResult:
         yield ReadOnlyBadge(self.read_only_mode())
-        yield Static(id="title")
+        yield TitleLine(id="title")
         yield from self.compose_body()
         yield FilterBar()
         yield CommandBar()
         yield ErrorLine(id="error-line")
-        yield Footer()
+        yield PriorityFooter()
 
     def compose_body(self) -> ComposeResult:
         yield from ()
 
+    def screen_registry(self) -> str | None:
+        """The registry this screen shows, if it shows one (its mode goes in the title)."""
+        registry = getattr(self, "registry", None)
+        return registry if isinstance(registry, str) and registry in \
+            self.rapp.store.registries else None
+
     def read_only_mode(self) -> bool:
-        """Whether changes are refused here; a registry screen knows its registry's mode."""
-        return self.rapp.read_only
+        """Whether changes are refused here: a registry's screens ask the one function that
+        decides it for that registry, the others take the session's mode."""
+        registry = self.screen_registry()
+        return self.rapp.read_only if registry is None else self.rapp.registry_read_only(registry)
 
     def on_mount(self) -> None:
         self.ready = True  # composed: data_changed may now touch the widgets
@@ -97,11 +106,15 @@ class BaseScreen(FunnelScreen[None]):
         """The top line; built from plain strings so names cannot inject markup.
 
         Unchanged text is not set again: an idle screen writes nothing to the terminal.
+        A registry's screens end it with that registry's mode (read-only or writable).
         """
-        text = safe_text(text, 400)
-        if text != self._title:
-            self._title = text
-            self.query_one("#title", Static).update(Text(text))
+        tail = text.tail if isinstance(text, Tailed) else 0
+        if self.screen_registry() is not None:
+            text = f"{mode_word(self.read_only_mode())} · {text}"
+        shown = Tailed(text, 400, tail=tail)
+        if shown != self._title:
+            self._title = shown
+            self.query_one("#title", TitleLine).show(shown)
 
     # -- hooks for subclasses ---------------------------------------------------------------
 

@@ -45,7 +45,9 @@ class FleetScreen(BaseScreen):
 
     def _cells(self, status: RegistryStatus) -> tuple[Shown, ...]:
         table = self.query_one("#fleet", VirtualTable)
-        return fleet_row(status, self.rapp.clock(), table.columns)
+        return fleet_row(status, self.rapp.clock(), table.columns,
+                         read_only=self.rapp.registry_read_only(status.name),
+                         retry_in=self.rapp.retry_in(status.name))
 
     def show(self) -> None:
         """Re-render every registry row in place (cursor stays on the same registry)."""

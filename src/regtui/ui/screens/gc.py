@@ -15,9 +15,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Footer, RichLog, Static
+from textual.widgets import Button, DataTable, RichLog, Static
 
 from regtui.errors import RegtuiError
+from regtui.render.fleet import mode_word
 from regtui.render.formats import size
 from regtui.services.gc import GcProgress, GcRun
 from regtui.services.operations import OperationsService
@@ -25,6 +26,7 @@ from regtui.text import safe_text
 from regtui.ui.operations import CHANGE_GROUP, leave_or_ask, refuse_second_change
 from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.widgets.badge import ReadOnlyBadge
+from regtui.ui.widgets.footer import PriorityFooter
 
 UNTAGGED_WARNING = (
     "--delete-untagged is not offered: on distribution 2.x it also deletes the untagged "
@@ -111,7 +113,8 @@ class GcScreen(FunnelScreen[None]):
     def compose(self) -> ComposeResult:
         yield ReadOnlyBadge(self.operations.read_only)
         name = safe_text(self.operations.registry.name, 60)
-        yield Static(Text(f"Garbage collection — {name}"), id="title")
+        yield Static(Text(f"Garbage collection — {name} · {mode_word(self.operations.read_only)}"),
+                     id="title")
         yield Static(Text(self._note()), id="gc-note")
         yield Static(id="gc-progress")
         yield RichLog(id="gc-log", max_lines=5000, markup=False, highlight=False, wrap=False)
@@ -119,7 +122,7 @@ class GcScreen(FunnelScreen[None]):
             yield Button("Dry run", id="gc-dry", disabled=not self._can_run())
             yield Button("Collect…", id="gc-real", variant="error", disabled=True)
         yield DataTable(id="gc-history", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield PriorityFooter()
 
     def _collector_problem(self) -> str:
         try:

@@ -20,7 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
 from regtui.services.metrics import (
@@ -46,6 +46,7 @@ from regtui.text import Shown, safe_text
 from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.charts import Line, MetricChart, StatValue
+from regtui.ui.widgets.footer import PriorityFooter
 
 SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("push", "Push failure rate", ("push_failures", "push_breakdown")),
@@ -157,7 +158,7 @@ class MetricsScreen(FunnelScreen[None]):
                     yield Static(Text(title), classes="section-title")
                     yield Static(classes="section-status", id=f"status-{key}")
                     yield from self._section_body(key)
-        yield Footer()
+        yield PriorityFooter()
 
     def _section_body(self, key: str) -> ComposeResult:
         if key == "push":

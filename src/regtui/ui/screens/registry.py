@@ -17,7 +17,7 @@ from regtui.errors import RegistryError, RegtuiError, UsageError
 from regtui.filter import TextFilter
 from regtui.registry.models import TagRecord
 from regtui.registry.scan_models import ScanState
-from regtui.render.fleet import gauge_text
+from regtui.render.fleet import failure_text, gauge_text, status_word
 from regtui.render.repos import (
     REPO_COLUMNS,
     RepoPane,
@@ -31,7 +31,7 @@ from regtui.services.impact import Target
 from regtui.services.inventory import InventoryService
 from regtui.services.operations import OperationsService
 from regtui.services.scans import ScanService
-from regtui.text import Shown, safe_text
+from regtui.text import Shown, Tailed, safe_text
 from regtui.ui.commands import ContextCommand
 from regtui.ui.data import RegistryData
 from regtui.ui.operations import CHANGE_GROUP, delete_with_confirmation, refuse_second_change
@@ -39,8 +39,11 @@ from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.vtable import VirtualTable
 
 REFUSED = {"delete_tag": "deleting", "delete_repository": "deleting",
-           "retention": "retention", "gc": "garbage collection"}
-"""What each changing action is called when read-only mode refuses it."""
+           "retention": "retention", "gc": "garbage collection",
+           "storage": "storage usage", "scans": "scan findings"}
+"""What each refused action is called in the message that says why."""
+NEEDS_REGISTRY = frozenset(REFUSED)
+"""Actions that cannot work while the registry does not answer: not offered when it is down."""
 
 
 class RegistryScreen(BaseScreen):
@@ -149,6 +152,9 @@ class RegistryScreen(BaseScreen):
         table = self.query_one("#repos", VirtualTable)
         if keep is None and not table.rows:
             keep = self.repository  # first load: land on the repository asked for
+        failure = failure_text(data.status, self.rapp.retry_in(self.registry))
+        table.empty_text = failure if failure is not None and not data.names else (
+            "no repositories (yet)")
         table.set_rows(rows, keep=keep)
         self._show_repo_border()
         self._show_title()
@@ -244,9 +250,17 @@ class RegistryScreen(BaseScreen):
             if status.from_snapshot:
                 age += " (snapshot, revalidating)" if status.loading or not status.error else (
                     " (snapshot)")
-        stale = " · STALE" if status.error and status.fetched_at else ""
-        mode = " · read-only" if self.read_only_mode() else ""
-        self.set_title(f"{status.name} · {status.shown_url} · {api} · {age}{stale}{mode}")
+        failure = failure_text(status, self.rapp.retry_in(self.registry))
+        if self.is_down() != getattr(self, "_was_down", False):
+            self._was_down = self.is_down()
+            self.refresh_bindings()  # what the footer offers follows: no key that cannot work
+        head = f"{status.name} · {status.shown_url} · {api}"
+        if failure is None:
+            self.set_title(f"{head} · {age}")
+        else:  # not "loading…" forever: why, and when it is tried again (kept at any width)
+            stale = "STALE " if status.fetched_at else ""
+            text = f"{head} · {'' if status.fetched_at is None else age + ' · '}{stale}{failure}"
+            self.set_title(Tailed(text, 400, tail=failure.tail))
         self._show_notes()
 
     def _show_notes(self) -> None:
@@ -394,29 +408,40 @@ class RegistryScreen(BaseScreen):
     def read_only_mode(self) -> bool:
         return self.rapp.registry_read_only(self.registry)
 
+    def is_down(self) -> bool:
+        """The registry does not answer: nothing that needs it can work."""
+        return status_word(self.data.status) == "down"
+
+    def _refusal(self, action: str) -> str | None:
+        """Why `action` is not offered here (None: it is), as the operator is told it."""
+        verb = REFUSED.get(action)
+        if verb is None:
+            return None
+        if action in self.DESTRUCTIVE and self.read_only_mode():
+            reason = self.rapp.config.read_only_source(self.data.config, self.rapp.read_only_flag)
+            return f"read-only: {verb} is disabled for {self.registry} ({reason})"
+        if self.is_down():
+            failure = failure_text(self.data.status, self.rapp.retry_in(self.registry))
+            return f"{verb} is disabled for {self.registry} while it is {failure}"
+        return None
+
     def on_key(self, event: events.Key) -> None:
-        """In read-only mode the changing keys are not bound; pressing one says why."""
-        if not self.read_only_mode():
-            return
+        """Keys not bound here (read-only, registry down) say why instead of doing nothing."""
         for namespace, bindings in self._binding_chain:
             if namespace is not self:
                 continue
             for binding in bindings.key_to_bindings.get(event.key, ()):
-                verb = REFUSED.get(binding.action.partition("(")[0])
-                if verb is not None:
+                refusal = self._refusal(binding.action.partition("(")[0])
+                if refusal is not None:
                     event.stop()
-                    reason = self.rapp.config.read_only_source(self.data.config,
-                                                               self.rapp.read_only_flag)
-                    self.notify(safe_text(f"read-only: {verb} is disabled for {self.registry} "
-                                          f"({reason})", 300),
-                                severity="warning", markup=False)
+                    self.notify(safe_text(refusal, 400), severity="warning", markup=False)
                     return
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Offer metrics and logs only where the config says where to find them, and
         nothing that changes the registry in read-only mode (False: not bound at all)."""
-        if action in self.DESTRUCTIVE:
-            return not self.read_only_mode()
+        if action in NEEDS_REGISTRY:
+            return self._refusal(action) is None
         if action == "metrics":
             return self.data.config.prometheus is not None
         if action == "logs":

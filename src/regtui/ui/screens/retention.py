@@ -16,11 +16,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Static
+from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static
 
 from regtui.errors import RegtuiError, UsageError
 from regtui.registry.models import TagRecord
-from regtui.render.formats import size
+from regtui.render.fleet import mode_word
+from regtui.render.formats import short_digest, size
 from regtui.render.plan import outcome_count
 from regtui.services.impact import DeletePlan
 from regtui.services.operations import OperationsService
@@ -34,6 +35,7 @@ from regtui.ui.operations import (
 )
 from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.widgets.badge import ReadOnlyBadge
+from regtui.ui.widgets.footer import PriorityFooter
 
 
 def policy_from(match: str, protect: str, older_than: str, keep_last: str) -> RetentionPolicy:
@@ -80,8 +82,8 @@ class RetentionScreen(FunnelScreen[None]):
 
     def compose(self) -> ComposeResult:
         yield ReadOnlyBadge(self.operations.read_only)
-        yield Static(Text(f"Retention — {safe_text(self.operations.registry.name, 60)}"),
-                     id="title")
+        yield Static(Text(f"Retention — {safe_text(self.operations.registry.name, 60)} · "
+                          f"{mode_word(self.operations.read_only)}"), id="title")
         with Horizontal():
             yield Label("in")
             yield Input(value=self.scope, placeholder="repository or namespace (all if empty)",
@@ -100,7 +102,7 @@ class RetentionScreen(FunnelScreen[None]):
         yield Static(id="retention-summary")
         yield ProgressBar(id="ret-progress", show_eta=False)
         yield DataTable(id="ret-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield PriorityFooter()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("repository", "tag", "digest", "created",
@@ -173,7 +175,7 @@ class RetentionScreen(FunnelScreen[None]):
             when = created.get((impact.target.repository, impact.target.tag or ""))
             table.add_row(Text(safe_text(impact.target.repository, 80)),
                           Text(safe_text(impact.target.tag or "", 60)),
-                          Text(impact.digest[:19]),
+                          Text(short_digest(impact.digest)),
                           Text(when.strftime("%Y-%m-%d %H:%M") if when else "-"),
                           Text(impact.strategy.name.lower()), Text(""),
                           key=str(impact.target))

@@ -22,6 +22,7 @@ from regtui.filter import TextFilter, parse_filter
 from regtui.registry.models import TagRecord
 from regtui.registry.scan_models import ScanReport, Severity
 from regtui.render.clipboard import Grammar
+from regtui.render.formats import short_digest
 from regtui.render.scans import (
     FINDING_COLUMNS,
     HIT_COLUMNS,
@@ -307,7 +308,7 @@ class ScanDetailScreen(BaseScreen):
         record = self.scan.record
         report = self.scan.report
         label = report.scanner_label if report else "not scanned"
-        self.set_title(f"{record.repository}:{record.tag} · {record.digest[:19]} · "
+        self.set_title(f"{record.repository}:{record.tag} · {short_digest(record.digest)} · "
                        f"{severity_cell(self.scan.counts)} · {label}")
         self.query_one("#findings").focus()
         self.load()

@@ -18,14 +18,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer, Static, Tree
+from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import Worker
 
 from regtui.config import RegistryConfig
 from regtui.errors import RegtuiError
 from regtui.registry.models import TagRecord
-from regtui.render.formats import size
+from regtui.render.fleet import mode_word
+from regtui.render.formats import plural, size
 from regtui.services.inventory import InventoryService
 from regtui.services.metrics import (
     CONFIG,
@@ -41,6 +42,7 @@ from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.screens.metrics import chart_lines
 from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.charts import MetricChart
+from regtui.ui.widgets.footer import PriorityFooter
 
 BAR_WIDTH = 24
 SORT_KEYS = ("stored_bytes", "unique_bytes", "name")
@@ -140,8 +142,11 @@ def quota_lines(report: StorageReport, width: int = BAR_WIDTH) -> Text:
 def summary_text(report: StorageReport) -> Text:
     untagged = "unknown (no readable storage path)" if report.untagged_bytes is None \
         else size(report.untagged_bytes)
-    return Text(f"{size(report.total.stored_bytes)} stored in {report.total.repositories} "
-                f"repositories and {report.total.tags} tags, each blob counted once; "
+    total = report.total
+    return Text(f"{size(total.stored_bytes)} stored in "
+                f"{plural(total.repositories, 'repository', 'repositories')} and "
+                f"{plural(total.tags, 'tag')}, each blob counted once (logical size, as the "
+                f"fleet sums it per repository: {size(report.logical_bytes)}); "
                 f"untagged: {untagged}")
 
 
@@ -187,7 +192,8 @@ class StorageScreen(FunnelScreen[None]):
 
     def compose(self) -> ComposeResult:
         yield ReadOnlyBadge()
-        yield Static(Text(f"Storage — {safe_text(self.inventory.name, 60)}"), id="title")
+        yield Static(Text(f"Storage — {safe_text(self.inventory.name, 60)} · "
+                          f"{mode_word(self.inventory.read_only)}"), id="title")
         yield Static(id="storage-summary")
         yield Static(Text("reading the registry…"), id="storage-progress")
         with Horizontal():
@@ -204,7 +210,7 @@ class StorageScreen(FunnelScreen[None]):
         with Vertical(id="storage-tree-box"):
             yield Static(id="storage-tree-header")
             yield UsageTree("registry", id="storage-tree")
-        yield Footer()
+        yield PriorityFooter()
 
     def on_mount(self) -> None:
         self._start(use_known=True)

@@ -118,7 +118,7 @@ class TagScreen(BaseScreen):
         super().on_mount()
         record = self.record
         self.set_title(f"{record.registry} · {record.repository}:{record.tag} · "
-                       f"{short_digest(record.digest, 19)} · {record.artifact_kind.value}")
+                       f"{short_digest(record.digest)} · {record.artifact_kind.value}")
         self.refresh_data()
 
     def _pull_text(self) -> Text:

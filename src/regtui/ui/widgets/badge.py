@@ -1,9 +1,12 @@
-"""The READ-ONLY bar: on every screen of a read-only session, impossible to miss."""
+"""The header lines: the title, and the READ-ONLY bar of a read-only session."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import Static
+
+from regtui.text import Shown
+from regtui.ui.widgets.vtable import cut_cells
 
 READ_ONLY_TEXT = "READ-ONLY  nothing can be changed in this session"
 
@@ -28,3 +31,19 @@ class ReadOnlyBadge(Static):
         if mode is None:
             mode = bool(getattr(self.app, "read_only", False))
         self.set_class(mode, "-on")
+
+
+class TitleLine(Static):
+    """The top line: cut to the width it has, keeping the tail of `Tailed` text (a retry
+    countdown) instead of losing it off the right edge."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.shown = Shown("")
+
+    def show(self, text: Shown) -> None:
+        self.shown = text
+        self.refresh()
+
+    def render(self) -> Text:
+        return Text(cut_cells(self.shown, self.content_size.width or len(self.shown)))

@@ -23,7 +23,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from regtui.render.columns import Column, fit_columns
-from regtui.text import ELLIPSIS, Shown
+from regtui.text import ELLIPSIS, Shown, Tailed
 
 
 class Keyed(Protocol):
@@ -340,10 +340,27 @@ def _fit(text: str, width: int, align: str) -> str:
     """Pad or cut `text` to exactly `width` cells."""
     length = cell_len(text)
     if length > width:
-        text = chop_cells(text, max(0, width - 1))[0] + ELLIPSIS if width else ""
+        text = cut_cells(text, width)  # `Tailed` cells keep their unit or suffix
         length = cell_len(text)
     pad = " " * max(0, width - length)
     return pad + text if align == "right" else text + pad
+
+
+def cut_cells(text: str, width: int) -> str:
+    """`text` in at most `width` terminal cells: cut at the end with `…`, or, for `Tailed`
+    text, in the middle, so its unit, suffix or countdown stays whole."""
+    if cell_len(text) <= width:
+        return text
+    if width <= 0:
+        return ""
+    tail = text[len(text) - text.tail:] if isinstance(text, Tailed) and text.tail else ""
+    if tail and cell_len(tail) + 1 > width:
+        while cell_len(tail) > width - 1:
+            tail = tail[1:]
+        return ELLIPSIS + tail
+    room = width - 1 - cell_len(tail)
+    head = chop_cells(text[: len(text) - len(tail)], room)[0] if room > 0 else ""
+    return head + ELLIPSIS + tail
 
 
 __all__ = ["Column", "Keyed", "Style", "VirtualTable"]
