@@ -119,6 +119,24 @@ async def test_inventory_over_harbor_matches_the_registry_read_directly(
     assert harbor.count("GET", "/service/token") >= 1 and all(harbor.tokens.values())
 
 
+async def test_tags_carry_harbors_push_time_and_registry2_has_none(
+        harbor: HarborDouble, harbor_lab: Lab, tmp_path: Path) -> None:
+    """CREATED is the image's build time; a push time is shown only where the registry keeps
+    one: Harbor's tag `push_time` (the double's fixed stamp), never on plain registry:2."""
+    from datetime import UTC, datetime
+
+    from tests.doubles.harbor_double import STAMP
+
+    over_harbor = await walk(InventoryService(backend_for(harbor, tmp_path), flavor="harbor"))
+    stamp = datetime.fromisoformat(STAMP.replace("Z", "+00:00")).astimezone(UTC)
+    assert over_harbor and {r.pushed_at for r in over_harbor.values()} == {stamp}
+    direct_client = build_client(name="lab", url=harbor_lab.url, host="lab", read_only=True)
+    direct = await walk(InventoryService(DistributionBackend(
+        name="lab", url=harbor_lab.url, client=direct_client,
+        cache=ContentCache(tmp_path / "direct"))))
+    assert direct and {r.pushed_at for r in direct.values()} == {None}
+
+
 async def test_repositories_come_from_projects_across_pages(harbor: HarborDouble,
                                                             tmp_path: Path) -> None:
     wide = backend_for(harbor, tmp_path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
@@ -37,6 +38,7 @@ from regtui.registry.harbor_models import (
     parse_quota,
     parse_scan,
 )
+from regtui.registry.parse import parse_time
 from regtui.registry.transport import describe_http_error
 from regtui.text import Untrusted, untrusted
 
@@ -87,6 +89,8 @@ class HarborBackend(DistributionBackend):
         self._api_auth: httpx.Auth | None = None
         self._auth_ready = False
         self.page_size = page_size
+        self._push_times: dict[str, dict[str, datetime]] = {}
+        """repository -> tag -> Harbor's `push_time`, from the last tag listing."""
 
     # -- the management API -------------------------------------------------------------------
 
@@ -200,6 +204,32 @@ class HarborBackend(DistributionBackend):
                 if isinstance(name, str) and name and name not in seen:  # pages may overlap
                     seen.add(name)
                     yield untrusted(name)
+
+    async def tags(self, repository: str) -> list[Untrusted]:
+        """The `/v2` tag list, and Harbor's push time of each tag from its artifact list."""
+        names = await super().tags(repository)
+        self._push_times[repository] = await self._tag_push_times(repository)
+        return names
+
+    def pushed_at(self, repository: str, tag: str) -> datetime | None:
+        """Harbor's `push_time` of the tag, from the last tag listing; no I/O."""
+        return self._push_times.get(repository, {}).get(tag)
+
+    async def _tag_push_times(self, repository: str) -> dict[str, datetime]:
+        """Best effort: a push time is extra; failing to read one must not fail the tags."""
+        path = f"{repository_path(repository)}/artifacts"
+        params = {"with_tag": "true", "with_scan_overview": "false", "with_label": "false"}
+        times: dict[str, datetime] = {}
+        try:
+            async for artifact in self._pages(path, f"artifacts of {repository}", params):
+                for tag in artifact.get("tags") or ():
+                    name = tag.get("name") if isinstance(tag, dict) else None
+                    when = parse_time(tag.get("push_time")) if isinstance(tag, dict) else None
+                    if isinstance(name, str) and when is not None:
+                        times[name] = when
+        except RegistryError:
+            return {}
+        return times
 
     def scans(self) -> HarborScans:
         """The scan reports Harbor's own scanner keeps, through this backend's API client."""

@@ -336,8 +336,9 @@ def _hit_cells(row: HitRow) -> tuple[str, ...]:
 def hits_summary(cve: str, hits: Sequence[CveHit]) -> str:
     tags = {(h.repository, h.tag) for h in hits}
     fixable = sum(1 for h in hits if h.fixable)
-    return (f"{safe_text(cve, 40)}: {len(tags)} tags in "
-            f"{len({h.repository for h in hits})} repositories, {len(hits)} packages, "
+    return (f"{safe_text(cve, 40)}: {formats.plural(len(tags), 'tag')} in "
+            f"{formats.plural(len({h.repository for h in hits}), 'repository', 'repositories')}, "
+            f"{formats.plural(len(hits), 'package')}, "
             f"{fixable} with a fix")
 
 

@@ -34,6 +34,10 @@ TAG_COLUMNS = (
     Column("created", "CREATED", 14, priority=2),
     Column("marks", "MARKS", 8, priority=2),
 )
+PUSHED_COLUMN = Column("pushed", "PUSHED", 14, priority=5)
+"""Only where the registry knows push times (Docker Hub, Nexus, Harbor, or registry:2 with a
+readable storage layout): CREATED is when the image was built, not when it arrived. It
+gives way first in a narrow pane: the tag name matters more."""
 """At 80x24 the pane keeps TAG, DIGEST and SIZE: which image a tag is matters more than its
 marks (the fold marker still says it has supplements)."""
 
@@ -285,3 +289,12 @@ def tag_cells(row: TagRow, now: datetime, expanded: bool = False) -> tuple[Shown
         Shown((marks(row) if not row.depth else _KIND_SHORT.get(record.artifact_kind, ""))
               + (" !" if record.error else "")),
     )
+
+
+def pushed_cell(row: TagRow, now: datetime) -> Shown:
+    """When the registry says the tag was pushed; `-` where it does not know."""
+    return formats.age(row.record.pushed_at, now)
+
+
+def knows_push_times(rows: Iterable[TagRow]) -> bool:
+    return any(row.record.pushed_at is not None for row in rows)

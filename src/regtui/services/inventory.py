@@ -11,18 +11,20 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Final, TypeVar
 
 from regtui.config import Config, RegistryConfig
 from regtui.errors import NotFoundError, ProtocolError, RegistryError, UnknownRepositoryError
 from regtui.registry.backend import (
     Capabilities,
+    PushTimes,
     RegistryBackend,
     TagResolver,
-    push_times,
     tag_resolver,
 )
+from regtui.registry.backend import push_times as push_times_of
 from regtui.registry.factory import open_backend
 from regtui.registry.kinds import classify_manifest, subject_of_tag
 from regtui.registry.models import (
@@ -37,6 +39,7 @@ from regtui.registry.models import (
     TagRecord,
 )
 from regtui.registry.transport import RegistryClient
+from regtui.services.gc import storage_root
 from regtui.text import EMPTY, Untrusted, safe_text, untrusted
 
 T = TypeVar("T")
@@ -93,13 +96,35 @@ async def bounded_map(items: Iterable[T], func: Callable[[T], Awaitable[R]],
     return [results[i] for i in range(len(results))]
 
 
+class LayoutPushTimes:
+    """registry:2's API keeps no push time, its storage layout does: a tag's `current/link`
+    is written on every push of the tag, so its mtime is when the tag was last pushed.
+    Read only where `[registries.gc] config` names a readable local layout."""
+
+    def __init__(self, storage_root: Path) -> None:
+        self.base = storage_root / "docker" / "registry" / "v2" / "repositories"
+
+    def pushed_at(self, repository: str, tag: str) -> datetime | None:
+        parts = [*repository.split("/"), tag]
+        if any(part in ("", ".", "..") or "\x00" in part for part in parts):
+            return None  # not a name the layout can hold: never a path outside it
+        link = self.base.joinpath(repository, "_manifests", "tags", tag, "current", "link")
+        try:
+            return datetime.fromtimestamp(link.stat().st_mtime, UTC)
+        except (OSError, ValueError):
+            return None
+
+
 class InventoryService:
     """Read-side view of one registry, for the CLI and the TUI alike."""
 
     def __init__(self, backend: RegistryBackend, *, flavor: str = "distribution",
                  read_only: bool = True, concurrency: int = 8, max_concurrency: int = 0,
-                 refresh_deadline: float = DEFAULT_REFRESH_DEADLINE) -> None:
+                 refresh_deadline: float = DEFAULT_REFRESH_DEADLINE,
+                 push_times: PushTimes | None = None) -> None:
         self.backend = backend
+        self.push_times = push_times or push_times_of(backend)
+        """Where the registry says when a tag was pushed; None: it does not (CREATED only)."""
         self.refresh_deadline = refresh_deadline
         self.name = backend.name
         self.url = backend.url
@@ -230,8 +255,7 @@ class InventoryService:
             subject_digest=_subject_digest(manifest, tag),
             reachable=resolved.reachable,
             children=tuple(d.digest for d in manifest.manifests),
-            pushed_at=times.pushed_at(repository, tag) if (times := push_times(self.backend))
-            else None,
+            pushed_at=self.push_times.pushed_at(repository, tag) if self.push_times else None,
         )
 
     async def resolve(self, repository: str, digest: str, depth: int = 0, *,
@@ -406,7 +430,9 @@ def summarize(registry: str, repository: str, records: Sequence[TagRecord]) -> R
 def open_registry(registry: RegistryConfig, config: Config, *, read_only: bool,
                   ) -> InventoryService:
     backend = open_backend(registry, config, read_only=read_only)
+    root = storage_root(registry.gc) if registry.gc is not None else None
     return InventoryService(backend, flavor=registry.flavor, read_only=read_only,
                             concurrency=registry.concurrency,
                             max_concurrency=registry.max_concurrency,
-                            refresh_deadline=registry.refresh_deadline)
+                            refresh_deadline=registry.refresh_deadline,
+                            push_times=LayoutPushTimes(root) if root is not None else None)

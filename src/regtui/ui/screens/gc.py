@@ -19,7 +19,7 @@ from textual.widgets import Button, DataTable, RichLog, Static
 
 from regtui.errors import RegtuiError
 from regtui.render.fleet import mode_word
-from regtui.render.formats import size
+from regtui.render.formats import plural, size
 from regtui.services.gc import GcProgress, GcRun
 from regtui.services.operations import OperationsService
 from regtui.text import safe_text
@@ -39,9 +39,10 @@ def _size(value: int | None) -> str:
 
 def run_summary(run: GcRun) -> str:
     progress = run.progress
-    text = (f"{run.mode}: exit {run.exit_code}; {progress.get('blobs_marked', 0)} blobs marked, "
-            f"{progress.get('eligible_blobs', 0)} blobs and "
-            f"{progress.get('eligible_manifests', 0)} manifests eligible for deletion")
+    text = (f"{run.mode}: exit {run.exit_code}; "
+            f"{plural(progress.get('blobs_marked', 0), 'blob')} marked, "
+            f"{plural(progress.get('eligible_blobs', 0), 'blob')} and "
+            f"{plural(progress.get('eligible_manifests', 0), 'manifest')} eligible for deletion")
     if run.bytes_before is not None:
         text += f"; storage {_size(run.bytes_before)} -> {_size(run.bytes_after)}"
         if run.bytes_freed:

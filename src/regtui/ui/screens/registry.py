@@ -18,6 +18,7 @@ from regtui.filter import TextFilter
 from regtui.registry.models import TagRecord
 from regtui.registry.scan_models import ScanState
 from regtui.render.fleet import failure_text, gauge_text, status_word
+from regtui.render.formats import plural
 from regtui.render.repos import (
     REPO_COLUMNS,
     RepoPane,
@@ -26,7 +27,16 @@ from regtui.render.repos import (
     repo_cells,
 )
 from regtui.render.scans import VULN_COLUMN, scan_cell, scan_style
-from regtui.render.tags import TAG_COLUMNS, TagRow, TagSort, TagTable, tag_cells
+from regtui.render.tags import (
+    PUSHED_COLUMN,
+    TAG_COLUMNS,
+    TagRow,
+    TagSort,
+    TagTable,
+    knows_push_times,
+    pushed_cell,
+    tag_cells,
+)
 from regtui.services.impact import Target
 from regtui.services.inventory import InventoryService
 from regtui.services.operations import OperationsService
@@ -134,10 +144,24 @@ class RegistryScreen(BaseScreen):
         return repo_cells(row, self.rapp.clock())
 
     def _tag_cells(self, row: TagRow) -> tuple[Shown, ...]:
-        cells = tag_cells(row, self.rapp.clock(), row.key in self.expanded)
-        if row.depth:
-            return (*cells, Shown(""))
-        return (*cells, Shown(scan_cell(self.data.scans.get(row.record.digest)), 40))
+        """The cells of the columns the pane shows now (PUSHED and VULNS come and go)."""
+        now = self.rapp.clock()
+        cells = tag_cells(row, now, row.key in self.expanded)
+        extra = {"pushed": pushed_cell(row, now),
+                 "vulns": Shown("") if row.depth else Shown(
+                     scan_cell(self.data.scans.get(row.record.digest)), 40)}
+        columns = self.query_one("#tags", VirtualTable).columns
+        return (*cells, *(extra[column.key] for column in columns[len(TAG_COLUMNS):]))
+
+    def _show_tag_columns(self, tag_table: TagTable | None, *, vulns: bool = False) -> None:
+        """TAG_COLUMNS, then PUSHED where the registry knows push times, then VULNS once
+        scans are configured or found."""
+        table = self.query_one("#tags", VirtualTable)
+        vulns = vulns or VULN_COLUMN in table.columns or bool(self.data.scans) or (
+            self.data.config.scans is not None)
+        pushed = tag_table is not None and knows_push_times(tag_table.rows)
+        table.set_columns((*TAG_COLUMNS, *((PUSHED_COLUMN,) if pushed else ()),
+                           *((VULN_COLUMN,) if vulns else ())))
 
 
     def show_repos(self, keep: str | None = None) -> None:
@@ -200,15 +224,14 @@ class RegistryScreen(BaseScreen):
                              self._borders.get("#tags", ("", ""))[1])
             return
         rows = tag_table.visible(text_filter, self.tag_sort, self.tag_reverse, self.expanded)
-        if self.data.scans or self.data.config.scans is not None:
-            table.set_columns((*TAG_COLUMNS, VULN_COLUMN))
+        self._show_tag_columns(tag_table)
         table.empty_text = "no tag matches the filter" if tag_table.rows else "no tags"
         table.set_rows(rows)
         self._load_scans(tag_table)
         shown = f"{len(rows):,}/" if not text_filter.is_empty else ""
         name = safe_text(self.repository or "", 80)
         marked = f" · {len(self.marked):,} marked" if self.marked else ""
-        self._set_border("#tags", f"{name} · {shown}{tag_table.total:,} tags{marked}",
+        self._set_border("#tags", f"{name} · {shown}{plural(tag_table.total, 'tag')}{marked}",
                          _subtitle(self.tag_sort, self.tag_reverse, text_filter))
 
     def _load_scans(self, tag_table: TagTable) -> None:
@@ -229,7 +252,7 @@ class RegistryScreen(BaseScreen):
         scans = await service.scan_tags([*records, *supplements])
         self.data.set_scans(scans)
         if scans and any(scan.state is not ScanState.NOT_SCANNED for scan in scans):
-            self.query_one("#tags", VirtualTable).set_columns((*TAG_COLUMNS, VULN_COLUMN))
+            self._show_tag_columns(self.data.tables.get(self.repository or ""), vulns=True)
         self.rapp.scans_changed(self.registry)
         self.query_one("#tags", VirtualTable).invalidate()
 

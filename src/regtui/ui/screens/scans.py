@@ -22,7 +22,7 @@ from regtui.filter import TextFilter, parse_filter
 from regtui.registry.models import TagRecord
 from regtui.registry.scan_models import ScanReport, Severity
 from regtui.render.clipboard import Grammar
-from regtui.render.formats import short_digest
+from regtui.render.formats import plural, short_digest
 from regtui.render.scans import (
     FINDING_COLUMNS,
     HIT_COLUMNS,
@@ -176,8 +176,9 @@ class ScansScreen(BaseScreen):
         table.set_rows(rows)
         table.empty_text = "no tag matches the filters" if self.scans else "no images"
         reading = f" · reading {len(self.scans):,} of {partial:,}…" if partial else ""
-        shown = (f"{len(rows):,} repositories · {len(self.scans):,} tags" if self.by_repository
-                 else f"{len(rows):,}/{len(self.scans):,} tags")
+        tags = plural(len(self.scans), "tag")
+        shown = (f"{plural(len(rows), 'repository', 'repositories')} · {tags}"
+                 if self.by_repository else f"{len(rows):,}/{tags}")
         table.border_title = Text(f"{shown}{reading}")
         table.border_subtitle = Text(f"filters: {scan_filter.describe()}")
         table.invalidate()

@@ -259,10 +259,11 @@ class StorageScreen(FunnelScreen[None]):
         progress = self.query_one("#storage-progress", Static)
 
         def on_repository(done: int, total: int) -> None:
-            progress.update(Text(f"read {done} of {total} repositories…"))
+            progress.update(Text(f"read {done} of {plural(total, 'repository', 'repositories')}…"))
 
         if known is not None:
-            progress.update(Text(f"from the dashboard's data ({len(known)} repositories)…"))
+            count = plural(len(known), "repository", "repositories")
+            progress.update(Text(f"from the dashboard's data ({count})…"))
         self.report = await storage_report(self.inventory, storage_root=self.storage_root,
                                            on_repository=on_repository, known=known)
         self.source = "from the dashboard's data, r re-reads the registry" if known is not None \
