@@ -234,9 +234,16 @@ def startup(runs: int) -> dict[str, object]:
             began = time.perf_counter()
             subprocess.run([sys.executable, "-c", "import textual.app, httpx"], check=True)
             floor.append(time.perf_counter() - began)
+        imports = []  # what importing regtui's app costs on top, same conditions
+        for _ in range(runs):
+            began = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "import regtui.cli, regtui.ui.app"],
+                           check=True)
+            imports.append(time.perf_counter() - began)
     return {"tags": 100_000, "first_frame_with_data_s": round(statistics.median(times), 3),
             "runs_s": [round(t, 3) for t in times],
             "import_floor_s": round(statistics.median(floor), 3),
+            "import_regtui_app_s": round(statistics.median(imports), 3),
             "snapshot_summary_read_s": round(read_s, 4)}
 
 
@@ -248,7 +255,14 @@ def main() -> int:
     parser.add_argument("--prometheus", action="store_true",
                         help="give regtui the lab's Prometheus (the write-counter signal)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--startup-only", action="store_true",
+                        help="only the first-frame figure (with the import floor), JSON")
     args = parser.parse_args()
+    if args.startup_only:
+        json.dump({"benchmark": "quiet startup", "load": os.getloadavg(),
+                   "startup": startup(args.runs)}, sys.stdout)
+        print()
+        return 0
     result = {"benchmark": "quiet",
               "load": os.getloadavg()[0],
               "startup": startup(args.runs),

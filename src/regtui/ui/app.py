@@ -130,12 +130,17 @@ class RegtuiApp(App[int]):
 
     def on_mount(self) -> None:
         self._apply_themes()
-        self._apply_keymap()
-        self._revalidate_snapshots()
+        # The first frame shows the snapshot; what it does not need waits until it is drawn:
+        # opening a client imports the HTTP stack, a keymap imports every screen's bindings.
+        self.call_after_refresh(self._after_first_frame)
         self.set_interval(self.config.refresh_interval, self._tick, name="refresh-interval")
         self.set_interval(self.config.background_refresh_interval, self._background_tick,
                           name="background-refresh")
         self.set_interval(CLOCK_TICK, self._clock_tick, name="clock")
+
+    def _after_first_frame(self) -> None:
+        self._apply_keymap()
+        self._revalidate_snapshots()
 
     async def on_unmount(self) -> None:
         self.refresher.close()
@@ -214,6 +219,8 @@ class RegtuiApp(App[int]):
             self.theme = wanted
 
     def _apply_keymap(self) -> None:
+        if not self.config.keymap:
+            return  # nothing to check, and collecting the ids imports every screen
         known = binding_ids(self.binding_groups())
         keymap, renamed, unknown = resolve_keymap(self.config.keymap, known)
         where = f" in {self.config.path}" if self.config.path else ""
