@@ -28,6 +28,7 @@ from regtui.cli_scans import add_scan_parsers, run_scan, run_scans
 from regtui.cli_storage import add_storage_parser, run_storage
 from regtui.config import Config, RegistryConfig, load_config
 from regtui.errors import RegtuiError, UsageError
+from regtui.registry.cache import take_notices
 from regtui.services.export import CONFIG_FIELDS, FIELDS, FORMATS, parse_fields, write_records
 from regtui.services.inventory import InventoryService, open_registry
 from regtui.services.snapshot import SnapshotError, SnapshotWriter
@@ -136,6 +137,8 @@ async def _inventory(args: argparse.Namespace, config: Config) -> int:
     status = 0
     for registry in registries:
         service = open_registry(registry, config, read_only=read_only)
+        for notice in take_notices():
+            print(f"{PROG}: {notice}", file=sys.stderr)
         service.configs = bool(CONFIG_FIELDS & set(args.fields))
         whole = args.fields == FIELDS or set(args.fields) == set(FIELDS)
         writer = SnapshotWriter.for_registry(config.cache_dir, registry.url) if whole else None

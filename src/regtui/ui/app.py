@@ -7,6 +7,7 @@ the store and tell the screens, which re-render from the store.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Awaitable, Iterable, Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from textual.worker import Worker, WorkerState
 from regtui.config import DEFAULT_THEME, Config, RegistryConfig
 from regtui.errors import RegistryError, RegtuiError, UsageError
 from regtui.redact import redact
+from regtui.registry.cache import take_notices
 from regtui.registry.models import RepositorySummary, TagRecord
 from regtui.render.clipboard import CopyRefused, Grammar, checked_copy
 from regtui.services.inventory import InventoryService, open_registry
@@ -64,6 +66,8 @@ FALLBACK_THEME = DEFAULT_THEME
 CLOCK_TICK = 10.0
 """Seconds between samples of the request counters and re-reads of age labels; a label
 only changes (and is only redrawn) when its text does, e.g. once a minute."""
+FREEZE_EVERY = 500
+"""Repositories drained between two collect-and-freeze passes (see `_settle_memory`)."""
 
 
 class Drain(Message):
@@ -116,6 +120,7 @@ class RegtuiApp(App[int]):
         self._dirty: dict[str, set[str | None]] = {}
         self._drain_posted = False
         self.drains = 0
+        self._since_freeze = 0
         """Store changes applied to the screens: tests count these to see coalescing work."""
         self._snapshot_errors: list[SnapshotError] = []
         self._snapshot_readers: dict[str, tuple[SnapshotReader, list[str]]] = {}
@@ -243,6 +248,8 @@ class RegtuiApp(App[int]):
         """The registry's service, opened on first use."""
         if registry not in self._services:
             self._services[registry] = self.factory(self.store[registry].config)
+            for notice in take_notices():  # an old cache format set aside, say: once
+                self.notify(notice, title="Cache", severity="information", markup=False)
         return self._services[registry]
 
     def registry_read_only(self, registry: str) -> bool:
@@ -529,6 +536,7 @@ class RegtuiApp(App[int]):
         self._drain_posted = False
         dirty, self._dirty = self._dirty, {}
         self.drains += 1
+        self._settle_memory(sum(len(repositories) for repositories in dirty.values()))
         with self.batch_update():
             for screen in self.screen_stack:
                 if isinstance(screen, BaseScreen) and screen.ready:
@@ -537,6 +545,20 @@ class RegtuiApp(App[int]):
                             screen.store_changed(registry, repositories)
                         except NoMatches:
                             break  # the app is closing: the screen's widgets are gone
+
+    def _settle_memory(self, changed: int) -> None:
+        """Collect, then freeze what is left, every `FREEZE_EVERY` repositories drained.
+
+        The store of a large registry is hundreds of thousands of long-lived objects; each
+        full collection scanned them all (a 330 ms pause at 10,000 repositories: the keystroke
+        p95). Frozen objects are skipped by later collections, so each pause now covers only
+        what arrived since the last freeze; the collection first keeps garbage from freezing.
+        """
+        self._since_freeze += changed
+        if self._since_freeze >= FREEZE_EVERY:
+            self._since_freeze = 0
+            gc.collect()
+            gc.freeze()
 
     # -- periodic refresh -------------------------------------------------------------------
 
