@@ -468,7 +468,7 @@ def parent_main(args: argparse.Namespace) -> int:
     summary = _summary(runner, fixture, seed_seconds, prof, args)
     json.dump(summary, sys.stdout, indent=1)
     print()
-    (HERE / "results.md").write_text(_markdown(summary))
+    _write_results(_markdown(summary))
     return 0
 
 
@@ -494,6 +494,14 @@ def _summary(runner: Runner, fixture: Fixture, seed_seconds: float, prof: dict[s
         "profile (% of own time, cold walk, cProfile)": prof,
         "subset": args.subset, "wan_subset": args.wan_subset,
     }
+
+
+def _write_results(engine: str) -> None:
+    """Replace the engine's part of results.md; the other benchmarks' sections stay."""
+    path = HERE / "results.md"
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    rest = old.index("\n# ", 1) if "\n# " in old else len(old)
+    path.write_text(engine.rstrip("\n") + "\n" + old[rest:], encoding="utf-8")
 
 
 def _ratio(med: dict[str, float], a: str, b: str) -> float:
