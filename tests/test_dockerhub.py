@@ -129,8 +129,9 @@ async def test_no_configuration_lists_the_login_namespace_or_says_what_to_set(
         hub: HubDouble, tmp_path: Path) -> None:
     anonymous = backend_for(hub, tmp_path, user="")
     try:
-        with pytest.raises(AuthError, match=r"no catalog: set repositories"):
+        with pytest.raises(AuthError, match=r"no catalog: set repositories") as caught:
             await names_of(anonymous)
+        assert "podman login or skopeo login" in str(caught.value)
     finally:
         await anonymous.aclose()
 

@@ -24,7 +24,7 @@ import httpx
 
 from regtui.errors import AuthError, NotFoundError, ProtocolError, RegistryError
 from regtui.registry import mediatypes as mt
-from regtui.registry.auth import Credentials
+from regtui.registry.auth import LOGIN_HINT, NO_CREDENTIALS, Credentials
 from regtui.registry.backend import Capabilities, ManifestHead
 from regtui.registry.cache import ContentCache, is_digest
 from regtui.registry.distribution import (
@@ -350,7 +350,7 @@ class DockerHubBackend(DistributionBackend):
         if status == 404:
             return NotFoundError(f"{where}: not found (404{detail})")
         if status in (401, 403):
-            hint = "" if authenticated else "; no Docker Hub credentials are configured"
+            hint = "" if authenticated else f"; {NO_CREDENTIALS}"
             return AuthError(f"{where}: access denied ({status}{detail}){hint}")
         return RegistryError(f"{where}: HTTP {status}{detail}")
 
@@ -367,7 +367,8 @@ class DockerHubBackend(DistributionBackend):
             credentials = await self._credentials()
             if credentials is None:
                 raise AuthError(f"registry {self.name}: Docker Hub has no catalog: set "
-                                'repositories = ["namespace/*"] or log in to list your own')
+                                'repositories = ["namespace/*"], or log in to list your own '
+                                f"(set [registries.auth] or use {LOGIN_HINT})")
             namespaces = [credentials.username]
         seen = set(exact)
         for name in exact:

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from regtui.errors import AuthError, NotFoundError, ProtocolError, RegistryError
-from regtui.registry.auth import Credentials
+from regtui.registry.auth import NO_CREDENTIALS, Credentials
 from regtui.registry.backend import Capabilities, ManifestHead
 from regtui.registry.cache import ContentCache
 from regtui.registry.distribution import MAX_LIST_BYTES, DistributionBackend, _read_bounded
@@ -126,7 +126,7 @@ class NexusBackend(DistributionBackend):
         if status == 404:
             return NotFoundError(f"{where}: not found (404{detail})")
         if status in (401, 403):
-            hint = "" if self._api_auth is not None else "; no credentials are configured"
+            hint = "" if self._api_auth is not None else f"; {NO_CREDENTIALS}"
             return AuthError(f"{where}: access denied ({status}{detail}){hint}")
         return RegistryError(f"{where}: HTTP {status}{detail}")
 
