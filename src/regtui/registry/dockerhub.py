@@ -32,14 +32,14 @@ from regtui.registry.distribution import (
     DistributionBackend,
     _read_bounded,
 )
-from regtui.registry.models import Gauge, Health, Manifest, RegistryInfo
+from regtui.registry.models import Gauge, Health, Manifest, RegistryInfo, TagActivity
 from regtui.registry.transport import TOKEN_REQUEST, describe_http_error
 from regtui.text import Untrusted, untrusted
 
 HUB_API: Final = "https://hub.docker.com"
 HUB_REGISTRY: Final = "https://registry-1.docker.io"
 DOCKERHUB_CAPABILITIES: Final = Capabilities(
-    has_catalog=False, can_delete_manifest=False, can_delete_tag=True)
+    has_catalog=False, can_delete_manifest=False, can_delete_tag=True, tag_activity=True)
 TOKEN_LIFETIME: Final = 600.0
 """`POST /v2/auth/token` tokens are valid for 10 minutes."""
 TOKEN_MARGIN: Final = 60.0
@@ -438,6 +438,14 @@ class DockerHubBackend(DistributionBackend):
         """`tag_last_pushed` (else `last_updated`) from the last tag listing."""
         found = self.hub_tags.get((repository, tag))
         return None if found is None else found.last_pushed or found.last_updated
+
+    def tag_activity(self, repository: str, tag: str) -> TagActivity | None:
+        """Push and pull times and `status` from the last tag listing: no pull spent."""
+        found = self.hub_tags.get((repository, tag))
+        if found is None:
+            return None
+        return TagActivity(found.last_pushed or found.last_updated, found.last_pulled,
+                           untrusted(found.status))
 
     async def delete_tag(self, repository: str, tag: str) -> None:
         """The Hub's tag delete: the tag goes, the image and its other tags stay."""

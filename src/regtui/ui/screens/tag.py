@@ -19,6 +19,7 @@ from textual.worker import Worker
 from regtui.registry.models import ImageConfig, Manifest, Referrer, TagRecord
 from regtui.render.clipboard import Grammar
 from regtui.render.detail import (
+    activity_lines,
     config_sections,
     layer_rows,
     layers_note,
@@ -127,6 +128,10 @@ class TagScreen(BaseScreen):
         text.append(safe_text(self.by_tag, 1000) + "\n\n")
         text.append("By digest (d to copy)\n", style="bold")
         text.append(safe_text(self.by_digest, 1000))
+        if self.rapp.service(self.registry).capabilities.tag_activity:
+            text.append("\n\nActivity (from the registry's tag listing)\n", style="bold")
+            for label, value in activity_lines(self.record, self.rapp.clock()):
+                text.append(f"{label}: {value}\n")
         return text
 
     def refresh_data(self) -> None:
