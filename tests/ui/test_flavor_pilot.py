@@ -87,3 +87,69 @@ async def test_hub_tags_pane_and_detail_show_pull_activity(lab_factory: Callable
     assert "inactive" in other
     assert "Last pulled: 2026-11-29 08:30:00 UTC" in detail
     assert "Status: active" in detail and "Last pushed: 2026-11-20 10:00:00 UTC" in detail
+
+
+async def test_nexus_gc_screen_says_deletes_are_soft_until_compaction(
+        lab_factory: Callable[..., Lab], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GC screen of a Nexus registry explains, before anything runs, that a deleted
+    component's blobs stay until the two tasks (the second: compaction) have run; a dry run
+    names both tasks and starts none."""
+    lab = lab_factory()
+    monkeypatch.setenv("NEXUS_PASSWORD", PASSWORD)
+    with NexusDouble(lab.url) as nexus:
+        registries = (RegistryConfig("nexus", nexus.url, flavor="nexus", read_only=False,
+                                     auth=AuthConfig(username="admin",
+                                                     password_env="NEXUS_PASSWORD")),)
+        app = RegtuiApp(Config(registries=registries, refresh_interval=3600,
+                               cache_dir=tmp_path / "cache", state_dir=tmp_path / "state"))
+        async with app.run_test(size=(160, 40)) as pilot:
+            app.open_registry("nexus")
+            await settle(pilot)
+            await pilot.press("ctrl+g")
+            await settle(pilot)
+            assert type(app.screen).__name__ == "GcScreen"
+            before = " ".join(screen_text(app).split())  # the note wraps
+            await pilot.click("#gc-dry")
+            await settle(pilot)
+            after = screen_text(app)
+        assert nexus.violations == [] and nexus.runs == []
+    assert "Nexus deletes are soft" in before
+    assert '"Admin - Compact blob store" have run' in before
+    assert "--delete-untagged" not in before  # distribution's warning is not Nexus's
+    assert "would run Docker - Delete unused manifests and images" in after
+    assert "would run Admin - Compact blob store" in after
+
+
+async def test_hub_audit_log_is_a_log_source_of_the_logs_screen(
+        lab_factory: Callable[..., Lab], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Hub registry with no [[registries.logs]] still offers `l`: its audit log."""
+    lab = lab_factory()
+    monkeypatch.setenv("HUB_PAT", TOKEN)
+    with HubDouble(lab.url) as hub:
+        hub.audit.append({
+            "account": "team-a", "action": "repo.tag.push", "name": "team-a/releases",
+            "actor": USERNAME, "data": {"digest": "sha256:" + "e" * 64, "tag": "9.9.9"},
+            "timestamp": "2026-11-30T08:00:00Z",
+            "action_description": "pushed the tag 9.9.9 to team-a/releases"})
+        registries = (RegistryConfig("hub", hub.registry_url, flavor="dockerhub",
+                                     api_url=hub.api_url, repositories=("team-a/*",),
+                                     auth=AuthConfig(username=USERNAME, password_env="HUB_PAT")),)
+        app = RegtuiApp(Config(registries=registries, refresh_interval=3600,
+                               cache_dir=tmp_path / "cache", state_dir=tmp_path / "state"))
+        async with app.run_test(size=(200, 30)) as pilot:
+            app.open_registry("hub")
+            await settle(pilot)
+            await pilot.press("l")
+            text = ""
+            for _ in range(50):  # the source is polled from the logs screen's thread
+                await pilot.pause(0.1)
+                text = screen_text(app)
+                if "repo.tag.push" in text:
+                    break
+            screen = type(app.screen).__name__
+        assert hub.violations == []
+    assert screen == "LogsScreen"
+    assert "Docker Hub audit log (team-a)" in text
+    assert f"repo.tag.push team-a/releases:9.9.9 by {USERNAME}" in text

@@ -15,6 +15,7 @@ from textual.widgets import Static
 
 from regtui.errors import RegistryError, RegtuiError, UsageError
 from regtui.filter import TextFilter
+from regtui.registry.backend import AuditLogApi, audit_log_api
 from regtui.registry.models import TagRecord
 from regtui.registry.scan_models import ScanState
 from regtui.render.columns import Column
@@ -448,7 +449,7 @@ class RegistryScreen(BaseScreen):
         if action == "metrics":
             return self.data.config.prometheus is not None
         if action == "logs":
-            return bool(self.data.config.logs)
+            return bool(self.data.config.logs) or self._audit_feed() is not None
         return True
 
     def action_metrics(self) -> None:
@@ -467,19 +468,24 @@ class RegistryScreen(BaseScreen):
             self.app.push_screen(LogsScreen(sources, repository_filter=self.repository),
                                  callback=self._logs_closed)
 
-    def _api_log_sources(self) -> list[Any]:
-        """The registry's own audit log (Docker Hub), for the account it lists or logs in as."""
-        from regtui.registry.backend import audit_log_api
-        from regtui.services.hub_audit import hub_audit_source
-
-        backend = getattr(self.rapp.service(self.registry), "backend", None)
-        api = audit_log_api(backend) if backend is not None else None
+    def _audit_feed(self) -> tuple[AuditLogApi, str] | None:
+        """The registry's own audit log (Docker Hub) and the account to read it for: the
+        first `namespace/*` the config lists, else the login name; None without either."""
+        service = self.rapp.service(self.registry)
+        api = audit_log_api(service.backend) if isinstance(service, InventoryService) else None
         config = self.data.config
         account = next((name[:-2] for name in config.repositories if name.endswith("/*")),
                        config.auth.username)
-        if api is None or not account:
+        return (api, account) if api is not None and account else None
+
+    def _api_log_sources(self) -> list[Any]:
+        """The audit log as a log source beside the configured ones (polled on this loop)."""
+        from regtui.services.hub_audit import hub_audit_source
+
+        feed = self._audit_feed()
+        if feed is None:
             return []
-        return [hub_audit_source(api, account, asyncio.get_running_loop())]
+        return [hub_audit_source(*feed, asyncio.get_running_loop())]
 
     def _logs_closed(self, repository: str | None) -> None:
         """Enter on a log line names a repository: show it here."""
