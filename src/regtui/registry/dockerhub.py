@@ -33,6 +33,7 @@ from regtui.registry.distribution import (
     _read_bounded,
 )
 from regtui.registry.models import Gauge, Health, Manifest, RegistryInfo, TagActivity
+from regtui.registry.parse import page_objects, parse_time
 from regtui.registry.transport import TOKEN_REQUEST, describe_http_error
 from regtui.text import Untrusted, untrusted
 
@@ -121,16 +122,6 @@ def window_text(seconds: int) -> str:
     return f"{seconds}s"
 
 
-def _when(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def parse_hub_tag(item: Mapping[str, Any]) -> HubTag:
     """One tag object; `images` is one object in the spec and an array in live answers."""
     images = item.get("images")
@@ -150,9 +141,9 @@ def parse_hub_tag(item: Mapping[str, Any]) -> HubTag:
     return HubTag(
         name=str(item.get("name", "")),
         full_size=size if isinstance(size, int) and not isinstance(size, bool) else None,
-        last_updated=_when(item.get("last_updated")),
-        last_pushed=_when(item.get("tag_last_pushed")),
-        last_pulled=_when(item.get("tag_last_pulled")),
+        last_updated=parse_time(item.get("last_updated")),
+        last_pushed=parse_time(item.get("tag_last_pushed")),
+        last_pulled=parse_time(item.get("tag_last_pulled")),
         status=str(item.get("status") or ""),
         digests=tuple(digests),
         platforms=tuple(dict.fromkeys(platforms)),
@@ -410,12 +401,9 @@ class DockerHubBackend(DistributionBackend):
         for page in range(1, MAX_PAGES + 1):
             params = {"page": str(page), "page_size": str(self.page_size)}
             _, data = await self._api_call("GET", path, what=what, params=params)
-            results = data.get("results") if isinstance(data, dict) else None
-            if not isinstance(results, list):
-                raise ProtocolError(f"{what} on registry {self.name}: no 'results' list")
+            results = page_objects(data, "results", f"{what} on registry {self.name}")
             for item in results:
-                if isinstance(item, dict):
-                    yield item
+                yield item
             if not data.get("next") or not results:
                 return
         raise ProtocolError(f"{what} on registry {self.name}: more than {MAX_PAGES} pages")

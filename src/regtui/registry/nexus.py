@@ -46,6 +46,7 @@ from regtui.registry.nexus_models import (
     parse_component,
     parse_task,
 )
+from regtui.registry.parse import page_objects
 from regtui.registry.transport import describe_http_error
 from regtui.text import Untrusted, untrusted
 
@@ -138,12 +139,8 @@ class NexusBackend(DistributionBackend):
         for _ in range(MAX_PAGES):
             query = dict(params) | ({"continuationToken": token} if token else {})
             _, data = await self._api("GET", path, what=what, params=query)
-            items = data.get("items") if isinstance(data, dict) else None
-            if not isinstance(items, list):
-                raise ProtocolError(f"{what} on registry {self.name}: no 'items' list")
-            for item in items:
-                if isinstance(item, dict):
-                    yield item
+            for item in page_objects(data, "items", f"{what} on registry {self.name}"):
+                yield item
             token = data.get("continuationToken") or None
             if token is None:
                 return
