@@ -21,6 +21,18 @@ from tests.ui.test_snapshots import settle
 pytestmark = pytest.mark.lab
 
 
+def hub_registry(hub: HubDouble) -> RegistryConfig:
+    """The Hub double as a `dockerhub` registry listing `team-a/*`, with the PAT login."""
+    return RegistryConfig("hub", hub.registry_url, flavor="dockerhub", api_url=hub.api_url,
+                          repositories=("team-a/*",),
+                          auth=AuthConfig(username=USERNAME, password_env="HUB_PAT"))
+
+
+def app_for(tmp_path: Path, *registries: RegistryConfig) -> RegtuiApp:
+    return RegtuiApp(Config(registries=registries, refresh_interval=3600,
+                            cache_dir=tmp_path / "cache", state_dir=tmp_path / "state"))
+
+
 async def test_fleet_over_hub_and_nexus_backends(lab_factory: Callable[..., Lab],
                                                  tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,11 +74,7 @@ async def test_hub_tags_pane_and_detail_show_pull_activity(lab_factory: Callable
     monkeypatch.setenv("HUB_PAT", TOKEN)
     with HubDouble(lab.url) as hub:
         hub.repos["team-a/releases"].tags["1.0.0"].pulled = "2026-11-29T08:30:00.000000Z"
-        registries = (RegistryConfig("hub", hub.registry_url, flavor="dockerhub",
-                                     api_url=hub.api_url, repositories=("team-a/*",),
-                                     auth=AuthConfig(username=USERNAME, password_env="HUB_PAT")),)
-        app = RegtuiApp(Config(registries=registries, refresh_interval=3600,
-                               cache_dir=tmp_path / "cache", state_dir=tmp_path / "state"))
+        app = app_for(tmp_path, hub_registry(hub))
         async with app.run_test(size=(200, 40)) as pilot:
             app.open_registry("hub", "team-a/releases")
             await settle(pilot)
@@ -98,11 +106,9 @@ async def test_nexus_gc_screen_says_deletes_are_soft_until_compaction(
     lab = lab_factory()
     monkeypatch.setenv("NEXUS_PASSWORD", PASSWORD)
     with NexusDouble(lab.url) as nexus:
-        registries = (RegistryConfig("nexus", nexus.url, flavor="nexus", read_only=False,
-                                     auth=AuthConfig(username="admin",
-                                                     password_env="NEXUS_PASSWORD")),)
-        app = RegtuiApp(Config(registries=registries, refresh_interval=3600,
-                               cache_dir=tmp_path / "cache", state_dir=tmp_path / "state"))
+        app = app_for(tmp_path, RegistryConfig(
+            "nexus", nexus.url, flavor="nexus", read_only=False,
+            auth=AuthConfig(username="admin", password_env="NEXUS_PASSWORD")))
         async with app.run_test(size=(160, 40)) as pilot:
             app.open_registry("nexus")
             await settle(pilot)
@@ -133,11 +139,7 @@ async def test_hub_audit_log_is_a_log_source_of_the_logs_screen(
             "actor": USERNAME, "data": {"digest": "sha256:" + "e" * 64, "tag": "9.9.9"},
             "timestamp": "2026-11-30T08:00:00Z",
             "action_description": "pushed the tag 9.9.9 to team-a/releases"})
-        registries = (RegistryConfig("hub", hub.registry_url, flavor="dockerhub",
-                                     api_url=hub.api_url, repositories=("team-a/*",),
-                                     auth=AuthConfig(username=USERNAME, password_env="HUB_PAT")),)
-        app = RegtuiApp(Config(registries=registries, refresh_interval=3600,
-                               cache_dir=tmp_path / "cache", state_dir=tmp_path / "state"))
+        app = app_for(tmp_path, hub_registry(hub))
         async with app.run_test(size=(200, 30)) as pilot:
             app.open_registry("hub")
             await settle(pilot)

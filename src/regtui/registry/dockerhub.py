@@ -33,7 +33,7 @@ from regtui.registry.distribution import (
     _read_bounded,
 )
 from regtui.registry.models import Gauge, Health, Manifest, RegistryInfo, TagActivity
-from regtui.registry.parse import page_objects, parse_time
+from regtui.registry.parse import api_json, page_objects, parse_time
 from regtui.registry.transport import TOKEN_REQUEST, describe_http_error
 from regtui.text import Untrusted, untrusted
 
@@ -304,12 +304,7 @@ class DockerHubBackend(DistributionBackend):
         self._note_api_limit(response)
         if response.status_code not in ok:
             raise self._api_error(response, raw, where, bearer is not None)
-        if not raw.strip():
-            return response, None
-        try:
-            return response, json.loads(raw)
-        except ValueError:
-            raise ProtocolError(f"{where}: answer is not JSON") from None
+        return response, api_json(raw, where)
 
     def _note_api_limit(self, response: httpx.Response) -> None:
         remaining = response.headers.get("x-ratelimit-remaining", "").strip()

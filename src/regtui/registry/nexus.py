@@ -14,7 +14,6 @@ one (regtui's never does).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -46,7 +45,7 @@ from regtui.registry.nexus_models import (
     parse_component,
     parse_task,
 )
-from regtui.registry.parse import page_objects
+from regtui.registry.parse import api_json, page_objects
 from regtui.registry.transport import describe_http_error
 from regtui.text import Untrusted, untrusted
 
@@ -114,12 +113,7 @@ class NexusBackend(DistributionBackend):
                 raise describe_http_error(exc, registry=self.name, url=self.url) from exc
         if response.status_code not in ok:
             raise self._api_error(response.status_code, raw, where)
-        if not raw.strip():
-            return response, None
-        try:
-            return response, json.loads(raw)
-        except ValueError:
-            raise ProtocolError(f"{where}: answer is not JSON") from None
+        return response, api_json(raw, where)
 
     def _api_error(self, status: int, raw: bytes, where: str) -> RegistryError:
         detail = " ".join(raw.decode("utf-8", errors="replace").split())[:160]
