@@ -151,7 +151,20 @@ async def test_hub_audit_log_is_a_log_source_of_the_logs_screen(
                 if "repo.tag.push" in text:
                     break
             screen = type(app.screen).__name__
+            await pilot.press("escape")  # the logs screen's poller keeps running: no settle
+            record = next(r for r in app.store["hub"].summaries["team-a/releases"].tags)
+            app.open_tag("hub", record)  # the tag detail's l offers the same sources
+            await pilot.pause(0.5)
+            await pilot.press("l")
+            from_tag_text = ""
+            for _ in range(50):
+                await pilot.pause(0.1)
+                from_tag_text = screen_text(app)
+                if "Docker Hub audit log" in from_tag_text:
+                    break
+            from_tag = type(app.screen).__name__
         assert hub.violations == []
-    assert screen == "LogsScreen"
+    assert screen == "LogsScreen" and from_tag == "LogsScreen"
     assert "Docker Hub audit log (team-a)" in text
     assert f"repo.tag.push team-a/releases:9.9.9 by {USERNAME}" in text
+    assert "Docker Hub audit log (team-a)" in from_tag_text

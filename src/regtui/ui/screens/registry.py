@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from functools import partial
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import events, on, work
@@ -15,7 +14,6 @@ from textual.widgets import Static
 
 from regtui.errors import RegistryError, RegtuiError, UsageError
 from regtui.filter import TextFilter
-from regtui.registry.backend import AuditLogApi, audit_log_api
 from regtui.registry.models import TagRecord
 from regtui.registry.scan_models import ScanState
 from regtui.render.columns import Column
@@ -44,6 +42,7 @@ from regtui.services.scans import ScanService
 from regtui.text import Shown, safe_text
 from regtui.ui.commands import ContextCommand
 from regtui.ui.data import RegistryData
+from regtui.ui.log_sources import has_logs, log_sources
 from regtui.ui.operations import CHANGE_GROUP, delete_with_confirmation, refuse_second_change
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.vtable import VirtualTable
@@ -449,7 +448,7 @@ class RegistryScreen(BaseScreen):
         if action == "metrics":
             return self.data.config.prometheus is not None
         if action == "logs":
-            return bool(self.data.config.logs) or self._audit_feed() is not None
+            return has_logs(self.rapp, self.registry)
         return True
 
     def action_metrics(self) -> None:
@@ -463,29 +462,10 @@ class RegistryScreen(BaseScreen):
     def action_logs(self) -> None:
         from regtui.ui.screens.logs import LogsScreen
 
-        sources: list[Any] = [*self.data.config.logs, *self._api_log_sources()]
+        sources = log_sources(self.rapp, self.registry)
         if sources:
             self.app.push_screen(LogsScreen(sources, repository_filter=self.repository),
                                  callback=self._logs_closed)
-
-    def _audit_feed(self) -> tuple[AuditLogApi, str] | None:
-        """The registry's own audit log (Docker Hub) and the account to read it for: the
-        first `namespace/*` the config lists, else the login name; None without either."""
-        service = self.rapp.service(self.registry)
-        api = audit_log_api(service.backend) if isinstance(service, InventoryService) else None
-        config = self.data.config
-        account = next((name[:-2] for name in config.repositories if name.endswith("/*")),
-                       config.auth.username)
-        return (api, account) if api is not None and account else None
-
-    def _api_log_sources(self) -> list[Any]:
-        """The audit log as a log source beside the configured ones (polled on this loop)."""
-        from regtui.services.hub_audit import hub_audit_source
-
-        feed = self._audit_feed()
-        if feed is None:
-            return []
-        return [hub_audit_source(*feed, asyncio.get_running_loop())]
 
     def _logs_closed(self, repository: str | None) -> None:
         """Enter on a log line names a repository: show it here."""

@@ -33,6 +33,7 @@ from regtui.render.detail import (
 )
 from regtui.render.formats import short_digest
 from regtui.text import safe_text
+from regtui.ui.log_sources import has_logs, log_sources
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.tables import sync_rows
 
@@ -78,13 +79,13 @@ class TagScreen(BaseScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "logs":
-            return bool(self.rapp.store[self.registry].config.logs)
+            return has_logs(self.rapp, self.registry)
         return True
 
     def action_logs(self) -> None:
         from regtui.ui.screens.logs import LogsScreen
 
-        sources = self.rapp.store[self.registry].config.logs
+        sources = log_sources(self.rapp, self.registry)
         if sources:
             self.app.push_screen(LogsScreen(sources,
                                             repository_filter=self.record.repository))
