@@ -151,6 +151,7 @@ class RegtuiApp(App[int]):
         self.refresher.close()
         for service in self._services.values():
             await service.aclose()
+        gc.unfreeze()  # what `_settle_memory` froze may be collected again once the app is gone
 
     # -- the snapshot: last known state at once, revalidated in the background -------------
 
