@@ -41,6 +41,14 @@ gives way first in a narrow pane: the tag name matters more."""
 """At 80x24 the pane keeps TAG, DIGEST and SIZE: which image a tag is matters more than its
 marks (the fold marker still says it has supplements)."""
 
+ACTIVITY_COLUMNS = (
+    Column("pushed", "PUSHED", 14, priority=2),
+    Column("pulled", "PULLED", 14, priority=2),
+    Column("status", "STATUS", 8, priority=3),
+)
+"""Shown after TAG_COLUMNS where the registry's tag listing says when tags were pushed and
+pulled (the `tag_activity` capability: Docker Hub)."""
+
 MARK_LEGEND = (
     ("S", "signed (a cosign/notation signature refers to it)"),
     ("B", "has an SBOM"),
@@ -298,3 +306,11 @@ def pushed_cell(row: TagRow, now: datetime) -> Shown:
 
 def knows_push_times(rows: Iterable[TagRow]) -> bool:
     return any(row.record.pushed_at is not None for row in rows)
+
+
+def activity_cells(record: TagRecord, now: datetime) -> tuple[Shown, Shown, Shown]:
+    """PUSHED, PULLED, STATUS: the registry's own times, not the image's created time."""
+    if record.unreadable:
+        return formats.UNKNOWN, formats.UNKNOWN, formats.UNKNOWN
+    return (formats.age(record.pushed_at, now), formats.age(record.pulled_at, now),
+            safe_text(record.status, 12) or formats.UNKNOWN)

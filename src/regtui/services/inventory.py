@@ -22,6 +22,7 @@ from regtui.registry.backend import (
     PushTimes,
     RegistryBackend,
     TagResolver,
+    tag_activity_api,
     tag_resolver,
 )
 from regtui.registry.backend import push_times as push_times_of
@@ -135,6 +136,9 @@ class InventoryService:
         self._resolved: dict[tuple[str, str], asyncio.Task[Resolved]] = {}
         self._tag_lists: dict[str, frozenset[str]] = {}
         self.workers = max(concurrency, max_concurrency) * 2
+        self.configs = True
+        """Read image configs (`created`, a single image's platform): `inventory --fields`
+        without those fields turns it off, and no config is fetched."""
         """Tags resolved at once per repository: enough to keep the transport's limit busy."""
 
     @property
@@ -241,7 +245,7 @@ class InventoryService:
                 resolved: Resolved) -> TagRecord:
         manifest = resolved.manifest
         kind = classify_manifest(manifest, tag)
-        return TagRecord(
+        record = TagRecord(
             registry=self.name,
             repository=repository,
             tag=tag,
@@ -257,6 +261,12 @@ class InventoryService:
             children=tuple(d.digest for d in manifest.manifests),
             pushed_at=self.push_times.pushed_at(repository, tag) if self.push_times else None,
         )
+        activity = api.tag_activity(repository, tag) if (
+            api := tag_activity_api(self.backend)) else None
+        if activity is not None:
+            record = replace(record, pushed_at=activity.pushed_at or record.pushed_at,
+                             pulled_at=activity.pulled_at, status=activity.status)
+        return record
 
     async def resolve(self, repository: str, digest: str, depth: int = 0, *,
                       manifest: Manifest | None = None) -> Resolved:
@@ -277,7 +287,7 @@ class InventoryService:
         manifest = known if known is not None else await self.backend.manifest(repository, digest)
         if manifest.is_index and depth < MAX_INDEX_DEPTH:
             return await self._resolve_index(repository, manifest, depth)
-        config = await self.backend.config_of(repository, manifest)
+        config = await self.backend.config_of(repository, manifest) if self.configs else None
         reachable = [(manifest.digest, manifest.size)]
         if manifest.config is not None:
             reachable.append((manifest.config.digest, manifest.config.size))
@@ -422,7 +432,7 @@ def summarize(registry: str, repository: str, records: Sequence[TagRecord]) -> R
     distinct: dict[str, int] = {}
     for record in records:
         distinct.update(record.reachable)
-    pushes = [r.created for r in records if r.created is not None]
+    pushes = [r.push_time for r in records if r.push_time is not None]
     return RepositorySummary(registry, untrusted(repository), len(records), sum(distinct.values()),
                              max(pushes) if pushes else None, tuple(records))
 
