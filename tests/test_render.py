@@ -240,7 +240,7 @@ def test_folded_schema_tags_are_shortened_keeping_the_suffix() -> None:
     sig = "sha256-" + "a" * 64 + ".sig"
     table = TagTable([record("1.0"), record(sig, DIGEST_B, kind=ArtifactKind.SIGNATURE)])
     child = table.visible(parse_filter(""), TagSort.NAME, False, {"1.0"})[1]
-    assert tag_cells(child, NOW)[0] == "  └ sha256-aaaaaaaa….sig"
+    assert tag_cells(child, NOW)[0] == "  └ sha256-aaaaaaaaaaaa….sig"
     assert tag_cells(child, NOW)[5] == "sig"
 
 

@@ -75,7 +75,7 @@ async def test_browse_filter_sort_and_fold_on_the_lab(lab: Lab, tmp_path: Path) 
         assert lab.seeded is not None
         digest = lab.seeded.tags["app"]["1.2.3"]
         assert image.key in ("1.2.3", "stable") and image.record.digest == digest
-        short = "sha256-" + digest.removeprefix("sha256:")[:8]
+        short = "sha256-" + digest.removeprefix("sha256:")[:12]  # formats.DIGEST_LENGTH
         assert len(image.children) == 3
         assert {c.tag.rsplit(".", 1)[-1] for c in image.children} >= {"sig", "att"}
         assert marks(image) == "SBA =1"  # signature, SBOM (referrers tag), attestation

@@ -254,3 +254,105 @@ async def test_the_countdown_is_when_the_retry_really_starts(tmp_path: Path) -> 
                 break
             await pilot.pause(0.05)
         assert factory.attempts == 3, "not tried again when the countdown ran out"
+
+
+def footer_text(app: RegtuiApp) -> str:
+    from tests.ui.screen_text import screen_text
+
+    return screen_text(app).splitlines()[-1]
+
+
+async def test_the_footer_at_80x24_keeps_help_quit_and_delete(make_app: AppMaker) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        footer = footer_text(app)
+        assert "? Help" in footer and "q Quit" in footer, footer
+        app.open_registry("lab", "library/alpine")
+        await settle(pilot)
+        app.screen.query_one("#tags", VirtualTable).focus()
+        await settle(pilot)
+        footer = footer_text(app)
+        for key in ("? Help", "q Quit", "^d Delete", "/ Filter"):
+            assert key in footer, (key, footer)
+        assert not footer.rstrip().endswith(("Sort", "Sort ")), "a key cut off mid-label"
+
+
+def test_footer_priorities_drop_the_least_important_first() -> None:
+    from textual.binding import Binding
+
+    from regtui.ui.widgets.footer import keep_fitting, key_width
+
+    keys = [Binding("enter", "select", "Open", id="table.select"),
+            Binding("N", "sort", "Sort name", id="sort.name"),
+            Binding("ctrl+d", "delete", "Delete", id="registry.delete-tag"),
+            Binding("question_mark", "help", "Help", id="app.help"),
+            Binding("q", "quit", "Quit", id="app.quit")]
+    sized = [(b, key_width(b.key[:2], b.description)) for b in keys]
+    everything = sum(width for _, width in sized)
+    assert keep_fitting(sized, everything) == keys
+    kept = keep_fitting(sized, everything - 1)  # one cell short: `Sort name` goes
+    assert [b.id for b in kept] == ["table.select", "registry.delete-tag", "app.help",
+                                    "app.quit"]
+    kept = keep_fitting(sized, 20)
+    assert {b.id for b in kept} <= {"app.help", "app.quit", "registry.delete-tag"}
+    assert {"app.help", "app.quit"} <= {b.id for b in kept}
+
+
+async def test_the_tags_pane_keeps_its_digest_column_at_80x24(make_app: AppMaker) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_registry("lab", "library/alpine")
+        await settle(pilot)
+        table = app.screen.query_one("#tags", VirtualTable)
+        assert "DIGEST" in table.render_line(0).text
+        row = table.current
+        assert row is not None
+        assert row.record.digest.removeprefix("sha256:")[:12] in table.render_line(1).text
+
+
+async def test_one_digest_length_on_every_screen(make_app: AppMaker) -> None:
+    """Short digests are 12 hex digits everywhere (tables, titles, tabs, dialogs); a full one
+    is 64. Anything else in between is a second length on the same screen."""
+    import re
+
+    from textual.widgets import TabbedContent
+
+    from tests.ui.screen_text import screen_text
+
+    def lengths() -> set[int]:
+        return {len(hexes) for hexes in re.findall(r"(?<![0-9a-f])[0-9a-f]{7,}(?![0-9a-f])",
+                                                    screen_text(app))}
+
+    app = make_app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        app.open_registry("lab", "library/alpine")
+        await settle(pilot)
+        app.screen.query_one("#tags", VirtualTable).focus()
+        await pilot.press("down", "down", "z")
+        await settle(pilot)
+        assert lengths() == {12}, screen_text(app)
+        await pilot.press("up", "up", "enter")
+        await settle(pilot)
+        for tab in ("tab-layers", "tab-platforms", "tab-referrers", "tab-manifest"):
+            app.screen.query_one(TabbedContent).active = tab
+            await settle(pilot)
+            assert lengths() <= {12, 64}, (tab, lengths())
+
+
+async def test_the_fleet_shows_each_registrys_mode_in_its_row(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from tests.ui.fakes import fake_config, fake_factory, fixed_clock
+    from tests.ui.screen_text import screen_text
+    from tests.ui.test_snapshots_trust import mixed_modes
+
+    config = mixed_modes(fake_config(tmp_path))
+    app = RegtuiApp(replace(config, read_only=False), factory=fake_factory(), clock=fixed_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        rows = {line.split()[0].strip("│"): line for line in screen_text(app).splitlines()
+                if line.startswith("│") and len(line.split()) > 3}
+        assert " read-only " in rows["lab"] and " writable " in rows["staging"]
+        mirror = rows["mirror"]
+        assert " down " in mirror and " writable " in mirror and "retrying in" in mirror

@@ -259,11 +259,12 @@ _MARKS = ((ArtifactKind.SIGNATURE, "S"), (ArtifactKind.SBOM, "B"), (ArtifactKind
 
 
 def short_schema_tag(tag: str) -> str:
-    """`sha256-<64 hex>.sig` -> `sha256-0123abcd4567….sig`: the suffix is what tells them apart."""
+    """`sha256-<64 hex>.sig` -> `sha256-0123abcd4567….sig`: the suffix is what tells them
+    apart; the digest is cut to the one length every screen uses."""
     match = _SCHEMA_TAG.match(tag)
     if not match:
         return tag
-    return f"sha256-{match.group(2)[:8]}…{tag[7 + 64:]}"
+    return f"sha256-{match.group(2)[:formats.DIGEST_LENGTH]}…{tag[7 + 64:]}"
 
 
 def tag_label(row: TagRow, expanded: bool) -> Shown:
