@@ -356,3 +356,21 @@ async def test_the_fleet_shows_each_registrys_mode_in_its_row(tmp_path: Path) ->
         assert " read-only " in rows["lab"] and " writable " in rows["staging"]
         mirror = rows["mirror"]
         assert " down " in mirror and " writable " in mirror and "retrying in" in mirror
+
+
+def test_narrow_cells_keep_units_suffixes_and_countdowns() -> None:
+    from regtui.render import formats
+    from regtui.render.fleet import RegistryStatus, failure_text
+    from regtui.text import Shown, Tailed
+    from regtui.ui.widgets.vtable import cut_cells
+
+    size = formats.size(1023 * 1024 + 900)
+    assert cut_cells(size, 10) == "1023.9 KiB"
+    assert cut_cells(size, 8) == "1023…KiB"  # the unit stays; the cut is visible
+    sig = Tailed("  └ sha256-0123456789ab….sig", tail=4)
+    assert cut_cells(sig, 20) == "  └ sha256-0123….sig"
+    down = RegistryStatus("mirror", "http://x", "distribution", reachable=False,
+                          error="registry mirror at http://x/v2/: connection refused")
+    text = failure_text(down, 42.0)
+    assert text is not None and cut_cells(text, 24) == "unreacha…retrying in 42s"
+    assert cut_cells(Shown("a-long-tag-name-without-a-tail"), 10) == "a-long-ta…"
