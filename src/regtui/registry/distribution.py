@@ -25,6 +25,7 @@ from regtui.errors import (
 from regtui.registry import mediatypes as mt
 from regtui.registry.backend import Capabilities, ManifestHead
 from regtui.registry.cache import ContentCache, compute_digest, is_digest, verify_digest
+from regtui.registry.jws import manifest_digest_content
 from regtui.registry.kinds import kind_of_type, subject_of_tag
 from regtui.registry.models import (
     ArtifactKind,
@@ -36,7 +37,6 @@ from regtui.registry.models import (
 )
 from regtui.registry.parse import (
     load_json_object,
-    manifest_digest_content,
     parse_config,
     parse_manifest,
     schema1_config,
