@@ -128,6 +128,11 @@ class DistributionBackend:
     def _status_error(self, response: httpx.Response, body: bytes, what: str) -> RegistryError:
         detail = _error_detail(body)
         where = f"{what} on registry {self.name} ({self.url})"
+        answered = response.request.url
+        if (answered.scheme, answered.host, answered.port) != (
+                (base := httpx.URL(self.url)).scheme, base.host, base.port):
+            # The answer came from where the registry sent us (storage), not from it.
+            where += f" redirected to {answered.scheme}://{answered.netloc.decode()}"
         status = response.status_code
         if status == 404:
             unknown = _error_fields(body)[0] == "NAME_UNKNOWN"
