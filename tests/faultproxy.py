@@ -342,6 +342,19 @@ def challenge(value: str) -> Fault:
                        b'required"}]}')
 
 
+async def echo_authorization(exchange: Exchange) -> None:
+    """A 500 quoting the request's Authorization header in its error body, as careless
+    proxies and registries do; a request without one is forwarded (so the registry still
+    challenges for it)."""
+    sent = exchange.request.headers.get("authorization")
+    if sent is None:
+        await exchange.relay()
+        return
+    body = json.dumps({"errors": [{"code": "UNKNOWN", "message": f"bad request with "
+                                   f"Authorization: {sent}"}]}).encode()
+    await exchange.send(500, [("Content-Type", "application/json")], body)
+
+
 def redirect(location: str) -> Fault:
     return status(307, headers={"Location": location})
 
