@@ -47,7 +47,7 @@ def proxy(small_lab: Lab) -> Iterator[FaultProxy]:
         yield started
 
 
-def proxied_app(proxy: FaultProxy, tmp_path: Path, *, tables: str = "",
+def proxied_app(proxy: FaultProxy, tmp_path: Path, tables: str = "", /,
                 **settings: object) -> RegtuiApp:
     """The app on the proxy; `tables` are sub-tables of the registry (`[registries.auth]`)."""
     values = {"timeout": 10.0, "deadline": 30.0, "retries": 1, **settings}
@@ -268,7 +268,7 @@ async def test_an_echoed_authorization_is_redacted_on_screen(
     auth = (f'\n[registries.auth]\nusername = "{htpasswd_lab.username}"\n'
             'password_env = "REGTUI_LAB_PASSWORD"\n')
     with FaultProxy(htpasswd_lab.url, on("GET", TAGS_OF_APP, fp.echo_authorization)) as proxy:
-        app = proxied_app(proxy, tmp_path, tables=auth, **LIMITS)
+        app = proxied_app(proxy, tmp_path, auth, **LIMITS)
         async with app.run_test(size=(200, 50)) as pilot:
             await finish(pilot)
             sent = [r.headers["authorization"] for r in proxy.requests
