@@ -4,8 +4,9 @@ things and the metrics: nothing but literal text reaches the terminal.
 docker-registry 2.8.2 holds the hostile image of test_hostile_lab.py (control sequences in
 its config, manifest and index fields). The fault proxy in front of it serves the repository
 and one tag under names carrying the same payload (no registry accepts those, a hostile
-proxy or registry can serve them), mapping them back on the way in. The walk: the metrics
-screen (real Prometheus), the retention form and its dry-run plan and the plan's
+proxy or registry can serve them), mapping them back on the way in; a second proxy puts the
+payload in every label value the real Prometheus answers. The walk: the metrics screen, the
+retention form and its dry-run plan and the plan's
 confirmation dialog, the tag and repository delete dialogs (each cancelled), and the GC
 screen with a real `garbage-collect --dry-run` whose output names a hostile repository
 directory. The bytes the app writes are recorded; none may be a raw control character.
@@ -92,17 +93,38 @@ def renaming(request: fp.Request, seen: int) -> fp.Fault:
     return rename
 
 
+async def label(exchange: fp.Exchange) -> None:
+    """Prometheus answers with the payload in every label value of every series."""
+    answer = await exchange.upstream()
+    try:
+        data = json.loads(answer.body)
+        for item in data["data"]["result"]:
+            item["metric"] = {k: f"{v}{PAYLOAD}" for k, v in item["metric"].items()}
+    except (ValueError, KeyError, TypeError):
+        await exchange.relay(answer)
+        return
+    headers = [(k, v) for k, v in answer.headers if k.lower() != "content-encoding"]
+    await exchange.send(answer.status, headers, json.dumps(data).encode())
+
+
+def labelling(request: fp.Request, seen: int) -> fp.Fault:
+    return label
+
+
 @pytest.fixture
-def hostile_lab(lab_factory: LabFactory) -> Iterator[tuple[Lab, FaultProxy]]:
+def hostile_lab(lab_factory: LabFactory) -> Iterator[tuple[Lab, FaultProxy, FaultProxy]]:
     lab = lab_factory(prometheus=True)
+    assert lab.prometheus_url is not None
     asyncio.run(push_hostile(lab.url))
-    with FaultProxy(lab.url, renaming) as proxy:
-        yield lab, proxy
+    with FaultProxy(lab.url, renaming) as proxy, \
+            FaultProxy(lab.prometheus_url, labelling) as prometheus:
+        yield lab, proxy, prometheus
 
 
-def app_for(lab: Lab, proxy: FaultProxy, tmp_path: Path) -> RegtuiApp:
+def app_for(lab: Lab, proxy: FaultProxy, prometheus: FaultProxy, tmp_path: Path) -> RegtuiApp:
     path = tmp_path / "config.toml"
-    path.write_text(lab.regtui_config_toml().replace(f'"{lab.url}"', f'"{proxy.url}"'),
+    toml = lab.regtui_config_toml().replace(f'"{lab.url}"', f'"{proxy.url}"')
+    path.write_text(toml.replace(f'"{lab.prometheus_url}"', f'"{prometheus.url}"'),
                     encoding="utf-8")
     config = replace(load_config(path), state_dir=tmp_path / "state", refresh_interval=3600)
     return RegtuiApp(config, read_only=False)
@@ -178,9 +200,9 @@ async def dry_run(pilot: Pilot[Any], screen: RetentionScreen, where: str) -> Non
 
 @pytest.mark.usefixtures("recording_terminal")
 async def test_hostile_names_and_fields_through_metrics_retention_gc_and_dialogs(
-        hostile_lab: tuple[Lab, FaultProxy], tmp_path: Path) -> None:
-    lab, proxy = hostile_lab
-    app = app_for(lab, proxy, tmp_path)
+        hostile_lab: tuple[Lab, FaultProxy, FaultProxy], tmp_path: Path) -> None:
+    lab, proxy, prometheus = hostile_lab
+    app = app_for(lab, proxy, prometheus, tmp_path)
     async with app.run_test(size=(220, 60)) as pilot:
         await check(pilot, "fleet")
         # Under the hostile names: every change is refused, the refusal drawn literally.
@@ -210,9 +232,12 @@ async def test_hostile_names_and_fields_through_metrics_retention_gc_and_dialogs
         await pilot.press("escape")
         await settle(pilot)
 
+        before = len(written(app))
         await pilot.press("M")
         await wait_until(pilot, lambda: isinstance(app.screen, MetricsScreen), 15)
         await check(pilot, "metrics")
+        assert prometheus.count("", "/api/v1/query") > 0, "the metrics came through the proxy"
+        metrics_drawn = written(app)[before:]
         await pilot.press("escape")
         await settle(pilot)
 
@@ -227,6 +252,7 @@ async def test_hostile_names_and_fields_through_metrics_retention_gc_and_dialogs
         finally:
             shutil.rmtree(gc_dir)
         stream = written(app)
+    assert SHOWN in metrics_drawn, "the metrics screen drew a hostile label"
     assert f"gc{SHOWN}" in stream, "garbage-collect's output named the hostile directory"
     for shown in (f"fields{SHOWN}", f"image{SHOWN}", "\\x9b6n", "\\u202e"):
         assert shown in stream, shown
