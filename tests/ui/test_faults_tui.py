@@ -215,12 +215,13 @@ async def check_screen(pilot: Pilot[Any], app: RegtuiApp, shows: Shows) -> None:
                 data.status.tag_errors) == ("", "", {}, 0)
         assert data.status.repositories == len(data.summaries) > 5, "every repository read"
         return
-    if shows.where == "line":
+    if shows.where in ("line", "repository"):
         assert_shown(shows.needles, app.error_text, "error line")
+        assert_shown(shows.needles[:1], flat(screen_text(app)), "screen")  # the line is drawn
+    if shows.where == "line":
         assert_shown(shows.needles, data.status.error, "registry status")
         return
     if shows.where == "repository":
-        assert_shown(shows.needles, app.error_text, "error line")
         app.open_registry("lab", shows.repository)
         await finish(pilot)
         assert_shown(("cannot read tags:", *shows.needles), flat(screen_text(app)), "tags pane")
