@@ -19,11 +19,13 @@ import pytest
 from textual.pilot import Pilot
 from textual.worker import WorkerFailed
 
-from regtui.config import load_config
+from regtui.config import RegistryConfig, load_config
 from regtui.lab import Lab, start_lab
 from regtui.redact import REDACTED
 from regtui.render.tags import TagRow, tag_cells
+from regtui.text import Untrusted as U
 from regtui.ui.app import RegtuiApp
+from regtui.ui.data import Store
 from regtui.ui.screens.registry import RegistryScreen
 from regtui.ui.widgets.vtable import VirtualTable
 from tests import faultproxy as fp
@@ -284,3 +286,12 @@ async def test_an_echoed_authorization_is_redacted_on_screen(
             for text in (line, screen_text(app), str(app.store["lab"].repo_errors)):
                 assert secret not in text and (htpasswd_lab.password or "") not in text
             assert REDACTED in flat(screen_text(app))
+
+
+def test_a_failed_repository_that_left_the_catalog_is_no_longer_an_error() -> None:
+    """Else the error line (kept while any repository is unread) would never clear."""
+    data = Store([RegistryConfig("lab", "http://127.0.0.1:9")])["lab"]
+    data.set_names([U("app"), U("gone")])
+    data.repo_errors["gone"] = "tag list of gone: HTTP 500"
+    data.set_names([U("app")])
+    assert data.repo_errors == {}
