@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from textual.pilot import Pilot
 from textual.worker import WorkerFailed
@@ -29,8 +30,10 @@ from regtui.ui.data import Store
 from regtui.ui.screens.registry import RegistryScreen
 from regtui.ui.widgets.vtable import VirtualTable
 from tests import faultproxy as fp
+from tests.doubles.challenge_proxy import ChallengeProxy, self_signed
 from tests.faultproxy import FaultProxy
 from tests.test_faults import cli, on
+from tests.test_realm import write_config
 from tests.ui.screen_text import flat, screen_text
 from tests.ui.test_snapshots import settle
 
@@ -295,3 +298,24 @@ def test_a_failed_repository_that_left_the_catalog_is_no_longer_an_error() -> No
     data.repo_errors["gone"] = "tag list of gone: HTTP 500"
     data.set_names([U("app")])
     assert data.repo_errors == {}
+
+
+async def test_a_plain_http_realm_for_an_https_registry_is_refused_on_screen(
+        token_lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real registry's own (http) realm, reached through https, is a downgrade."""
+    monkeypatch.setenv("LAB_PW", token_lab.password or "")
+    tls = self_signed(tmp_path)
+    realm = httpx.URL(token_lab.token_url or "")
+    with ChallengeProxy(token_lab.url, tls=tls) as proxy:
+        path = write_config(tmp_path, proxy.url, ca=tls.cert)
+        app = RegtuiApp(load_config(path), read_only=True)
+        async with app.run_test(size=(200, 50)) as pilot:
+            await finish(pilot)
+            assert_shown(("refused bearer token realm", "plain http for an https registry",
+                          f"http://127.0.0.1:{realm.port}"), app.error_text, "error line")
+            assert "refused bearer token realm" in flat(screen_text(app))
+            assert "Traceback" not in screen_text(app)
+            await pilot.press("r")  # still responsive: the refusal comes again, nothing else
+            await finish(pilot)
+            assert "plain http for an https registry" in app.error_text
+    assert all("Authorization" not in s.headers for s in proxy.seen)
