@@ -168,6 +168,11 @@ class FaultProxy:
         assert self._loop is not None
         asyncio.set_event_loop(self._loop)
         self._loop.run_until_complete(self._serve(ready))
+        # Keep-alive connections still waiting for a request: end them before the loop goes.
+        pending = asyncio.all_tasks(self._loop)
+        for task in pending:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         self._loop.close()
 
     async def _serve(self, ready: threading.Event) -> None:
