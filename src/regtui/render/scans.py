@@ -8,11 +8,12 @@ rows are plain objects, cells are computed only for the rows on screen.
 from __future__ import annotations
 
 import enum
+import functools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, ParamSpec
 
 from regtui.filter import TextFilter
 from regtui.registry.scan_models import (
@@ -62,6 +63,25 @@ HIT_COLUMNS: Final = (
     Column("severity", "SEV", 8, priority=1),
 )
 NO_FIX: Final = "no fix"
+CELL_LIMIT: Final = 1000
+P = ParamSpec("P")
+
+
+def cells(build: Callable[P, Iterable[str]]) -> Callable[P, tuple[Shown, ...]]:
+    """The one way a row becomes table cells: `build` yields our own words and `safe_text`
+    results; anything not yet `Shown` is made literal and bounded on the way out."""
+
+    @functools.wraps(build)
+    def built(*args: P.args, **kwargs: P.kwargs) -> tuple[Shown, ...]:
+        return tuple(cell if isinstance(cell, Shown) else Shown(cell, CELL_LIMIT)
+                     for cell in build(*args, **kwargs))
+
+    return built
+
+
+def per_severity(counts: SeverityCounts, show: Callable[[int], str] = str) -> tuple[str, ...]:
+    """One cell per severity, worst first (the C/H/M/L/U columns)."""
+    return tuple(show(counts.of(severity)) for severity in SEVERITIES_WORST_FIRST)
 
 
 def severity_cell(counts: SeverityCounts) -> str:
@@ -165,24 +185,18 @@ def scan_rows(scans: Iterable[TagScan], scan_filter: ScanFilter) -> list[ScanRow
     return [ScanRow(f"{s.record.repository}:{s.record.tag}", s) for s in kept]
 
 
-def _count(scan: TagScan, value: int) -> str:
-    return str(value) if scan.report is not None and scan.state is ScanState.SCANNED else "-"
-
-
-def scan_row_cells(row: ScanRow, now: datetime) -> tuple[Shown, ...]:
-    return _shown(_scan_row_cells(row, now))
-
-
-def _scan_row_cells(row: ScanRow, now: datetime) -> tuple[str, ...]:
+@cells
+def scan_row_cells(row: ScanRow, now: datetime) -> tuple[str, ...]:
     scan = row.scan
     counts = scan.counts
     report = scan.report
+    known = report is not None and scan.state is ScanState.SCANNED
+    count: Callable[[int], str] = str if known else (lambda _: "-")
     status = scan_cell(scan) if scan.state is not ScanState.SCANNED else (
         "stale" if scan.stale else "scanned")
     return (
         safe_text(scan.record.repository, 120), safe_text(scan.record.tag, 80),
-        *(_count(scan, counts.of(s)) for s in SEVERITIES_WORST_FIRST),
-        _count(scan, counts.total), _count(scan, counts.fixable),
+        *per_severity(counts, count), count(counts.total), count(counts.fixable),
         safe_text(report.scanner_label, 40) if report else "",
         formats.age(report.scanned_at, now) if report and report.scanned_at else "",
         status,
@@ -258,11 +272,8 @@ def _worst_first(finding: Finding) -> tuple[int, float, str]:
     return (-int(finding.severity), -(finding.cvss_score or 0.0), finding.vulnerability_id)
 
 
-def finding_cells(row: FindingRow) -> tuple[Shown, ...]:
-    return _shown(_finding_cells(row))
-
-
-def _finding_cells(row: FindingRow) -> tuple[str, ...]:
+@cells
+def finding_cells(row: FindingRow) -> tuple[str, ...]:
     finding = row.finding
     if finding is None:
         return (f"▾ {safe_text(row.header, 120)}", "", "", "", "", "", "", "")
@@ -321,11 +332,8 @@ def hit_rows(hits: Sequence[CveHit]) -> list[HitRow]:
     return [HitRow(f"{h.repository}:{h.tag}:{h.package}:{i}", h) for i, h in enumerate(hits)]
 
 
-def hit_cells(row: HitRow) -> tuple[Shown, ...]:
-    return _shown(_hit_cells(row))
-
-
-def _hit_cells(row: HitRow) -> tuple[str, ...]:
+@cells
+def hit_cells(row: HitRow) -> tuple[str, ...]:
     hit = row.hit
     return (safe_text(hit.repository, 120), safe_text(hit.tag, 80),
             formats.short_digest(hit.digest), safe_text(hit.package, 80),
@@ -383,24 +391,18 @@ def repository_rows(scans: Iterable[TagScan], scan_filter: ScanFilter) -> list[R
             continue
         scanned = [s for s in images.values() if s.report is not None
                    and s.state is ScanState.SCANNED]
-        totals = [sum(s.counts.of(level) for s in scanned) for level in SEVERITIES_WORST_FIRST]
-        counts = SeverityCounts(critical=totals[0], high=totals[1], medium=totals[2],
-                                low=totals[3], unknown=totals[4],
-                                fixable=sum(s.counts.fixable for s in scanned))
-        rows.append(RepoScanRow(repository, counts, len(images), len(scanned),
+        rows.append(RepoScanRow(repository, _summed(s.counts for s in scanned), len(images),
+                                len(scanned),
                                 failing[repository]))
     rows.sort(key=lambda r: r.key)
     rows.sort(key=lambda r: (r.failing, *r.counts.risk_key), reverse=True)
     return rows
 
 
-def repo_row_cells(row: RepoScanRow) -> tuple[Shown, ...]:
-    return _shown(_repo_row_cells(row))
-
-
-def _repo_row_cells(row: RepoScanRow) -> tuple[str, ...]:
+@cells
+def repo_row_cells(row: RepoScanRow) -> tuple[str, ...]:
     return (safe_text(row.key, 120), f"{row.images:,}", f"{row.scanned:,}",
-            *(f"{row.counts.of(s):,}" for s in SEVERITIES_WORST_FIRST),
+            *per_severity(row.counts, "{:,}".format),
             f"{row.counts.fixable:,}", f"{row.failing:,}" if row.failing else "-")
 
 
@@ -410,6 +412,12 @@ def repo_row_style(row: RepoScanRow) -> str:
     return "vtable--warning" if row.counts.high else ""
 
 
-def _shown(cells: tuple[str, ...]) -> tuple[Shown, ...]:
-    """Cells are already made literal (safe_text or our own words): mark them drawable."""
-    return tuple(cell if isinstance(cell, Shown) else Shown(cell, 1000) for cell in cells)
+def _summed(all_counts: Iterable[SeverityCounts]) -> SeverityCounts:
+    per = [0, 0, 0, 0, 0]
+    fixable = 0
+    for counts in all_counts:
+        for severity in Severity:
+            per[severity] += counts.of(severity)
+        fixable += counts.fixable
+    return SeverityCounts(critical=per[4], high=per[3], medium=per[2], low=per[1],
+                          unknown=per[0], fixable=fixable)

@@ -1,0 +1,81 @@
+"""The scans pane's pure rendering: cells, per-severity columns, repository totals, styles.
+
+No widget and no registry: rows are built from models here and checked cell by cell.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from regtui.registry.models import ArtifactKind, TagRecord
+from regtui.registry.scan_models import Finding, ScanReport, ScanState, Severity, SeverityCounts
+from regtui.render.scans import (
+    CELL_LIMIT,
+    FindingRow,
+    HitRow,
+    RepoScanRow,
+    ScanFilter,
+    ScanRow,
+    cells,
+    finding_cells,
+    hit_cells,
+    per_severity,
+    repo_row_cells,
+    repository_rows,
+    scan_row_cells,
+)
+from regtui.services.scans import CveHit, TagScan
+from regtui.text import Shown, Untrusted
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+COUNTS = SeverityCounts(critical=2, high=1, medium=4, low=9, unknown=3, fixable=5)
+
+
+def record(repository: str, tag: str, digest: str) -> TagRecord:
+    return TagRecord("lab", Untrusted(repository), Untrusted(tag), digest, Untrusted("m"), 1,
+                     (), NOW, ArtifactKind.IMAGE)
+
+
+def tag_scan(repository: str, tag: str, digest: str, counts: SeverityCounts = COUNTS,
+             state: ScanState = ScanState.SCANNED) -> TagScan:
+    report = ScanReport(format="trivy", scanner="Trivy", scanner_version="0.50.1",
+                        scanned_at=NOW, counts=counts, state=state)
+    return TagScan(record(repository, tag, digest), state, report)
+
+
+def test_one_helper_makes_every_cell_literal_and_bounded() -> None:
+    @cells
+    def raw(value: str) -> tuple[str, ...]:
+        return (value, Shown("ours"))
+
+    hostile, ours = raw("\x1b[31mred\x1b[0m" + "x" * 5000)
+    assert isinstance(hostile, Shown) and "\x1b" not in hostile
+    assert len(hostile) <= CELL_LIMIT and ours == "ours"
+    finding = Finding("CVE-1\x07", "pkg\u202e", "1", "", Severity.HIGH, title="t\x1b")
+    scan = ScanRow("a:b", tag_scan("a\x00", "b", "sha256:a"))
+    hit = HitRow("k", CveHit("r\x1b", "t", "sha256:a", "CVE-1", "p\x07", "1", "", Severity.LOW))
+    for built in (finding_cells(FindingRow("f", finding)), scan_row_cells(scan, NOW),
+                  hit_cells(hit), repo_row_cells(RepoScanRow("r\x1b", COUNTS, 1, 1, 0))):
+        assert all(isinstance(cell, Shown) for cell in built)
+        assert not any(c in cell for cell in built for c in "\x00\x07\x1b\u202e")
+
+
+def test_per_severity_columns_worst_first() -> None:
+    assert per_severity(COUNTS) == ("2", "1", "4", "9", "3")
+    assert per_severity(SeverityCounts(critical=1234), "{:,}".format)[0] == "1,234"
+    cells_ = scan_row_cells(ScanRow("a:b", tag_scan("a", "b", "sha256:a")), NOW)
+    assert cells_[2:9] == ("2", "1", "4", "9", "3", "19", "5")
+    unscanned = tag_scan("a", "c", "sha256:c", state=ScanState.ERROR)
+    assert scan_row_cells(ScanRow("a:c", unscanned), NOW)[2:9] == ("-",) * 7
+
+
+def test_repository_rows_count_each_image_once() -> None:
+    scans = [tag_scan("app", "1", "sha256:a"), tag_scan("app", "latest", "sha256:a"),
+             tag_scan("app", "2", "sha256:b", SeverityCounts(high=2, fixable=1)),
+             tag_scan("db", "1", "sha256:c", SeverityCounts(low=1))]
+    rows = {row.key: row for row in repository_rows(scans, ScanFilter())}
+    assert (rows["app"].images, rows["app"].scanned) == (2, 2)
+    assert rows["app"].counts == SeverityCounts(critical=2, high=3, medium=4, low=9, unknown=3,
+                                                fixable=6)
+    assert repo_row_cells(rows["app"])[3:8] == ("2", "3", "4", "9", "3")
+    assert list(rows) == ["app", "db"]
