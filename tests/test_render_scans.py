@@ -5,12 +5,15 @@ No widget and no registry: rows are built from models here and checked cell by c
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from regtui.registry.models import ArtifactKind, TagRecord
 from regtui.registry.scan_models import Finding, ScanReport, ScanState, Severity, SeverityCounts
+from regtui.render.columns import Styled
 from regtui.render.scans import (
     CELL_LIMIT,
+    SEVERITY_STYLES,
     FindingRow,
     HitRow,
     RepoScanRow,
@@ -22,10 +25,13 @@ from regtui.render.scans import (
     per_severity,
     repo_row_cells,
     repository_rows,
+    scan_cell,
     scan_row_cells,
+    severity_cell,
 )
 from regtui.services.scans import CveHit, TagScan
 from regtui.text import Shown, Untrusted
+from regtui.ui.widgets.vtable import VirtualTable, _placed
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 COUNTS = SeverityCounts(critical=2, high=1, medium=4, low=9, unknown=3, fixable=5)
@@ -79,3 +85,35 @@ def test_repository_rows_count_each_image_once() -> None:
                                                 fixable=6)
     assert repo_row_cells(rows["app"])[3:8] == ("2", "3", "4", "9", "3")
     assert list(rows) == ["app", "db"]
+
+
+def test_severity_parts_are_styled_by_theme_classes_only() -> None:
+    cell = severity_cell(SeverityCounts(critical=2, high=1, medium=4, low=9))
+    assert cell == "2C 1H 4M 9L"
+    assert [(cell[a:b], style) for a, b, style in cell.spans] == [
+        ("2C", "vtable--severity-critical"), ("1H", "vtable--severity-high"),
+        ("4M", "vtable--severity-medium"), ("9L", "vtable--severity-low")]
+    assert severity_cell(SeverityCounts()) == "clean" and not severity_cell(
+        SeverityCounts()).spans
+    stale = scan_cell(replace(tag_scan("a", "b", "sha256:a", SeverityCounts(unknown=3)),
+                              stale=True))
+    assert stale == "3U ⌛" and isinstance(stale, Styled)
+    assert [(stale[a:b], s) for a, b, s in stale.spans] == [("3U", "vtable--severity-unknown")]
+    counts = scan_row_cells(ScanRow("a:b", tag_scan("a", "b", "sha256:a",
+                                                    SeverityCounts(high=1))), NOW)[2:7]
+    assert [c.spans if isinstance(c, Styled) else None for c in counts] == [
+        (), ((0, 1, "vtable--severity-high"),), (), (), ()]
+    # Every class is a table style defined from the theme's variable: no colour is literal.
+    css = " ".join(VirtualTable.DEFAULT_CSS.split())
+    for severity, name in SEVERITY_STYLES.items():
+        assert name in VirtualTable.COMPONENT_CLASSES
+        assert f".{name} {{ color: $severity-{severity.name.lower()}; }}" in css
+
+
+def test_a_cut_styled_cell_keeps_spans_inside_what_is_shown() -> None:
+    cut = Styled([("12C", "a"), ("3H", "b")], max_len=5)
+    assert cut == "12C …" and cut.spans == ((0, 3, "a"),)
+    middle = Styled([("12C", "a"), ("34H", "b")], max_len=6)
+    assert middle == "12C 3…" and middle.spans == ((0, 3, "a"), (4, 5, "b"))
+    assert _placed(middle, 4, 10, "left") == [(10, 13, "a")]  # "12C…" in four cells
+    assert _placed(Styled([("1", "a")]), 4, 10, "right") == [(13, 14, "a")]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.color import Color
 from textual.pilot import Pilot
 
 from regtui.config import ScanConfig, adhoc_registry, load_config
@@ -230,6 +231,38 @@ def test_scans_snapshot(scene: str, size: tuple[int, int], snap_compare: Snap,
                         make_app: AppMaker, tmp_path: Path) -> None:
     assert snap_compare(fake_app(make_app, tmp_path), terminal_size=size,
                         run_before=SCENES[scene])
+
+
+def coloured_parts(table: VirtualTable, y: int) -> dict[str, str]:
+    """Each non-blank segment of one drawn line -> its colour, as hex."""
+    return {segment.text.strip(): segment.style.color.triplet.hex
+            for segment in table.render_line(y)._segments
+            if segment.text.strip() and segment.style and segment.style.color
+            and segment.style.color.triplet}
+
+
+async def test_vulns_cell_parts_take_the_themes_severity_colours(make_app: AppMaker,
+                                                                 tmp_path: Path) -> None:
+    """`3C 1H 1M 3L`: each part in its own theme variable's colour, in every theme; the
+    cursor row keeps the cursor's colours."""
+    app = fake_app(make_app, tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await at_tags_vulns(pilot)
+        table = app.screen.query_one("#tags", VirtualTable)
+        line = 1 + next(i for i, row in enumerate(table.rows)
+                        if isinstance(row, TagRow) and row.record.tag == "latest")
+        assert table.cursor != line - 1
+        for theme in ("regtui-dusk", "regtui-paper"):
+            app.theme = theme
+            await settle(pilot)
+            wanted = {part: Color.parse(app.theme_variables[f"severity-{name}"]).hex.lower()
+                      for part, name in (("3C", "critical"), ("1H", "high"), ("1M", "medium"),
+                                         ("3L", "low"))}
+            drawn = coloured_parts(table, line)
+            assert {part: drawn.get(part) for part in wanted} == wanted, theme
+        table.cursor = line - 1
+        await settle(pilot)
+        assert not {"3C", "1H"} & set(coloured_parts(table, line))  # one segment, one style
 
 
 async def test_fake_scans_states_and_literal_text(make_app: AppMaker, tmp_path: Path) -> None:

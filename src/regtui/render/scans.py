@@ -24,7 +24,7 @@ from regtui.registry.scan_models import (
     SeverityCounts,
 )
 from regtui.render import formats
-from regtui.render.columns import Column
+from regtui.render.columns import Column, Styled
 from regtui.services.scans import CveHit, CveSpread, TagScan, most_dangerous, widest_cves
 from regtui.text import Shown, safe_text
 
@@ -80,29 +80,45 @@ def cells(build: Callable[P, Iterable[str]]) -> Callable[P, tuple[Shown, ...]]:
 
 
 def per_severity(counts: SeverityCounts, show: Callable[[int], str] = str) -> tuple[str, ...]:
-    """One cell per severity, worst first (the C/H/M/L/U columns)."""
-    return tuple(show(counts.of(severity)) for severity in SEVERITIES_WORST_FIRST)
+    """One cell per severity, worst first (the C/H/M/L/U columns), each in its colour."""
+    return tuple(severity_count(severity, counts.of(severity), show(counts.of(severity)))
+                 for severity in SEVERITIES_WORST_FIRST)
 
 
-def severity_cell(counts: SeverityCounts) -> str:
-    """`2C 1H 4M 9L` (unknown as U), zeros left out; `clean` when nothing was found."""
-    parts = [f"{counts.of(s)}{s.letter}" for s in SEVERITIES_WORST_FIRST if counts.of(s)]
-    return " ".join(parts) if parts else "clean"
+SEVERITY_STYLES: Final = {s: f"vtable--severity-{s.name.lower()}" for s in Severity}
+"""The table's style per severity; each is `color: $severity-...`, a theme variable."""
 
 
-def scan_cell(scan: TagScan | None) -> str:
-    """The tags pane's VULNS cell: counts, or what is known instead of counts."""
+def severity_parts(counts: SeverityCounts) -> list[tuple[str, str]]:
+    """`2C`, `1H`... (unknown as U), zeros left out, each with its severity's style."""
+    return [(f"{counts.of(s)}{s.letter}", SEVERITY_STYLES[s]) for s in SEVERITIES_WORST_FIRST
+            if counts.of(s)]
+
+
+def severity_cell(counts: SeverityCounts) -> Styled:
+    """`2C 1H 4M 9L`, each part in its severity's colour; `clean` when nothing was found."""
+    return Styled(severity_parts(counts) or [("clean", "")])
+
+
+def scan_cell(scan: TagScan | None) -> Shown:
+    """The tags pane's VULNS cell: coloured counts, or what is known instead of counts."""
     if scan is None:
-        return ""
+        return Shown("")
     if scan.state is ScanState.NOT_SCANNED:
-        return "not scanned"
+        return Shown("not scanned")
     if scan.state is ScanState.ERROR:
-        return "scan failed"
+        return Shown("scan failed")
     if scan.state is ScanState.RUNNING:
         progress = scan.report.progress if scan.report else None
-        return f"scanning {progress}%" if progress is not None else "scanning"
-    cell = severity_cell(scan.counts)
-    return f"{cell} ⌛" if scan.stale else cell
+        return Shown(f"scanning {progress}%" if progress is not None else "scanning")
+    parts = severity_parts(scan.counts) or [("clean", "")]
+    return Styled([*parts, ("⌛", "")] if scan.stale else parts)
+
+
+def severity_count(severity: Severity, count: int, shown: str | None = None) -> Styled:
+    """A C/H/M/L/U column's cell: coloured when there is something to count."""
+    return Styled([(str(count) if shown is None else shown,
+                    SEVERITY_STYLES[severity] if count else "")])
 
 
 def scan_style(scan: TagScan | None) -> str:
@@ -191,12 +207,12 @@ def scan_row_cells(row: ScanRow, now: datetime) -> tuple[str, ...]:
     counts = scan.counts
     report = scan.report
     known = report is not None and scan.state is ScanState.SCANNED
-    count: Callable[[int], str] = str if known else (lambda _: "-")
     status = scan_cell(scan) if scan.state is not ScanState.SCANNED else (
         "stale" if scan.stale else "scanned")
     return (
         safe_text(scan.record.repository, 120), safe_text(scan.record.tag, 80),
-        *per_severity(counts, count), count(counts.total), count(counts.fixable),
+        *(per_severity(counts) if known else ("-",) * len(SEVERITIES_WORST_FIRST)),
+        *((str(counts.total), str(counts.fixable)) if known else ("-", "-")),
         safe_text(report.scanner_label, 40) if report else "",
         formats.age(report.scanned_at, now) if report and report.scanned_at else "",
         status,
@@ -279,12 +295,16 @@ def finding_cells(row: FindingRow) -> tuple[str, ...]:
         return (f"▾ {safe_text(row.header, 120)}", "", "", "", "", "", "", "")
     mark = " (allowlisted)" if finding.allowlisted else ""
     return (
-        f"  {safe_text(finding.vulnerability_id, 40)}", finding.severity.name.lower(),
+        f"  {safe_text(finding.vulnerability_id, 40)}", severity_name(finding.severity),
         safe_text(finding.package, 80), safe_text(finding.installed_version, 60),
         safe_text(finding.fixed_version, 60) or NO_FIX, safe_text(finding.status, 20),
         f"{finding.cvss_score:.1f}" if finding.cvss_score is not None else "",
         safe_text(finding.title, 200) + mark,
     )
+
+
+def severity_name(severity: Severity) -> Styled:
+    return Styled([(severity.name.lower(), SEVERITY_STYLES[severity])])
 
 
 def finding_style(row: FindingRow) -> str:
@@ -338,7 +358,8 @@ def hit_cells(row: HitRow) -> tuple[str, ...]:
     return (safe_text(hit.repository, 120), safe_text(hit.tag, 80),
             formats.short_digest(hit.digest), safe_text(hit.package, 80),
             safe_text(hit.installed_version, 60), safe_text(hit.fixed_version, 60) or NO_FIX,
-            hit.severity.name.lower() + (" (allowlisted)" if hit.allowlisted else ""))
+            Styled([(hit.severity.name.lower(), SEVERITY_STYLES[hit.severity]),
+                    ("(allowlisted)", "")]) if hit.allowlisted else severity_name(hit.severity))
 
 
 def hits_summary(cve: str, hits: Sequence[CveHit]) -> str:

@@ -134,7 +134,7 @@ class RegistryScreen(BaseScreen):
         cells = tag_cells(row, self.rapp.clock(), row.key in self.expanded)
         if row.depth:
             return (*cells, Shown(""))
-        return (*cells, Shown(scan_cell(self.data.scans.get(row.record.digest)), 40))
+        return (*cells, scan_cell(self.data.scans.get(row.record.digest)))
 
 
     def show_repos(self, keep: str | None = None) -> None:
