@@ -8,6 +8,7 @@ shows as running until it ends. Every answer the double sends is checked against
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from regtui.config import RegistryConfig
-from regtui.errors import ReadOnlyError
+from regtui.errors import ReadOnlyError, RegistryError
 from regtui.lab import Lab, start_lab
 from regtui.registry.harbor import SCAN_MIME_TYPES
 from regtui.registry.harbor_scans import HarborScans
@@ -24,8 +25,8 @@ from regtui.registry.scan_models import ScanState, Severity
 from regtui.services.audit import AuditLog
 from regtui.services.inventory import InventoryService
 from regtui.services.operations import OperationsService
-from regtui.services.scans import ScanService, TagScan
-from tests.doubles.harbor_double import SCAN_MIMES, HarborDouble
+from regtui.services.scans import ScanProgress, ScanService, ScanUnfinished, ScanWait, TagScan
+from tests.doubles.harbor_double import PASSWORD, SCAN_MIMES, USERNAME, HarborDouble
 from tests.test_harbor import backend_for
 
 pytestmark = pytest.mark.lab
@@ -174,22 +175,42 @@ async def test_security_summary_and_mime_negotiation(harbor: HarborDouble,
         await backend.aclose()
 
 
-async def test_scan_trigger_is_audited_and_shows_progress(harbor: HarborDouble,
-                                                          tmp_path: Path) -> None:
-    registry = RegistryConfig(name="harbor", url=harbor.url, flavor="harbor")
+class FakeClock:
+    """Time that moves only when the waiting code sleeps: timeouts without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def operations_for(double: HarborDouble, tmp_path: Path, audit: AuditLog, *,
+                   read_only: bool = False) -> OperationsService:
+    registry = RegistryConfig(name="harbor", url=double.url, flavor="harbor")
+    return OperationsService(InventoryService(backend_for(double, tmp_path,
+                                                          read_only=read_only),
+                                              flavor="harbor"),
+                             registry, read_only=read_only, audit=audit)
+
+
+async def test_scan_trigger_without_waiting_shows_progress_in_the_pane(
+        harbor: HarborDouble, tmp_path: Path) -> None:
     audit = AuditLog(tmp_path / "audit.jsonl")
-    refused = OperationsService(InventoryService(backend_for(harbor, tmp_path, read_only=True)),
-                                registry, read_only=True, audit=audit)
+    refused = operations_for(harbor, tmp_path, audit, read_only=True)
     with pytest.raises(ReadOnlyError):
         await refused.scan("lab/app", "1.2.2")
     await refused.inventory.aclose()
     assert harbor.count("POST") == 0
 
-    operations = OperationsService(InventoryService(backend_for(harbor, tmp_path),
-                                                    flavor="harbor"),
-                                   registry, read_only=False, audit=audit)
+    operations = operations_for(harbor, tmp_path, audit)
     try:
-        outcome = await operations.scan("lab/app", "1.2.2")
+        outcome = await operations.scan("lab/app", "1.2.2", wait=ScanWait(seconds=0))
         assert outcome.startswith("ok: Harbor scan started")
         assert harbor.count("POST", "/api/v2.0/projects/lab/repositories/app/artifacts/") == 1
         states = []
@@ -205,3 +226,91 @@ async def test_scan_trigger_is_audited_and_shows_progress(harbor: HarborDouble,
     outcomes = [(e.action, e.outcome) for e in audit.entries()]
     assert outcomes[0] == ("scan", "refused: read-only")
     assert outcomes[1][0] == "scan" and outcomes[1][1].startswith("ok:")
+
+
+async def test_scan_waits_until_harbor_says_it_ended(
+        harbor_scan_lab: Lab, reports: dict[str, list[dict[str, Any]]], tmp_path: Path) -> None:
+    stable = digest_of(harbor_scan_lab, "app", "stable")
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    clock = FakeClock()
+    seen: list[ScanProgress] = []
+    with HarborDouble(harbor_scan_lab.url, reports={stable: reports[stable]}) as double:
+        operations = operations_for(double, tmp_path, audit)
+        try:
+            outcome = await operations.scan("lab/app", "stable", wait=ScanWait(
+                seconds=60, poll_seconds=2, on_progress=seen.append, sleep=clock.sleep,
+                clock=clock))
+            clean = await operations.scan("lab/app", "1.2.2", wait=ScanWait(
+                seconds=60, poll_seconds=2, sleep=clock.sleep, clock=clock))
+        finally:
+            await operations.inventory.aclose()
+        polls = double.count("GET", "/api/v2.0/projects/lab/repositories/app/artifacts/sha")
+        assert double.violations == []
+    counts = expected(reports[stable])
+    assert outcome == (f"ok: scan finished: {counts['critical']}C {counts['high']}H "
+                       f"{counts['medium']}M {counts['low']}L {counts['unknown']}U, "
+                       f"{counts['fixable']} fixable (Trivy v0.50.0)")
+    assert [(p.state, p.percent) for p in seen] == [("running", 0), ("running", 50)]
+    assert clean == "ok: scan finished: clean, 0 fixable (Trivy v0.50.0)"
+    assert polls == 6 and clock.sleeps == [2.0] * 4  # 3 polls each, 2 sleeps between
+    assert [e.outcome for e in audit.entries()] == [outcome, clean]
+
+
+@pytest.mark.parametrize("ending", ["Error", "hang"])
+async def test_a_failed_or_endless_scan_is_said_and_audited(
+        harbor_scan_lab: Lab, reports: dict[str, list[dict[str, Any]]], tmp_path: Path,
+        ending: str) -> None:
+    digest = digest_of(harbor_scan_lab, "app", "stable")
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    clock = FakeClock()
+    with HarborDouble(harbor_scan_lab.url, reports=reports,
+                      scan_outcomes={digest: ending}) as double:
+        operations = operations_for(double, tmp_path, audit)
+        try:
+            wanted = RegistryError if ending == "Error" else ScanUnfinished
+            with pytest.raises(wanted) as caught:
+                await operations.scan("lab/app", "stable", wait=ScanWait(
+                    seconds=30, poll_seconds=5, sleep=clock.sleep, clock=clock))
+        finally:
+            await operations.inventory.aclose()
+        assert double.violations == []
+    [entry] = audit.entries()
+    if ending == "Error":
+        assert "ended in an error" in str(caught.value) and clock.now == 10
+        assert entry.outcome.startswith("failed: Harbor's scan of lab/app@sha256:")
+    else:
+        assert "still running at 50% after 30 s" in str(caught.value) and clock.now == 30
+        assert entry.outcome.startswith("unfinished: ")
+
+
+def test_cli_scan_waits_and_exits_by_outcome(
+        harbor_scan_lab: Lab, reports: dict[str, list[dict[str, Any]]], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from regtui.cli import main
+
+    stable = digest_of(harbor_scan_lab, "app", "stable")
+    monkeypatch.setenv("HARBOR_SCAN_PASSWORD", PASSWORD)
+    with HarborDouble(harbor_scan_lab.url, reports=reports,
+                      scan_outcomes={stable: "hang"}) as double:
+        config = tmp_path / "config.toml"
+        config.write_text(f'state_dir = "{tmp_path / "state"}"\n'
+                          f'[[registries]]\nname = "h"\nurl = "{double.url}"\n'
+                          f'flavor = "harbor"\n[registries.auth]\nusername = "{USERNAME}"\n'
+                          'password_env = "HARBOR_SCAN_PASSWORD"\n')
+        code = main(["scan", "--config", str(config), "--read-only", "lab/app:1.2.2"])
+        assert code == 3 and "read-only" in capsys.readouterr().err
+        code = main(["scan", "--config", str(config), "--write", "lab/app:1.2.2"])
+        err = capsys.readouterr().err
+        assert code == 0, err
+        assert "running 0%" in err and "running 50%" in err and "ok: scan finished:" in err
+        code = main(["scan", "--config", str(config), "--write", "--timeout", "0.3",
+                     "lab/app:stable"])
+        err = capsys.readouterr().err
+        assert code == 1 and "still running at 50% after 0.3 s" in err
+        code = main(["scan", "--config", str(config), "--write", "--timeout", "soon",
+                     "lab/app:stable"])
+        assert code == 2 and "not a number of seconds" in capsys.readouterr().err
+        assert double.violations == []
+    outcomes = [json.loads(line)["outcome"].split(":")[0] for line in
+                (tmp_path / "state" / "audit.jsonl").read_text().splitlines()]
+    assert outcomes == ["refused", "ok", "unfinished"]

@@ -19,7 +19,14 @@ import pytest
 from textual.color import Color
 from textual.pilot import Pilot
 
-from regtui.config import ScanConfig, adhoc_registry, load_config
+from regtui.config import (
+    AuthConfig,
+    Config,
+    RegistryConfig,
+    ScanConfig,
+    adhoc_registry,
+    load_config,
+)
 from regtui.lab import Lab, start_lab
 from regtui.registry.factory import open_backend
 from regtui.registry.scan_models import ScanState, Severity
@@ -31,6 +38,9 @@ from regtui.ui.app import RegtuiApp
 from regtui.ui.screens.registry import RegistryScreen
 from regtui.ui.screens.scans import CveScreen, ScanDetailScreen, ScansScreen
 from regtui.ui.widgets.vtable import VirtualTable
+from tests.doubles.harbor_double import PASSWORD as HARBOR_PASSWORD
+from tests.doubles.harbor_double import USERNAME as HARBOR_USER
+from tests.doubles.harbor_double import HarborDouble
 from tests.scan_fixtures import expected_counts, load, synthetic_report
 from tests.scan_lab import REPO, ScanLab, seed_scan_lab
 from tests.ui.conftest import AppMaker
@@ -362,3 +372,42 @@ async def test_fifty_thousand_findings_drill_down(make_app: AppMaker, tmp_path: 
         await settle(pilot)
         shown = [r.finding for r in rows_of(app, "findings") if r.finding is not None]
         assert shown and all("pkg-7" in f.package for f in shown)
+
+
+@pytest.mark.lab
+async def test_scan_now_on_harbor_waits_with_progress_under_the_table(
+        scan_ui_lab: tuple[Lab, ScanLab, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """ctrl+t on Harbor: the scan API, its progress under the table until Harbor says it
+    ended, the outcome notified and audited, the row read again."""
+    lab, _, _ = scan_ui_lab
+    monkeypatch.setenv("HARBOR_UI_PASSWORD", HARBOR_PASSWORD)
+    with HarborDouble(lab.url) as double:
+        registry = RegistryConfig("harbor", double.url, flavor="harbor", auth=AuthConfig(
+            username=HARBOR_USER, password_env="HARBOR_UI_PASSWORD"))
+        app = RegtuiApp(Config(registries=(registry,), refresh_interval=3600,
+                               cache_dir=tmp_path / "cache", state_dir=tmp_path / "state"),
+                        read_only=False)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            app.open_scans("harbor")
+            await settle(pilot)
+            table = app.screen.query_one("#scans", VirtualTable)
+            key = f"{REPO}:unscanned"
+            table.set_rows(table.rows, keep=key)
+            await pilot.press("ctrl+t")
+            subtitles: list[str] = []
+            for _ in range(100):
+                await pilot.pause(0.1)
+                subtitles.append(str(table.border_subtitle))
+                if any("scan finished" in str(n.message) for n in app._notifications):
+                    break
+            await settle(pilot)
+            rows = {r.key: r.scan for r in rows_of(app, "scans")}
+        assert double.violations == []
+    assert any("scanning" in s and "running 50%" in s for s in subtitles), subtitles
+    assert "scanning" not in str(table.border_subtitle)
+    assert rows[key].state is ScanState.SCANNED and rows[key].counts.total == 0
+    [entry] = [json.loads(line) for line in
+               (tmp_path / "state" / "audit.jsonl").read_text().splitlines()]
+    assert entry["action"] == "scan" and entry["outcome"].startswith("ok: scan finished: clean")

@@ -141,6 +141,18 @@ class HarborScans:
         except ReportError as exc:
             raise ProtocolError(f"{what} on registry {self.backend.name}: {exc}") from None
 
+    async def status(self, repository: str, digest: str) -> ScanReport | None:
+        """One artifact's last scan (`GET .../artifacts/{digest}?with_scan_overview=true`):
+        what a triggered scan is polled with; None while Harbor has no scan of it."""
+        path = f"{repository_path(repository)}/artifacts/{quote(digest, safe='')}"
+        what = f"scan status of {repository}@{digest}"
+        _, data = await self.backend._api_json(path, what=what, extra_headers=ACCEPT,
+                                               params={"with_scan_overview": "true",
+                                                       "with_tag": "false"})
+        if not isinstance(data, dict):
+            raise ProtocolError(f"{what} on registry {self.backend.name}: not an object")
+        return overview_report(data.get("scan_overview"), f"harbor {repository}@{digest}")
+
     async def trigger(self, repository: str, reference: str) -> None:
         """`POST .../scan`: Harbor answers 202 and the overview's status says the rest."""
         path = f"{repository_path(repository)}/artifacts/{quote(reference, safe='')}/scan"

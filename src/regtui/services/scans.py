@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +28,7 @@ from regtui.config import ScanConfig
 from regtui.errors import RegistryError, UsageError
 from regtui.registry import mediatypes as mt
 from regtui.registry.backend import scan_api
-from regtui.registry.harbor_scans import HarborArtifact
+from regtui.registry.harbor_scans import HarborArtifact, HarborScans
 from regtui.registry.kinds import kind_of_type
 from regtui.registry.models import ArtifactKind, Manifest, TagRecord
 from regtui.registry.scan_models import (
@@ -575,7 +576,8 @@ def command_for(template: str, reference: str) -> list[str]:
     return [word.replace("{ref}", reference) for word in words]
 
 
-async def run_scan_command(template: str, reference: str, digest: str, keep_in: Path) -> Path:
+async def run_scan_command(template: str, reference: str, digest: str, keep_in: Path, *,
+                           timeout: float = MAX_COMMAND_SECONDS) -> Path:
     """Run the scan command, check its output is a report, keep it; returns the file."""
     argv = command_for(template, reference)
     try:
@@ -584,12 +586,12 @@ async def run_scan_command(template: str, reference: str, digest: str, keep_in: 
     except OSError as exc:
         raise RegistryError(f"scan command {argv[0]!r} could not start: {exc.strerror}") from exc
     try:
-        out, err = await asyncio.wait_for(process.communicate(), MAX_COMMAND_SECONDS)
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
     except TimeoutError:
         process.kill()
         await process.wait()
         raise RegistryError(f"scan command {argv[0]!r} ran longer than "
-                            f"{MAX_COMMAND_SECONDS:.0f} s and was stopped") from None
+                            f"{timeout:.0f} s and was stopped") from None
     if process.returncode != 0:
         lines = err.decode("utf-8", "replace").strip().splitlines()
         last = safe_text(lines[-1] if lines else "(no message)", 200)
@@ -606,19 +608,118 @@ async def run_scan_command(template: str, reference: str, digest: str, keep_in: 
     return target
 
 
+SCAN_WAIT_SECONDS: Final = 600.0
+"""How long `regtui scan` (and the TUI's scan) waits for Harbor's scan to end by default."""
+POLL_SECONDS: Final = 2.0
+CLOCK_SKEW: Final = timedelta(minutes=5)
+"""A finished scan this much older than the trigger is the previous one, not ours."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanProgress:
+    """What a waiting scan is doing, for a progress line or a status bar."""
+
+    reference: str
+    state: str
+    """`started`, `running`, or `command` (the configured scan command runs)."""
+    percent: int | None = None
+    elapsed: float = 0.0
+
+    def describe(self) -> str:
+        percent = f" {self.percent}%" if self.percent is not None else ""
+        return f"{self.reference}: {self.state}{percent} ({self.elapsed:.0f} s)"
+
+
+ProgressSink = Callable[[ScanProgress], None]
+
+
+class ScanUnfinished(RegistryError):
+    """The scan was started but did not end within the wait: not a failure of the scan."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanWait:
+    """How to wait for a triggered scan; `seconds = 0` only starts it."""
+
+    seconds: float = SCAN_WAIT_SECONDS
+    poll_seconds: float = POLL_SECONDS
+    on_progress: ProgressSink | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    clock: Callable[[], float] = time.monotonic
+
+
 async def trigger_scan(inventory: InventoryService, command: str, repository: str,
-                       reference: str, keep_in: Path) -> str:
-    """Start a scan of one tag or digest; returns what happened, for the audit line."""
+                       reference: str, keep_in: Path, wait: ScanWait | None = None) -> str:
+    """Start a scan of one tag or digest and wait for it; returns the audit outcome.
+
+    Raises RegistryError when the scan could not start or ended in an error, and
+    ScanUnfinished when it was still running when the wait ran out.
+    """
+    wait = wait or ScanWait()
     backend = inventory.backend
     head = await backend.head_manifest(repository, reference)
     api = scan_api(backend)
+    label = f"{repository}@{head.digest[:19]}"
     if api is not None:
-        await api.scans().trigger(repository, head.digest)
-        return f"ok: Harbor scan started for {head.digest}"
+        harbor = api.scans()
+        triggered = datetime.now(UTC)
+        await harbor.trigger(repository, head.digest)
+        if wait.seconds <= 0:
+            return f"ok: Harbor scan started for {head.digest}"
+        report = await _wait_for_harbor(harbor, repository, head.digest, label, triggered, wait)
+        return (f"ok: scan finished: {_counts_text(report.counts)} "
+                f"({safe_text(report.scanner_label, 60)})")
     if not command:
         raise UsageError(f"registry {inventory.name} has no scan API and no "
                          "[registries.scans] command to run")
+    if wait.on_progress is not None:
+        wait.on_progress(ScanProgress(label, "command"))
     host = backend.url.split("://", 1)[-1].rstrip("/")
+    limit = wait.seconds if wait.seconds > 0 else MAX_COMMAND_SECONDS
     path = await run_scan_command(command, f"{host}/{repository}@{head.digest}", head.digest,
-                                  keep_in)
+                                  keep_in, timeout=min(limit, MAX_COMMAND_SECONDS))
     return f"ok: report kept in {path}"
+
+
+async def _wait_for_harbor(harbor: HarborScans, repository: str, digest: str, label: str,
+                           triggered: datetime, wait: ScanWait) -> ScanReport:
+    """Poll the artifact's scan overview until Harbor says the scan ended, or time runs out.
+
+    Right after the trigger the overview may still show the previous scan: a finished scan
+    counts only once this one was seen running, or when it ended after the trigger.
+    """
+    started = wait.clock()
+    seen_running = False
+    last: ScanProgress | None = None
+    while True:
+        report = await harbor.status(repository, digest)
+        elapsed = wait.clock() - started
+        if report is not None and report.state is ScanState.ERROR:
+            raise RegistryError(f"Harbor's scan of {label} ended in an error (see the scan "
+                                "log in Harbor)")
+        if report is not None and report.state is ScanState.SCANNED and (
+                seen_running or _ended_after(report, triggered)):
+            return report
+        running = report is not None and report.state is ScanState.RUNNING
+        seen_running = seen_running or running
+        progress = ScanProgress(label, "running" if running else "started",
+                                report.progress if running and report else None, elapsed)
+        if wait.on_progress is not None and (last is None or (progress.state, progress.percent)
+                                             != (last.state, last.percent)):
+            wait.on_progress(progress)
+        last = progress
+        if elapsed >= wait.seconds:
+            where = f" at {progress.percent}%" if progress.percent is not None else ""
+            raise ScanUnfinished(f"Harbor's scan of {label} was still {progress.state}{where} "
+                                 f"after {wait.seconds:g} s; Harbor goes on with it "
+                                 "(`regtui scans` shows the result)")
+        await wait.sleep(wait.poll_seconds)
+
+
+def _ended_after(report: ScanReport, triggered: datetime) -> bool:
+    return report.scanned_at is not None and _aware(report.scanned_at) >= triggered - CLOCK_SKEW
+
+
+def _counts_text(counts: SeverityCounts) -> str:
+    parts = [f"{counts.of(s)}{s.letter}" for s in sorted(Severity, reverse=True) if counts.of(s)]
+    return (" ".join(parts) if parts else "clean") + f", {counts.fixable} fixable"

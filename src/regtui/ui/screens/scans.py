@@ -50,7 +50,7 @@ from regtui.render.scans import (
     scan_rows,
     severity_cell,
 )
-from regtui.services.scans import CveHit, TagScan, check_cve_id
+from regtui.services.scans import CveHit, ScanProgress, ScanWait, TagScan, check_cve_id
 from regtui.text import Shown, safe_text
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.vtable import VirtualTable
@@ -110,6 +110,8 @@ class ScansScreen(BaseScreen):
         self.scans: list[TagScan] = []
         self.scan_filter = ScanFilter()
         self.by_repository = False
+        self.scanning = ""
+        """What a scan started here is doing (`ctrl+t`), shown under the table."""
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text("reading scan reports…"), id="scans-overview")
@@ -160,10 +162,12 @@ class ScansScreen(BaseScreen):
             self.rapp.scans_changed(self.registry)
         self.show()
 
+    def _filter(self) -> ScanFilter:
+        return ScanFilter(self.scan_filter.severity, self.scan_filter.fixable_only,
+                          self.scan_filter.status, self.filters.get("scans", TextFilter()))
+
     def show(self, partial: int | None = None) -> None:
-        text_filter = self.filters.get("scans", TextFilter())
-        scan_filter = ScanFilter(self.scan_filter.severity, self.scan_filter.fixable_only,
-                                 self.scan_filter.status, text_filter)
+        scan_filter = self._filter()
         table = self.query_one("#scans", VirtualTable)
         rows: Sequence[ScanRow | RepoScanRow]
         if self.by_repository:
@@ -178,7 +182,7 @@ class ScansScreen(BaseScreen):
         shown = (f"{len(rows):,} repositories · {len(self.scans):,} tags" if self.by_repository
                  else f"{len(rows):,}/{len(self.scans):,} tags")
         table.border_title = Text(f"{shown}{reading}")
-        table.border_subtitle = Text(f"filters: {scan_filter.describe()}")
+        self._show_subtitle()
         table.invalidate()
         self.query_one("#scans-overview", Static).update(
             Text(overview_text(self.scans, self.source.problems)))
@@ -206,12 +210,29 @@ class ScansScreen(BaseScreen):
 
     @work(exclusive=True, group="scan-trigger", exit_on_error=False)
     async def trigger(self, record: TagRecord) -> None:
-        """Through the operations service (read-only check, audit), then read again."""
+        """Through the operations service (read-only check, audit), waiting for the scan to
+        end with its progress under the table; then read again. A failure or a scan still
+        running when the wait ends is the error line (and audited)."""
         operations = self.rapp.operations(self.registry)
-        outcome = await operations.scan(record.repository, record.tag)
-        self.notify(safe_text(f"{record.reference}: {outcome}", 300), markup=False)
-        self.source.forget()
-        self.load()
+
+        def progress(step: ScanProgress) -> None:
+            self.scanning = safe_text(step.describe(), 120)
+            self._show_subtitle()
+
+        self.notify(safe_text(f"{record.reference}: scan requested", 300), markup=False)
+        try:
+            outcome = await operations.scan(record.repository, record.tag,
+                                            wait=ScanWait(on_progress=progress))
+            self.notify(safe_text(f"{record.reference}: {outcome}", 300), markup=False)
+        finally:
+            self.scanning = ""
+            self.source.forget()
+            self.load()
+
+    def _show_subtitle(self) -> None:
+        table = self.query_one("#scans", VirtualTable)
+        scanning = f"scanning {self.scanning} · " if self.scanning else ""
+        table.border_subtitle = Text(f"{scanning}filters: {self._filter().describe()}")
 
     # -- filters -----------------------------------------------------------------------------
 
