@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from regtui.lab import Lab, start_lab
 from regtui.registry.harbor import SCAN_MIME_TYPES
 from regtui.registry.harbor_scans import HarborScans
 from regtui.registry.scan_models import ScanState, Severity
+from regtui.render.scans import overview_text
 from regtui.services.audit import AuditLog
 from regtui.services.inventory import InventoryService
 from regtui.services.operations import OperationsService
@@ -160,9 +162,15 @@ async def test_security_summary_and_mime_negotiation(harbor: HarborDouble,
     try:
         summary = await HarborScans(backend).summary()
         rows = [r for found in reports.values() for r in found]
-        assert summary["total_vuls"] == len(rows)
-        assert summary["critical_cnt"] == expected(rows)["critical"]
-        assert summary["dangerous_cves"][0]["cve_id"] == "CVE-2024-3094"
+        counts = summary.counts
+        assert counts.total == len(rows)
+        assert (counts.critical, counts.fixable) == (expected(rows)["critical"],
+                                                     expected(rows)["fixable"])
+        assert summary.scanned == len(reports) and summary.artifacts >= len(reports)
+        assert {a.digest: (a.counts.critical, a.counts.high, a.counts.medium)
+                for a in summary.dangerous} == {
+            digest: (expected(found)["critical"], expected(found)["high"],
+                     expected(found)["medium"]) for digest, found in reports.items()}
         # A client asking for the older MIME type only gets the report keyed by it.
         digest = next(iter(reports))
         response = await backend.client.get(
@@ -173,6 +181,61 @@ async def test_security_summary_and_mime_negotiation(harbor: HarborDouble,
         assert list(response.json()) == [SCAN_MIMES[1]]
     finally:
         await backend.aclose()
+
+
+@pytest.mark.parametrize("version,hub", [("v2.15.2-080b0220", True), ("v2.8.4", False),
+                                         ("v2.15.2-080b0220", False)])
+async def test_registry_wide_views_from_security_hub_without_a_call_per_artifact(
+        harbor_scan_lab: Lab, reports: dict[str, list[dict[str, Any]]], tmp_path: Path,
+        version: str, hub: bool) -> None:
+    """Harbor >= 2.9 with the capability: totals, worst images and widest CVEs from the
+    summary and two /security/vul queries; older Harbor, or the capability off: from the
+    reports read, and never a report fetched per artifact for it."""
+    with make_double(harbor_scan_lab, reports, version) as double:
+        service, scans = await scans_of(double, tmp_path)
+        if not hub:
+            backend = service.inventory.backend
+            backend.capabilities = replace(backend.capabilities, has_security_hub=False)
+        try:
+            before = double.count("GET")
+            view = await service.registry_view(scans)
+            calls = double.count("GET") - before
+        finally:
+            await service.inventory.aclose()
+        assert double.violations == []
+        additions = double.count("GET", "/api/v2.0/projects/lab/repositories/app/artifacts/")
+        security = double.count("GET", "/api/v2.0/security/")
+    rows = [r for found in reports.values() for r in found]
+    assert additions == 0  # no N+1: nothing per artifact
+    if version.startswith("v2.15") and hub:
+        assert (view.source, security, calls) == ("Security Hub", 3, 4)  # + /systeminfo
+        assert view.counts.total == len(rows) and view.scanned == len(reports)
+        assert {r.digest for r in view.dangerous} == set(reports)
+        tags = {s.record.digest: {s.record.tag for s in scans if s.record.digest == d}
+                for d in reports for s in scans if s.record.digest == d}
+        assert all(set(r.tags) == tags[r.digest] for r in view.dangerous)
+        top = view.widest[0]
+        assert (top.cve, top.images, top.severity, top.fixable) == (
+            "CVE-2024-3094", 2, Severity.CRITICAL, True)
+        assert not view.partial
+    else:
+        assert view.source == "reports read" and security == 0
+        assert view.widest == ()  # overview-only reports name no CVE
+        assert view.scanned == len(reports)
+        assert view.counts.critical == sum(expected(r)["critical"] for r in reports.values())
+
+
+async def test_security_hub_rows_are_bounded(harbor: HarborDouble, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("regtui.services.scans.HUB_ROWS", 2)
+    service, scans = await scans_of(harbor, tmp_path)
+    try:
+        view = await service.registry_view(scans)
+    finally:
+        await service.inventory.aclose()
+    assert view.partial and sum(c.images for c in view.widest) <= 2
+    assert harbor.count("GET", "/api/v2.0/security/vul") == 1  # the first page was enough
+    assert "(from the first 2 critical and high rows)" in overview_text(scans, [], view)
 
 
 class FakeClock:

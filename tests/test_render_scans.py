@@ -22,6 +22,7 @@ from regtui.render.scans import (
     cells,
     finding_cells,
     hit_cells,
+    overview_text,
     per_severity,
     repo_row_cells,
     repository_rows,
@@ -29,7 +30,7 @@ from regtui.render.scans import (
     scan_row_cells,
     severity_cell,
 )
-from regtui.services.scans import CveHit, TagScan
+from regtui.services.scans import CveHit, ImageRisk, TagScan, local_view
 from regtui.text import Shown, Untrusted
 from regtui.ui.widgets.vtable import VirtualTable, _placed
 
@@ -117,3 +118,22 @@ def test_a_cut_styled_cell_keeps_spans_inside_what_is_shown() -> None:
     assert middle == "12C 3…" and middle.spans == ((0, 3, "a"), (4, 5, "b"))
     assert _placed(middle, 4, 10, "left") == [(10, 13, "a")]  # "12C…" in four cells
     assert _placed(Styled([("1", "a")]), 4, 10, "right") == [(13, 14, "a")]
+
+
+def test_local_view_counts_each_image_once_and_names_its_tags() -> None:
+    scans = [tag_scan("app", "1", "sha256:a"), tag_scan("app", "latest", "sha256:a"),
+             tag_scan("app", "2", "sha256:b", SeverityCounts(high=2)),
+             tag_scan("app", "clean", "sha256:c", SeverityCounts())]
+    view = local_view(scans)
+    assert (view.source, view.scanned, view.images) == ("reports read", 3, 3)
+    assert view.counts.critical == 2 and view.counts.high == 3  # sha256:a once
+    assert [(r.digest, r.tags) for r in view.dangerous] == [("sha256:a", ("1", "latest")),
+                                                             ("sha256:b", ("2",))]
+    text = overview_text(scans, [], view)
+    assert "Most dangerous: app:1 +1 2C 1H 4M 9L 3U · app:2 2H" in text
+    assert "Security Hub" not in text
+    hub = replace(view, source="Security Hub", scanned=7, images=9,
+                  dangerous=(ImageRisk("app", "sha256:" + "d" * 64, (), COUNTS),))
+    text = overview_text(scans, [], hub)
+    assert "Security Hub: 7 of 9 artifacts scanned · 2C 3H 4M 9L 3U · 5 fixable" in text
+    assert "Most dangerous: app@" in text

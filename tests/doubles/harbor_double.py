@@ -504,11 +504,14 @@ class _Handler(BaseHTTPRequestHandler):
             for row in rows:
                 key = (row["project_id"], row["repository_name"], row["digest"])
                 per_artifact.setdefault(key, []).append(row)
-            data["dangerous_artifacts"] = [
+            dangerous = [
                 {"project_id": key[0], "repository_name": key[1], "digest": key[2],
                  **{f"{name.lower()}_cnt": sum(1 for r in found if r["severity"] == name)
                     for name in ("Critical", "High", "Medium")}}
-                for key, found in per_artifact.items()][:5]
+                for key, found in per_artifact.items()]
+            dangerous.sort(key=lambda a: (a["critical_cnt"], a["high_cnt"], a["medium_cnt"]),
+                           reverse=True)  # Harbor's order: the top 5 by these counts
+            data["dangerous_artifacts"] = dangerous[:5]
         self._json(method, template, 200, data)
 
     def security_vul(self, method: str, template: str, auth: str) -> None:

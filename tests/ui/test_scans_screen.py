@@ -392,6 +392,7 @@ async def test_scan_now_on_harbor_waits_with_progress_under_the_table(
             await settle(pilot)
             app.open_scans("harbor")
             await settle(pilot)
+            overview = screen_text(app)
             table = app.screen.query_one("#scans", VirtualTable)
             key = f"{REPO}:unscanned"
             table.set_rows(table.rows, keep=key)
@@ -405,6 +406,7 @@ async def test_scan_now_on_harbor_waits_with_progress_under_the_table(
             await settle(pilot)
             rows = {r.key: r.scan for r in rows_of(app, "scans")}
         assert double.violations == []
+    assert "Security Hub: 0 of " in overview  # Harbor >= 2.9: the registry-wide line
     assert any("scanning" in s and "running 50%" in s for s in subtitles), subtitles
     assert "scanning" not in str(table.border_subtitle)
     assert rows[key].state is ScanState.SCANNED and rows[key].counts.total == 0

@@ -25,7 +25,13 @@ from regtui.registry.scan_models import (
 )
 from regtui.render import formats
 from regtui.render.columns import Column, Styled
-from regtui.services.scans import CveHit, CveSpread, TagScan, most_dangerous, widest_cves
+from regtui.services.scans import (
+    CveHit,
+    ImageRisk,
+    RegistryView,
+    TagScan,
+    local_view,
+)
 from regtui.text import Shown, safe_text
 
 VULN_COLUMN: Final = Column("vulns", "VULNS", 14, priority=1)
@@ -223,26 +229,42 @@ def row_style(row: ScanRow) -> str:
     return scan_style(row.scan)
 
 
-def overview_text(scans: Sequence[TagScan], problems: Sequence[str], limit: int = 5) -> str:
-    """The registry-wide lines above the table: totals, the worst images, the widest CVEs."""
+def overview_text(scans: Sequence[TagScan], problems: Sequence[str],
+                  view: RegistryView | None = None, limit: int = 5) -> str:
+    """The registry-wide lines above the table: totals, the worst images, the widest CVEs
+    (from Security Hub where the service got them there, else from the reports read)."""
+    view = view or local_view(scans, limit)
     scanned = [s for s in scans if s.report is not None and s.state is ScanState.SCANNED]
     failing = sum(1 for s in scans if s.failing)
     lines = [f"{len(scanned)} of {len(scans)} images scanned · "
              f"{sum(1 for s in scans if s.state is ScanState.ERROR)} unreadable · "
              f"{sum(1 for s in scans if s.stale)} stale · {failing} over fail_on"]
-    worst = most_dangerous(scans, limit)
-    if worst:
+    if view.source != "reports read":
+        lines.append(f"{safe_text(view.source, 30)}: {view.scanned:,} of {view.images:,} "
+                     f"artifacts scanned · {severity_cell(view.counts)} · "
+                     f"{view.counts.fixable:,} fixable")
+    if view.dangerous:
         lines.append("Most dangerous: " + " · ".join(
-            f"{safe_text(s.record.reference, 50)} {severity_cell(s.counts)}" for s in worst))
-    spread: list[CveSpread] = widest_cves(scans, limit)
-    if spread:
+            f"{_image_name(risk)} {severity_cell(risk.counts)}"
+            for risk in view.dangerous[:limit]))
+    if view.widest:
         lines.append("Widest CVEs: " + " · ".join(
             f"{safe_text(c.cve, 30)} ({c.severity.name.lower()}, {c.images} "
             f"image{'' if c.images == 1 else 's'}"
-            f"{', fix' if c.fixable else ''})" for c in spread))
+            f"{', fix' if c.fixable else ''})" for c in view.widest[:limit])
+            + (f" (from the first {view.rows:,} critical and high rows)" if view.partial
+               else ""))
     if problems:
         lines.append(f"{len(problems)} report problems; first: {safe_text(problems[0], 200)}")
     return "\n".join(lines)
+
+
+def _image_name(risk: ImageRisk) -> str:
+    """`repo:tag`, `+n` more tags of the same image; `repo@sha256:…` when no tag was read."""
+    if not risk.tags:
+        return f"{safe_text(risk.repository, 50)}@{formats.short_digest(risk.digest)}"
+    more = f" +{len(risk.tags) - 1}" if len(risk.tags) > 1 else ""
+    return f"{safe_text(risk.repository, 50)}:{safe_text(risk.tags[0], 40)}{more}"
 
 
 # -- one tag's findings --------------------------------------------------------------------

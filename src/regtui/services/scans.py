@@ -22,13 +22,13 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from regtui.config import ScanConfig
 from regtui.errors import RegistryError, UsageError
 from regtui.registry import mediatypes as mt
 from regtui.registry.backend import scan_api
-from regtui.registry.harbor_scans import HarborArtifact, HarborScans
+from regtui.registry.harbor_scans import HarborArtifact, HarborScans, HubHit
 from regtui.registry.kinds import kind_of_type
 from regtui.registry.models import ArtifactKind, Manifest, TagRecord
 from regtui.registry.scan_models import (
@@ -442,6 +442,57 @@ class ScanService:
             report = replace(report, findings=marked)
         return report
 
+    # -- registry-wide -------------------------------------------------------------------------
+
+    async def _hub(self) -> HarborScans | None:
+        """Security Hub, when the backend's capabilities offer it and the server is new
+        enough; otherwise views and searches are built from the reports read."""
+        if self.harbor is None or not self.inventory.capabilities.has_security_hub:
+            return None
+        try:
+            return self.harbor if await self.harbor.has_security_hub() else None
+        except RegistryError as exc:
+            self.problems.append(str(exc))
+            return None
+
+    async def registry_view(self, scans: Sequence[TagScan], limit: int = 5) -> RegistryView:
+        """Totals, the most dangerous images and the CVEs affecting the most images.
+
+        From Security Hub in a few calls (the summary, then Critical and High rows, at most
+        HUB_ROWS of them) where the registry has it, so an overview-only Harbor needs no
+        report per artifact; elsewhere from the reports read.
+        """
+        hub = await self._hub()
+        if hub is None:
+            return local_view(scans, limit)
+        try:
+            summary = await hub.summary()
+            rows: list[HubHit] = []
+            partial = False
+            for severity in ("Critical", "High"):
+                found, more = await hub.vulnerabilities(f"severity={severity}",
+                                                        HUB_ROWS - len(rows))
+                rows.extend(found)
+                partial = partial or more
+                if len(rows) >= HUB_ROWS:
+                    partial = True
+                    break
+        except RegistryError as exc:
+            self.problems.append(str(exc))
+            return local_view(scans, limit)
+        tags: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for scan in scans:
+            tags[(scan.record.repository, scan.record.digest)].append(scan.record.tag)
+        dangerous = sorted(summary.dangerous, key=lambda a: a.counts.risk_key, reverse=True)
+        return RegistryView(
+            source="Security Hub", counts=summary.counts, scanned=summary.scanned,
+            images=summary.artifacts,
+            dangerous=tuple(ImageRisk(a.repository, a.digest,
+                                      tuple(tags.get((a.repository, a.digest), ())), a.counts)
+                            for a in dangerous[:limit]),
+            widest=tuple(_spread(((h.digest, h) for h in rows), limit)),
+            partial=partial, rows=len(rows))
+
     # -- searching -----------------------------------------------------------------------------
 
     async def search_cve(self, scans: Sequence[TagScan], cve: str) -> list[CveHit]:
@@ -451,8 +502,9 @@ class ScanService:
         Harbor scans on older versions) the full reports are read, a few at a time.
         """
         wanted = check_cve_id(cve).upper()
-        if self.harbor is not None and await self.harbor.has_security_hub():
-            return await self._hub_search(scans, wanted)
+        hub = await self._hub()
+        if hub is not None:
+            return await self._hub_search(hub, scans, wanted)
         reports = await bounded_map(scans, self.full_report, self.inventory.concurrency)
         hits: list[CveHit] = []
         for scan, report in zip(scans, reports, strict=True):
@@ -461,13 +513,13 @@ class ScanService:
             hits.extend(_hits(scan.record, report.findings, wanted))
         return sorted(hits, key=lambda h: (-h.severity, h.repository, h.tag, h.package))
 
-    async def _hub_search(self, scans: Sequence[TagScan], cve: str) -> list[CveHit]:
-        assert self.harbor is not None
+    async def _hub_search(self, hub: HarborScans, scans: Sequence[TagScan],
+                          cve: str) -> list[CveHit]:
         by_digest: dict[tuple[str, str], list[TagRecord]] = defaultdict(list)
         for scan in scans:
             by_digest[(scan.record.repository, scan.record.digest)].append(scan.record)
         hits: list[CveHit] = []
-        for hit in await self.harbor.search_cve(cve):
+        for hit in await hub.search_cve(cve):
             allowed = cve in await self.allowlist(hit.repository)
             records = by_digest.get((hit.repository, hit.digest))
             tags = [r.tag for r in records] if records else list(hit.tags) or [""]
@@ -541,19 +593,83 @@ class CveSpread:
 
 def widest_cves(scans: Iterable[TagScan], limit: int = 10) -> list[CveSpread]:
     """CVEs affecting the most distinct images (digests), from the findings read."""
+    return _spread(((scan.record.digest, finding) for scan in scans if scan.report is not None
+                    for finding in scan.report.findings), limit)
+
+
+class _Vulnerability(Protocol):
+    @property
+    def vulnerability_id(self) -> str: ...
+    @property
+    def severity(self) -> Severity: ...
+    @property
+    def fixable(self) -> bool: ...
+
+
+def _spread(found: Iterable[tuple[str, _Vulnerability]], limit: int) -> list[CveSpread]:
     images: dict[str, set[str]] = defaultdict(set)
     worst: dict[str, Severity] = {}
     fixable: Counter[str] = Counter()
-    for scan in scans:
-        if scan.report is None:
-            continue
-        for finding in scan.report.findings:
-            cve = finding.vulnerability_id
-            images[cve].add(scan.record.digest)
-            worst[cve] = max(worst.get(cve, Severity.UNKNOWN), finding.severity)
-            fixable[cve] += finding.fixable
+    for digest, finding in found:
+        cve = finding.vulnerability_id
+        images[cve].add(digest)
+        worst[cve] = max(worst.get(cve, Severity.UNKNOWN), finding.severity)
+        fixable[cve] += finding.fixable
     ranked = sorted(images, key=lambda c: (len(images[c]), worst[c], c), reverse=True)
     return [CveSpread(c, worst[c], len(images[c]), fixable[c] > 0) for c in ranked[:limit]]
+
+
+HUB_ROWS: Final = 2000
+"""Security Hub rows read for the widest CVEs (20 pages); the view says when there were more."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRisk:
+    """One image (digest) of a repository, its tags among those read, and its counts."""
+
+    repository: str
+    digest: str
+    tags: tuple[str, ...]
+    counts: SeverityCounts
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryView:
+    """The registry-wide lines of the scans screen: totals, worst images, widest CVEs."""
+
+    source: str
+    """`Security Hub`, or `reports read` when built from the tags' reports."""
+    counts: SeverityCounts
+    scanned: int
+    images: int
+    dangerous: tuple[ImageRisk, ...]
+    widest: tuple[CveSpread, ...]
+    partial: bool = False
+    """The widest CVEs come from the first `rows` critical and high rows only."""
+    rows: int = 0
+    """Security Hub rows the widest CVEs were counted from."""
+
+
+def local_view(scans: Sequence[TagScan], limit: int = 5) -> RegistryView:
+    """The view from the reports read: each image (digest) once, worst first."""
+    per_image: dict[tuple[str, str], list[TagScan]] = defaultdict(list)
+    for scan in scans:
+        per_image[(scan.record.repository, scan.record.digest)].append(scan)
+    risks = [ImageRisk(repository, digest, tuple(s.record.tag for s in found), found[0].counts)
+             for (repository, digest), found in per_image.items()
+             if found[0].report is not None and found[0].state is ScanState.SCANNED]
+    risks.sort(key=lambda r: (r.repository, r.tags))
+    risks.sort(key=lambda r: (*r.counts.risk_key, r.counts.fixable), reverse=True)
+    per = [0, 0, 0, 0, 0]
+    for risk in risks:
+        for severity in Severity:
+            per[severity] += risk.counts.of(severity)
+    counts = SeverityCounts(critical=per[4], high=per[3], medium=per[2], low=per[1],
+                            unknown=per[0], fixable=sum(r.counts.fixable for r in risks))
+    first_per_image = [found[0] for found in per_image.values()]
+    found_any = [risk for risk in risks if risk.counts.total]  # a clean image is no danger
+    return RegistryView("reports read", counts, len(risks), len(per_image),
+                        tuple(found_any[:limit]), tuple(widest_cves(first_per_image, limit)))
 
 
 # -- triggering a scan (only through OperationsService.scan) --------------------------------

@@ -50,7 +50,14 @@ from regtui.render.scans import (
     scan_rows,
     severity_cell,
 )
-from regtui.services.scans import CveHit, ScanProgress, ScanWait, TagScan, check_cve_id
+from regtui.services.scans import (
+    CveHit,
+    RegistryView,
+    ScanProgress,
+    ScanWait,
+    TagScan,
+    check_cve_id,
+)
 from regtui.text import Shown, safe_text
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.vtable import VirtualTable
@@ -72,6 +79,8 @@ class ScanSource(Protocol):
     async def full_report(self, scan: TagScan) -> ScanReport | None: ...
 
     async def search_cve(self, scans: Sequence[TagScan], cve: str) -> list[CveHit]: ...
+
+    async def registry_view(self, scans: Sequence[TagScan], limit: int = 5) -> RegistryView: ...
 
     def forget(self) -> None: ...
 
@@ -112,6 +121,8 @@ class ScansScreen(BaseScreen):
         self.by_repository = False
         self.scanning = ""
         """What a scan started here is doing (`ctrl+t`), shown under the table."""
+        self.view: RegistryView | None = None
+        """Registry-wide totals, worst images, widest CVEs: Security Hub's where it has one."""
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text("reading scan reports…"), id="scans-overview")
@@ -157,6 +168,9 @@ class ScansScreen(BaseScreen):
                 self.show(partial=len(records))
 
         self.scans = await self.source.scan_tags(records, arrived)
+        self.view = None
+        self.show()
+        self.view = await self.source.registry_view(self.scans)
         if self.registry in self.rapp.store.registries:
             self.rapp.store[self.registry].set_scans(self.scans)
             self.rapp.scans_changed(self.registry)
@@ -185,7 +199,7 @@ class ScansScreen(BaseScreen):
         self._show_subtitle()
         table.invalidate()
         self.query_one("#scans-overview", Static).update(
-            Text(overview_text(self.scans, self.source.problems)))
+            Text(overview_text(self.scans, self.source.problems, self.view)))
 
     def refresh_data(self) -> None:
         self.load()
