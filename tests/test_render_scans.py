@@ -137,3 +137,15 @@ def test_local_view_counts_each_image_once_and_names_its_tags() -> None:
     text = overview_text(scans, [], hub)
     assert "Security Hub: 7 of 9 artifacts scanned · 2C 3H 4M 9L 3U · 5 fixable" in text
     assert "Most dangerous: app@" in text
+
+
+def test_a_findings_row_shows_its_link_literally() -> None:
+    finding = Finding("CVE-2024-3094", "xz", "5.6.0", "5.6.1", Severity.CRITICAL,
+                      primary_url="https://avd.aquasec.com/nvd/cve-2024-3094\x1b]8;;",
+                      references=("https://nvd.nist.gov/x",))
+    assert finding_cells(FindingRow("f", finding))[-1] == (
+        "https://avd.aquasec.com/nvd/cve-2024-3094␛]8;;")
+    bare = finding._replace(primary_url="")
+    assert finding_cells(FindingRow("f", bare))[-1] == "https://nvd.nist.gov/x"
+    assert len(finding_cells(FindingRow("g", None, "xz (1)"))) == len(
+        finding_cells(FindingRow("f", finding)))

@@ -36,7 +36,7 @@ FORMATS: Final = ("jsonl", "json", "csv", "table")
 FAIL_EXIT: Final = 4
 SCAN_FIELDS: Final = ("registry", "repository", "tag", "digest", "status", "scanner",
                       "scanned_at", "critical", "high", "medium", "low", "unknown", "total",
-                      "fixable", "stale", "error")
+                      "fixable", "cves", "stale", "error")
 CVE_FIELDS: Final = ("registry", "repository", "tag", "digest", "cve", "package",
                      "installed_version", "fixed_version", "severity", "allowlisted")
 TABLE_COLUMNS: Final = ("repository", "tag", "status", "critical", "high", "medium", "low",
@@ -82,6 +82,7 @@ def scan_dict(registry: str, scan: TagScan) -> dict[str, Any]:
             ("unknown", Severity.UNKNOWN))},
         "total": counts.total if scanned else None,
         "fixable": counts.fixable if scanned else None,
+        "cves": counts.distinct_cves if scanned and report and report.has_findings else None,
         "stale": scan.stale,
         "error": scan.error or None,
     }

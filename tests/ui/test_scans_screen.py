@@ -368,6 +368,8 @@ async def test_fifty_thousand_findings_drill_down(make_app: AppMaker, tmp_path: 
         await settle(pilot)
         headers = [r for r in rows_of(app, "findings") if r.finding is None]
         assert len(headers) == expected_counts(document)["distinct_cves"]
+        title = str(app.screen.query_one("#findings", VirtualTable).border_title)
+        assert f"{expected_counts(document)['distinct_cves']:,} CVEs" in title
         await pilot.press("slash", *"pkg-7", "enter")
         await settle(pilot)
         shown = [r.finding for r in rows_of(app, "findings") if r.finding is not None]

@@ -58,6 +58,7 @@ FINDING_COLUMNS: Final = (
     Column("status", "STATUS", 12, priority=3),
     Column("cvss", "CVSS", 5, priority=2, align="right"),
     Column("title", "TITLE", 20, priority=4, flex=True),
+    Column("link", "LINK", 30, priority=5),
 )
 HIT_COLUMNS: Final = (
     Column("repository", "REPOSITORY", 18, priority=0, flex=True),
@@ -314,7 +315,7 @@ def _worst_first(finding: Finding) -> tuple[int, float, str]:
 def finding_cells(row: FindingRow) -> tuple[str, ...]:
     finding = row.finding
     if finding is None:
-        return (f"▾ {safe_text(row.header, 120)}", "", "", "", "", "", "", "")
+        return (f"▾ {safe_text(row.header, 120)}", "", "", "", "", "", "", "", "")
     mark = " (allowlisted)" if finding.allowlisted else ""
     return (
         f"  {safe_text(finding.vulnerability_id, 40)}", severity_name(finding.severity),
@@ -322,6 +323,7 @@ def finding_cells(row: FindingRow) -> tuple[str, ...]:
         safe_text(finding.fixed_version, 60) or NO_FIX, safe_text(finding.status, 20),
         f"{finding.cvss_score:.1f}" if finding.cvss_score is not None else "",
         safe_text(finding.title, 200) + mark,
+        safe_text(finding.primary_url or next(iter(finding.references), ""), 200),
     )
 
 

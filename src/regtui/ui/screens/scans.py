@@ -367,7 +367,9 @@ class ScanDetailScreen(BaseScreen):
         table.set_rows(rows)
         table.empty_text = (self.scan.error and safe_text(self.scan.error, 300)) or (
             "no findings" if self.report is not None else "not scanned")
-        table.border_title = Text(f"{len(findings):,} findings · by {group_by.value}")
+        cves = len({finding.vulnerability_id for finding in findings})
+        table.border_title = Text(f"{len(findings):,} findings · {cves:,} CVEs · "
+                                  f"by {group_by.value}")
         table.invalidate()
 
     def apply_filter(self, table_id: str, text_filter: TextFilter) -> None:
