@@ -346,6 +346,35 @@ async def test_a_failed_or_endless_scan_is_said_and_audited(
         assert entry.outcome.startswith("unfinished: ")
 
 
+async def test_the_previous_scan_shown_before_harbor_starts_is_not_taken_for_ours(
+        harbor_scan_lab: Lab, reports: dict[str, list[dict[str, Any]]], tmp_path: Path) -> None:
+    """Harbor may show the last scan (here a failed one) for a poll or two after the trigger:
+    regtui waits until this scan runs and ends, and does not stop at the old result."""
+    stable = digest_of(harbor_scan_lab, "app", "stable")
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    clock = FakeClock()
+    seen: list[ScanProgress] = []
+    with HarborDouble(harbor_scan_lab.url, reports={stable: reports[stable]},
+                      scan_outcomes={stable: "Error"}) as double:
+        operations = operations_for(double, tmp_path, audit)
+        wait = ScanWait(seconds=60, poll_seconds=2, on_progress=seen.append,
+                        sleep=clock.sleep, clock=clock)
+        try:
+            with pytest.raises(RegistryError, match="ended in an error"):
+                await operations.scan("lab/app", "stable", wait=wait)
+            double.scan_outcomes.clear()
+            double.scan_lag = 2
+            seen.clear()
+            outcome = await operations.scan("lab/app", "stable", wait=wait)
+        finally:
+            await operations.inventory.aclose()
+        assert double.violations == []
+    assert outcome.startswith("ok: scan finished:")
+    assert [(p.state, p.percent) for p in seen] == [("started", None), ("running", 0),
+                                                    ("running", 50)]
+    assert [e.outcome.split(":")[0] for e in audit.entries()] == ["failed", "ok"]
+
+
 def test_cli_scan_waits_and_exits_by_outcome(
         harbor_scan_lab: Lab, reports: dict[str, list[dict[str, Any]]], tmp_path: Path,
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

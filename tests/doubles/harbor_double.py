@@ -126,6 +126,9 @@ class HarborDouble:
         """digest -> how a triggered scan ends: `Success` (the default: the report, or an
         empty one), `Error`, or `hang` (Running for ever, for timeouts)."""
         self.scan_errors: set[str] = set()
+        self.scan_lag = 0
+        """Status polls after a trigger that still show the previous scan (Harbor queues)."""
+        self._lag_left: dict[str, int] = {}
         self.system_allowlist = tuple(system_allowlist)
         self.project_allowlists = dict(project_allowlists or {})
         self.scan_accept: list[str] = []
@@ -461,6 +464,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(method, template, 404, "NOT_FOUND", f"artifact {reference} not found")
             return
         self.double.scan_runs[found.digest] = 2  # Pending, then Running, then done
+        self.double._lag_left[found.digest] = self.double.scan_lag
         self._json(method, template, 202, None)
 
     def vulnerabilities(self, method: str, template: str, auth: str, project: str, name: str,
@@ -571,6 +575,9 @@ class _Handler(BaseHTTPRequestHandler):
         digest = artifact.digest
         left = self.double.scan_runs.get(digest)
         outcome = self.double.scan_outcomes.get(digest, "Success")
+        if self.double._lag_left.get(digest):  # not started yet: the previous scan shows
+            self.double._lag_left[digest] -= 1
+            left = None
         if left is not None and (left > 0 or outcome == "hang"):
             self.double.scan_runs[digest] = max(0, left - 1)
             return {"report_id": "", "scan_status": "Pending" if left == 2 else "Running",

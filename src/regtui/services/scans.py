@@ -801,8 +801,9 @@ async def _wait_for_harbor(harbor: HarborScans, repository: str, digest: str, la
                            triggered: datetime, wait: ScanWait) -> ScanReport:
     """Poll the artifact's scan overview until Harbor says the scan ended, or time runs out.
 
-    Right after the trigger the overview may still show the previous scan: a finished scan
-    counts only once this one was seen running, or when it ended after the trigger.
+    Right after the trigger the overview may still show the previous scan: an ended scan
+    (finished or failed) counts only once this one was seen running, or when it ended after
+    the trigger.
     """
     started = wait.clock()
     seen_running = False
@@ -810,11 +811,11 @@ async def _wait_for_harbor(harbor: HarborScans, repository: str, digest: str, la
     while True:
         report = await harbor.status(repository, digest)
         elapsed = wait.clock() - started
-        if report is not None and report.state is ScanState.ERROR:
+        ours = report is not None and (seen_running or _ended_after(report, triggered))
+        if ours and report is not None and report.state is ScanState.ERROR:
             raise RegistryError(f"Harbor's scan of {label} ended in an error (see the scan "
                                 "log in Harbor)")
-        if report is not None and report.state is ScanState.SCANNED and (
-                seen_running or _ended_after(report, triggered)):
+        if ours and report is not None and report.state is ScanState.SCANNED:
             return report
         running = report is not None and report.state is ScanState.RUNNING
         seen_running = seen_running or running
