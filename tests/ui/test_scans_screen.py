@@ -275,6 +275,28 @@ async def test_vulns_cell_parts_take_the_themes_severity_colours(make_app: AppMa
         assert not {"3C", "1H"} & set(coloured_parts(table, line))  # one segment, one style
 
 
+async def test_filter_keys_do_not_walk_every_finding_again(
+        make_app: AppMaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry-wide lines walk every finding: once per read, not on each key."""
+    import regtui.services.scans as scans_module
+
+    walks: list[int] = []
+    real = scans_module.widest_cves
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        walks.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scans_module, "widest_cves", counted)
+    app = fake_app(make_app, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await at_scans(pilot)
+        assert len(walks) == 1 and "Widest CVEs" in screen_text(app)
+        await pilot.press("f", "f", "s", "x", "R", "R")
+        await settle(pilot)
+        assert len(walks) == 1 and "Widest CVEs" in screen_text(app)
+
+
 async def test_fake_scans_states_and_literal_text(make_app: AppMaker, tmp_path: Path) -> None:
     app = fake_app(make_app, tmp_path, broken=True)
     async with app.run_test(size=(160, 48)) as pilot:

@@ -30,7 +30,6 @@ from regtui.services.scans import (
     ImageRisk,
     RegistryView,
     TagScan,
-    local_view,
 )
 from regtui.text import Shown, safe_text
 
@@ -233,13 +232,17 @@ def row_style(row: ScanRow) -> str:
 def overview_text(scans: Sequence[TagScan], problems: Sequence[str],
                   view: RegistryView | None = None, limit: int = 5) -> str:
     """The registry-wide lines above the table: totals, the worst images, the widest CVEs
-    (from Security Hub where the service got them there, else from the reports read)."""
-    view = view or local_view(scans, limit)
+    (from Security Hub where the service got them there, else from the reports read).
+
+    Without a view (still reading) only the first line: the view walks every finding, so
+    it is built once per read by the service, not on each filter key."""
     scanned = [s for s in scans if s.report is not None and s.state is ScanState.SCANNED]
     failing = sum(1 for s in scans if s.failing)
     lines = [f"{len(scanned)} of {len(scans)} images scanned · "
              f"{sum(1 for s in scans if s.state is ScanState.ERROR)} unreadable · "
              f"{sum(1 for s in scans if s.stale)} stale · {failing} over fail_on"]
+    if view is None:
+        view = RegistryView("reports read", SeverityCounts(), 0, 0, (), ())
     if view.source != "reports read":
         lines.append(f"{safe_text(view.source, 30)}: {view.scanned:,} of {view.images:,} "
                      f"artifacts scanned · {severity_cell(view.counts)} · "

@@ -464,7 +464,7 @@ class ScanService:
         """
         hub = await self._hub()
         if hub is None:
-            return local_view(scans, limit)
+            return await self._local_view(scans, limit)
         try:
             summary = await hub.summary()
             rows: list[HubHit] = []
@@ -479,7 +479,7 @@ class ScanService:
                     break
         except RegistryError as exc:
             self.problems.append(str(exc))
-            return local_view(scans, limit)
+            return await self._local_view(scans, limit)
         tags: dict[tuple[str, str], list[str]] = defaultdict(list)
         for scan in scans:
             tags[(scan.record.repository, scan.record.digest)].append(scan.record.tag)
@@ -492,6 +492,14 @@ class ScanService:
                             for a in dangerous[:limit]),
             widest=tuple(_spread(((h.digest, h) for h in rows), limit)),
             partial=partial, rows=len(rows))
+
+    @staticmethod
+    async def _local_view(scans: Sequence[TagScan], limit: int) -> RegistryView:
+        """Walking 100,000 findings takes a while on a busy machine: then in a thread."""
+        findings = sum(len(s.report.findings) for s in scans if s.report is not None)
+        if findings < LARGE_VIEW:
+            return local_view(scans, limit)
+        return await asyncio.to_thread(local_view, scans, limit)
 
     # -- searching -----------------------------------------------------------------------------
 
@@ -619,6 +627,8 @@ def _spread(found: Iterable[tuple[str, _Vulnerability]], limit: int) -> list[Cve
     return [CveSpread(c, worst[c], len(images[c]), fixable[c] > 0) for c in ranked[:limit]]
 
 
+LARGE_VIEW: Final = 20_000
+"""Findings from which the registry-wide view is built in a thread."""
 HUB_ROWS: Final = 2000
 """Security Hub rows read for the widest CVEs (20 pages); the view says when there were more."""
 
