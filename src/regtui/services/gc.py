@@ -17,8 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Protocol
 
-import yaml
-
 from regtui.config import GcConfig
 from regtui.errors import ConfigError, ReadOnlyError, RegistryError
 
@@ -136,6 +134,8 @@ def storage_layout(gc: GcConfig) -> tuple[Path | None, str]:
     where = f"[registries.gc] config {gc.config}"
     if not gc.config:
         return None, "[registries.gc] config is not set"
+    import yaml  # here, not at start-up: only a garbage-collection plan reads YAML
+
     try:
         document = yaml.safe_load(Path(gc.config).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -180,6 +180,11 @@ class GarbageCollector(Protocol):
         """True when `delete_untagged` also removes the untagged children of an index."""
         ...
 
+    @property
+    def note(self) -> str:
+        """What the operator must know before running it (Nexus: deletes are soft); ""."""
+        ...
+
     def describe(self, *, dry_run: bool, delete_untagged: bool) -> str:
         """The equivalent command line, for the audit log and the confirmation."""
         ...
@@ -195,6 +200,7 @@ class GcRunner:
 
     untagged_deletes_index_children: Final = True
     """distribution 2.x's `--delete-untagged` does not follow an index to its children."""
+    note: Final = ""
 
     def __init__(self, registry: str, gc: GcConfig, *, read_only: bool,
                  history_path: Path, url: str = "") -> None:
