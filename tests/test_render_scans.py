@@ -24,6 +24,7 @@ from regtui.render.scans import (
     hit_cells,
     overview_text,
     per_severity,
+    platforms_line,
     repo_row_cells,
     repository_rows,
     scan_cell,
@@ -149,3 +150,13 @@ def test_a_findings_row_shows_its_link_literally() -> None:
     assert finding_cells(FindingRow("f", bare))[-1] == "https://nvd.nist.gov/x"
     assert len(finding_cells(FindingRow("g", None, "xz (1)"))) == len(
         finding_cells(FindingRow("f", finding)))
+
+
+def test_an_index_drill_down_names_each_platforms_counts() -> None:
+    amd = tag_scan("app", "multi", "sha256:a", SeverityCounts(critical=1, high=2)).report
+    arm = tag_scan("app", "multi", "sha256:b", SeverityCounts(high=2)).report
+    assert amd is not None and arm is not None
+    index = replace(tag_scan("app", "multi", "sha256:i", SeverityCounts(critical=1, high=3)),
+                    children=(("linux/amd64", amd), ("linux/arm\x1b64", arm)))
+    assert platforms_line(index) == "per platform: linux/amd64 1C 2H · linux/arm␛64 2H"
+    assert platforms_line(tag_scan("app", "1", "sha256:c")) == ""

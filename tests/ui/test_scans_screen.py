@@ -130,6 +130,18 @@ async def test_tags_pane_scans_screen_drill_down_and_cve_search(
 
         await pilot.press("escape")
         await settle(pilot)
+        table = app.screen.query_one("#scans", VirtualTable)
+        table.set_rows(table.rows, keep=f"{REPO}:multi")  # an index: each child's counts
+        await pilot.press("enter")
+        await settle(pilot)
+        children = [expected_counts(document) for document in seeded.documents["multi"]]
+        line = "per platform: " + " · ".join(
+            f"{platform} " + " ".join(f"{c[name]}{name[0].upper()}" for name in
+                                      ("critical", "high", "medium", "low") if c[name])
+            for platform, c in zip(("linux/amd64", "linux/arm64"), children, strict=True))
+        assert line in screen_text(app)
+        await pilot.press("escape")
+        await settle(pilot)
         await pilot.press("C", *"cve-2023-4911", "enter")
         await settle(pilot)
         assert isinstance(app.screen, CveScreen)

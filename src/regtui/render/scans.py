@@ -345,6 +345,15 @@ def finding_style(row: FindingRow) -> str:
     return "vtable--warning" if finding.severity is Severity.HIGH else ""
 
 
+def platforms_line(scan: TagScan) -> str:
+    """A multi-arch index's findings per child (the table shows them merged, each once)."""
+    if not scan.children:
+        return ""
+    return "per platform: " + " · ".join(
+        f"{safe_text(label, 40)} {severity_cell(report.counts)}" for label, report in
+        scan.children)
+
+
 def finding_detail(finding: Finding) -> str:
     """Enter on a finding: everything the report says about it, literally, bounded."""
     lines = [

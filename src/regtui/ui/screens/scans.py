@@ -42,6 +42,7 @@ from regtui.render.scans import (
     hit_rows,
     hits_summary,
     overview_text,
+    platforms_line,
     repo_row_cells,
     repo_row_style,
     repository_rows,
@@ -334,7 +335,9 @@ class ScanDetailScreen(BaseScreen):
     def compose_body(self) -> ComposeResult:
         yield VirtualTable(FINDING_COLUMNS, finding_cells, style_of=finding_style,
                            id="findings", empty="reading the report…")
-        yield Static(Text("Enter: description and references · b: group by package or CVE · "
+        platforms = platforms_line(self.scan)
+        yield Static(Text((f"{platforms}\n" if platforms else "") +
+                          "Enter: description and references · b: group by package or CVE · "
                           "c: copy id"), id="finding-detail")
 
     def on_mount(self) -> None:
