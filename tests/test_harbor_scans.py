@@ -8,6 +8,7 @@ shows as running until it ends. Every answer the double sends is checked against
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import replace
@@ -373,6 +374,32 @@ async def test_the_previous_scan_shown_before_harbor_starts_is_not_taken_for_our
     assert [(p.state, p.percent) for p in seen] == [("started", None), ("running", 0),
                                                     ("running", 50)]
     assert [e.outcome.split(":")[0] for e in audit.entries()] == ["failed", "ok"]
+
+
+async def test_stopping_while_waiting_is_audited(
+        harbor_scan_lab: Lab, reports: dict[str, list[dict[str, Any]]], tmp_path: Path) -> None:
+    """Ctrl-C (a cancelled task) while Harbor scans: the audit says the wait was stopped."""
+    stable = digest_of(harbor_scan_lab, "app", "stable")
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    seen: list[ScanProgress] = []
+    with HarborDouble(harbor_scan_lab.url, reports=reports,
+                      scan_outcomes={stable: "hang"}) as double:
+        operations = operations_for(double, tmp_path, audit)
+        task = asyncio.ensure_future(operations.scan("lab/app", "stable", wait=ScanWait(
+            seconds=600, poll_seconds=0.05, on_progress=seen.append)))
+        try:
+            for _ in range(200):
+                await asyncio.sleep(0.05)
+                if any(p.percent == 50 for p in seen):
+                    break
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        finally:
+            await operations.inventory.aclose()
+        assert double.count("POST") == 1
+    [entry] = audit.entries()
+    assert entry.outcome == "interrupted: stopped while starting the scan or waiting for it"
 
 
 def test_cli_scan_waits_and_exits_by_outcome(
