@@ -17,8 +17,9 @@ one step per status poll, with a growing log.
 `/v2` answers a Bearer challenge pointing at `/service/token` (Basic works too, as in
 Harbor). Scans: overviews in the artifact list negotiated by X-Accept-Vulnerabilities, the
 vulnerabilities addition, Security Hub (`/security/summary`, `/security/vul?q=`), CVE allowlists
-and a scan trigger whose overview goes Pending -> Running -> Success over two polls; reports
-are given to the constructor. What it does not: robots, RBAC, real scanning, GC freeing real
+and a scan trigger whose overview goes Pending -> Running over two polls and then ends as
+`scan_outcomes` says (Success with the report or an empty one, Error, or never); reports are
+given to the constructor. What it does not: robots, RBAC, real scanning, GC freeing real
 storage (it only drops artifacts from its model and hides their manifests).
 """
 
@@ -112,7 +113,8 @@ class HarborDouble:
                  schemas: SubsetSpec | None = None, version: str = VERSION,
                  reports: dict[str, list[dict[str, Any]]] | None = None,
                  system_allowlist: tuple[str, ...] = (),
-                 project_allowlists: dict[str, tuple[str, ...]] | None = None) -> None:
+                 project_allowlists: dict[str, tuple[str, ...]] | None = None,
+                 scan_outcomes: dict[str, str] | None = None) -> None:
         self.upstream = upstream
         self.version = version
         self.hard_limits = dict(hard_limits or {})
@@ -121,6 +123,13 @@ class HarborDouble:
         """digest -> Harbor-format vulnerabilities: overviews and Security Hub derive from it."""
         self.scan_runs: dict[str, int] = {}
         """digest -> status polls left before a triggered scan finishes."""
+        self.scan_outcomes = dict(scan_outcomes or {})
+        """digest -> how a triggered scan ends: `Success` (the default: the report, or an
+        empty one), `Error`, or `hang` (Running for ever, for timeouts)."""
+        self.scan_errors: set[str] = set()
+        self.scan_lag = 0
+        """Status polls after a trigger that still show the previous scan (Harbor queues)."""
+        self._lag_left: dict[str, int] = {}
         self.system_allowlist = tuple(system_allowlist)
         self.project_allowlists = dict(project_allowlists or {})
         self.scan_accept: list[str] = []
@@ -399,6 +408,7 @@ class _Handler(SpecHandler):
             self._error(method, template, 404, "NOT_FOUND", f"artifact {reference} not found")
             return
         self.double.scan_runs[found.digest] = 2  # Pending, then Running, then done
+        self.double._lag_left[found.digest] = self.double.scan_lag
         self.answer(method, template, 202, None)
 
     def vulnerabilities(self, method: str, template: str, auth: str, project: str, name: str,
@@ -442,11 +452,14 @@ class _Handler(SpecHandler):
             for row in rows:
                 key = (row["project_id"], row["repository_name"], row["digest"])
                 per_artifact.setdefault(key, []).append(row)
-            data["dangerous_artifacts"] = [
+            dangerous = [
                 {"project_id": key[0], "repository_name": key[1], "digest": key[2],
                  **{f"{name.lower()}_cnt": sum(1 for r in found if r["severity"] == name)
                     for name in ("Critical", "High", "Medium")}}
-                for key, found in per_artifact.items()][:5]
+                for key, found in per_artifact.items()]
+            dangerous.sort(key=lambda a: (a["critical_cnt"], a["high_cnt"], a["medium_cnt"]),
+                           reverse=True)  # Harbor's order: the top 5 by these counts
+            data["dangerous_artifacts"] = dangerous[:5]
         self.answer(method, template, 200, data)
 
     def security_vul(self, method: str, template: str, auth: str) -> None:
@@ -502,12 +515,29 @@ class _Handler(SpecHandler):
         return data
 
     def _overview(self, artifact: Artifact) -> Json | None:
-        """Counts from the report, or the given counts; a triggered scan runs a few polls."""
-        left = self.double.scan_runs.get(artifact.digest)
-        if left:
-            self.double.scan_runs[artifact.digest] = left - 1
+        """Counts from the report, or the given counts; a triggered scan runs a few polls
+        (Pending, then Running) and ends as `scan_outcomes` says."""
+        digest = artifact.digest
+        left = self.double.scan_runs.get(digest)
+        outcome = self.double.scan_outcomes.get(digest, "Success")
+        if self.double._lag_left.get(digest):  # not started yet: the previous scan shows
+            self.double._lag_left[digest] -= 1
+            left = None
+        if left is not None and (left > 0 or outcome == "hang"):
+            self.double.scan_runs[digest] = max(0, left - 1)
             return {"report_id": "", "scan_status": "Pending" if left == 2 else "Running",
                     "start_time": STAMP, "complete_percent": 0 if left == 2 else 50,
+                    "scanner": _SCANNER}
+        if left is not None:  # the scan just ended
+            del self.double.scan_runs[digest]
+            if outcome == "Error":
+                self.double.scan_errors.add(digest)
+            else:
+                self.double.scan_errors.discard(digest)
+                self.double.reports.setdefault(digest, [])  # a clean image: an empty report
+        if digest in self.double.scan_errors:
+            return {"report_id": "5f62c830-f996-11e9-957f-0242c0a89009", "scan_status": "Error",
+                    "start_time": STAMP, "end_time": STAMP, "complete_percent": 0,
                     "scanner": _SCANNER}
         vulns = self.double.reports.get(artifact.digest)
         if vulns is not None:

@@ -41,6 +41,9 @@ class Capabilities:
     can_gc: bool = False
     has_referrers_api: bool = False
     has_scans: bool = False
+    has_security_hub: bool = False
+    """Registry-wide findings and CVE search in one query (Harbor's Security Hub); the
+    server's version is checked before it is used (Harbor >= 2.9)."""
     has_quota: bool = False
     gc_tasks: bool = False
     """GC is the vendor's scheduled tasks run on demand (Nexus), not a command or a job."""

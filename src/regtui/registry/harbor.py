@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 API: Final = "/api/v2.0"
 HARBOR_CAPABILITIES: Final = Capabilities(
     has_catalog=True, can_delete_manifest=True, can_delete_tag=True, can_gc=True,
-    has_scans=True, has_quota=True)
+    has_scans=True, has_security_hub=True, has_quota=True)
 API_PAGE_SIZE: Final = 100
 """Harbor's `page_size` maximum."""
 MAX_API_PAGES: Final = 10_000
