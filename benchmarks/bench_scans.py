@@ -3,8 +3,9 @@
 Half the tags carry a `trivy referrer put` report (found through the `sha256-<hex>` fallback
 tag on distribution 2.8), the other half a Trivy JSON file in a reports directory; one tag's
 referrer holds 50,000 findings. Measures the time to the scans pane (every tag's state read
-and the pane's rows built, cold and warm), to a CVE search result, and to one tag's grouped
-findings, plus peak RSS.
+and the pane's rows built, cold and warm), to the registry-wide lines (worst images, widest
+CVEs over every finding), to a CVE search result, and to one tag's grouped findings, plus
+peak RSS.
 
 Run: `.venv/bin/python benchmarks/bench_scans.py [--tags 1000] [--findings 50000]`.
 """
@@ -30,7 +31,7 @@ from regtui.lab.scan_push import Subject, put_trivy_referrer
 from regtui.lab.seed import BASE_LAYER, ImageSpec, Seeder, SeedResult
 from regtui.registry.cache import ContentCache
 from regtui.registry.factory import open_backend
-from regtui.render.scans import GroupBy, ScanFilter, finding_rows, scan_rows
+from regtui.render.scans import GroupBy, ScanFilter, finding_rows, overview_text, scan_rows
 from regtui.services.inventory import InventoryService
 from regtui.services.scans import ScanService, TagScan
 
@@ -108,6 +109,9 @@ async def measure(url: str, reports: Path, cache: Path) -> dict[str, Any]:
         rows = scan_rows(scans, ScanFilter())
         cold = time.perf_counter() - started
         started = time.perf_counter()
+        overview_text(scans, service.problems, await service.registry_view(scans))
+        overview = time.perf_counter() - started
+        started = time.perf_counter()
         scans = await service.scan_tags(records)
         rows = scan_rows(scans, ScanFilter())
         warm = time.perf_counter() - started
@@ -124,6 +128,7 @@ async def measure(url: str, reports: Path, cache: Path) -> dict[str, Any]:
     return {"tags": len(rows), "scanned": sum(1 for s in scans if s.report is not None),
             "pane_first_100_s": round(first[0], 3) if first else None,
             "pane_cold_s": round(cold, 3), "pane_warm_s": round(warm, 3),
+            "overview_s": round(overview, 3),
             "cve_search_s": round(search, 3), "cve_hits": len(hits),
             "largest_report_findings": biggest.counts.total,
             "drill_down_rows": len(grouped), "drill_down_s": round(drill, 3)}

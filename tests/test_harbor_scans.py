@@ -8,7 +8,10 @@ shows as running until it ends. Every answer the double sends is checked against
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +19,17 @@ import httpx
 import pytest
 
 from regtui.config import RegistryConfig
-from regtui.errors import ReadOnlyError
+from regtui.errors import ReadOnlyError, RegistryError
 from regtui.lab import Lab, start_lab
 from regtui.registry.harbor import SCAN_MIME_TYPES
 from regtui.registry.harbor_scans import HarborScans
 from regtui.registry.scan_models import ScanState, Severity
+from regtui.render.scans import overview_text
 from regtui.services.audit import AuditLog
 from regtui.services.inventory import InventoryService
 from regtui.services.operations import OperationsService
-from regtui.services.scans import ScanService, TagScan
-from tests.doubles.harbor_double import SCAN_MIMES, HarborDouble
+from regtui.services.scans import ScanProgress, ScanService, ScanUnfinished, ScanWait, TagScan
+from tests.doubles.harbor_double import PASSWORD, SCAN_MIMES, USERNAME, HarborDouble
 from tests.test_harbor import backend_for
 
 pytestmark = pytest.mark.lab
@@ -159,9 +163,15 @@ async def test_security_summary_and_mime_negotiation(harbor: HarborDouble,
     try:
         summary = await HarborScans(backend).summary()
         rows = [r for found in reports.values() for r in found]
-        assert summary["total_vuls"] == len(rows)
-        assert summary["critical_cnt"] == expected(rows)["critical"]
-        assert summary["dangerous_cves"][0]["cve_id"] == "CVE-2024-3094"
+        counts = summary.counts
+        assert counts.total == len(rows)
+        assert (counts.critical, counts.fixable) == (expected(rows)["critical"],
+                                                     expected(rows)["fixable"])
+        assert summary.scanned == len(reports) and summary.artifacts >= len(reports)
+        assert {a.digest: (a.counts.critical, a.counts.high, a.counts.medium)
+                for a in summary.dangerous} == {
+            digest: (expected(found)["critical"], expected(found)["high"],
+                     expected(found)["medium"]) for digest, found in reports.items()}
         # A client asking for the older MIME type only gets the report keyed by it.
         digest = next(iter(reports))
         response = await backend.client.get(
@@ -174,22 +184,97 @@ async def test_security_summary_and_mime_negotiation(harbor: HarborDouble,
         await backend.aclose()
 
 
-async def test_scan_trigger_is_audited_and_shows_progress(harbor: HarborDouble,
-                                                          tmp_path: Path) -> None:
-    registry = RegistryConfig(name="harbor", url=harbor.url, flavor="harbor")
+@pytest.mark.parametrize("version,hub", [("v2.15.2-080b0220", True), ("v2.8.4", False),
+                                         ("v2.15.2-080b0220", False)])
+async def test_registry_wide_views_from_security_hub_without_a_call_per_artifact(
+        harbor_scan_lab: Lab, reports: dict[str, list[dict[str, Any]]], tmp_path: Path,
+        version: str, hub: bool) -> None:
+    """Harbor >= 2.9 with the capability: totals, worst images and widest CVEs from the
+    summary and two /security/vul queries; older Harbor, or the capability off: from the
+    reports read, and never a report fetched per artifact for it."""
+    with make_double(harbor_scan_lab, reports, version) as double:
+        service, scans = await scans_of(double, tmp_path)
+        if not hub:
+            backend = service.inventory.backend
+            backend.capabilities = replace(backend.capabilities, has_security_hub=False)
+        try:
+            before = double.count("GET")
+            view = await service.registry_view(scans)
+            calls = double.count("GET") - before
+        finally:
+            await service.inventory.aclose()
+        assert double.violations == []
+        additions = double.count("GET", "/api/v2.0/projects/lab/repositories/app/artifacts/")
+        security = double.count("GET", "/api/v2.0/security/")
+    rows = [r for found in reports.values() for r in found]
+    assert additions == 0  # no N+1: nothing per artifact
+    if version.startswith("v2.15") and hub:
+        assert (view.source, security, calls) == ("Security Hub", 3, 4)  # + /systeminfo
+        assert view.counts.total == len(rows) and view.scanned == len(reports)
+        assert {r.digest for r in view.dangerous} == set(reports)
+        tags = {s.record.digest: {s.record.tag for s in scans if s.record.digest == d}
+                for d in reports for s in scans if s.record.digest == d}
+        assert all(set(r.tags) == tags[r.digest] for r in view.dangerous)
+        top = view.widest[0]
+        assert (top.cve, top.images, top.severity, top.fixable) == (
+            "CVE-2024-3094", 2, Severity.CRITICAL, True)
+        assert not view.partial
+    else:
+        assert view.source == "reports read" and security == 0
+        assert view.widest == ()  # overview-only reports name no CVE
+        assert view.scanned == len(reports)
+        assert view.counts.critical == sum(expected(r)["critical"] for r in reports.values())
+
+
+async def test_security_hub_rows_are_bounded(harbor: HarborDouble, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("regtui.services.scans.HUB_ROWS", 2)
+    service, scans = await scans_of(harbor, tmp_path)
+    try:
+        view = await service.registry_view(scans)
+    finally:
+        await service.inventory.aclose()
+    assert view.partial and sum(c.images for c in view.widest) <= 2
+    assert harbor.count("GET", "/api/v2.0/security/vul") == 1  # the first page was enough
+    assert "(from the first 2 critical and high rows)" in overview_text(scans, [], view)
+
+
+class FakeClock:
+    """Time that moves only when the waiting code sleeps: timeouts without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def operations_for(double: HarborDouble, tmp_path: Path, audit: AuditLog, *,
+                   read_only: bool = False) -> OperationsService:
+    registry = RegistryConfig(name="harbor", url=double.url, flavor="harbor")
+    return OperationsService(InventoryService(backend_for(double, tmp_path,
+                                                          read_only=read_only),
+                                              flavor="harbor"),
+                             registry, read_only=read_only, audit=audit)
+
+
+async def test_scan_trigger_without_waiting_shows_progress_in_the_pane(
+        harbor: HarborDouble, tmp_path: Path) -> None:
     audit = AuditLog(tmp_path / "audit.jsonl")
-    refused = OperationsService(InventoryService(backend_for(harbor, tmp_path, read_only=True)),
-                                registry, read_only=True, audit=audit)
+    refused = operations_for(harbor, tmp_path, audit, read_only=True)
     with pytest.raises(ReadOnlyError):
         await refused.scan("lab/app", "1.2.2")
     await refused.inventory.aclose()
     assert harbor.count("POST") == 0
 
-    operations = OperationsService(InventoryService(backend_for(harbor, tmp_path),
-                                                    flavor="harbor"),
-                                   registry, read_only=False, audit=audit)
+    operations = operations_for(harbor, tmp_path, audit)
     try:
-        outcome = await operations.scan("lab/app", "1.2.2")
+        outcome = await operations.scan("lab/app", "1.2.2", wait=ScanWait(seconds=0))
         assert outcome.startswith("ok: Harbor scan started")
         assert harbor.count("POST", "/api/v2.0/projects/lab/repositories/app/artifacts/") == 1
         states = []
@@ -205,3 +290,146 @@ async def test_scan_trigger_is_audited_and_shows_progress(harbor: HarborDouble,
     outcomes = [(e.action, e.outcome) for e in audit.entries()]
     assert outcomes[0] == ("scan", "refused: read-only")
     assert outcomes[1][0] == "scan" and outcomes[1][1].startswith("ok:")
+
+
+async def test_scan_waits_until_harbor_says_it_ended(
+        harbor_scan_lab: Lab, reports: dict[str, list[dict[str, Any]]], tmp_path: Path) -> None:
+    stable = digest_of(harbor_scan_lab, "app", "stable")
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    clock = FakeClock()
+    seen: list[ScanProgress] = []
+    with HarborDouble(harbor_scan_lab.url, reports={stable: reports[stable]}) as double:
+        operations = operations_for(double, tmp_path, audit)
+        try:
+            outcome = await operations.scan("lab/app", "stable", wait=ScanWait(
+                seconds=60, poll_seconds=2, on_progress=seen.append, sleep=clock.sleep,
+                clock=clock))
+            clean = await operations.scan("lab/app", "1.2.2", wait=ScanWait(
+                seconds=60, poll_seconds=2, sleep=clock.sleep, clock=clock))
+        finally:
+            await operations.inventory.aclose()
+        polls = double.count("GET", "/api/v2.0/projects/lab/repositories/app/artifacts/sha")
+        assert double.violations == []
+    counts = expected(reports[stable])
+    assert outcome == (f"ok: scan finished: {counts['critical']}C {counts['high']}H "
+                       f"{counts['medium']}M {counts['low']}L {counts['unknown']}U, "
+                       f"{counts['fixable']} fixable (Trivy v0.50.0)")
+    assert [(p.state, p.percent) for p in seen] == [("running", 0), ("running", 50)]
+    assert clean == "ok: scan finished: clean, 0 fixable (Trivy v0.50.0)"
+    assert polls == 6 and clock.sleeps == [2.0] * 4  # 3 polls each, 2 sleeps between
+    assert [e.outcome for e in audit.entries()] == [outcome, clean]
+
+
+@pytest.mark.parametrize("ending", ["Error", "hang"])
+async def test_a_failed_or_endless_scan_is_said_and_audited(
+        harbor_scan_lab: Lab, reports: dict[str, list[dict[str, Any]]], tmp_path: Path,
+        ending: str) -> None:
+    digest = digest_of(harbor_scan_lab, "app", "stable")
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    clock = FakeClock()
+    with HarborDouble(harbor_scan_lab.url, reports=reports,
+                      scan_outcomes={digest: ending}) as double:
+        operations = operations_for(double, tmp_path, audit)
+        try:
+            wanted = RegistryError if ending == "Error" else ScanUnfinished
+            with pytest.raises(wanted) as caught:
+                await operations.scan("lab/app", "stable", wait=ScanWait(
+                    seconds=30, poll_seconds=5, sleep=clock.sleep, clock=clock))
+        finally:
+            await operations.inventory.aclose()
+        assert double.violations == []
+    [entry] = audit.entries()
+    if ending == "Error":
+        assert "ended in an error" in str(caught.value) and clock.now == 10
+        assert entry.outcome.startswith("failed: Harbor's scan of lab/app@sha256:")
+    else:
+        assert "still running at 50% after 30 s" in str(caught.value) and clock.now == 30
+        assert entry.outcome.startswith("unfinished: ")
+
+
+async def test_the_previous_scan_shown_before_harbor_starts_is_not_taken_for_ours(
+        harbor_scan_lab: Lab, reports: dict[str, list[dict[str, Any]]], tmp_path: Path) -> None:
+    """Harbor may show the last scan (here a failed one) for a poll or two after the trigger:
+    regtui waits until this scan runs and ends, and does not stop at the old result."""
+    stable = digest_of(harbor_scan_lab, "app", "stable")
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    clock = FakeClock()
+    seen: list[ScanProgress] = []
+    with HarborDouble(harbor_scan_lab.url, reports={stable: reports[stable]},
+                      scan_outcomes={stable: "Error"}) as double:
+        operations = operations_for(double, tmp_path, audit)
+        wait = ScanWait(seconds=60, poll_seconds=2, on_progress=seen.append,
+                        sleep=clock.sleep, clock=clock)
+        try:
+            with pytest.raises(RegistryError, match="ended in an error"):
+                await operations.scan("lab/app", "stable", wait=wait)
+            double.scan_outcomes.clear()
+            double.scan_lag = 2
+            seen.clear()
+            outcome = await operations.scan("lab/app", "stable", wait=wait)
+        finally:
+            await operations.inventory.aclose()
+        assert double.violations == []
+    assert outcome.startswith("ok: scan finished:")
+    assert [(p.state, p.percent) for p in seen] == [("started", None), ("running", 0),
+                                                    ("running", 50)]
+    assert [e.outcome.split(":")[0] for e in audit.entries()] == ["failed", "ok"]
+
+
+async def test_stopping_while_waiting_is_audited(
+        harbor_scan_lab: Lab, reports: dict[str, list[dict[str, Any]]], tmp_path: Path) -> None:
+    """Ctrl-C (a cancelled task) while Harbor scans: the audit says the wait was stopped."""
+    stable = digest_of(harbor_scan_lab, "app", "stable")
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    seen: list[ScanProgress] = []
+    with HarborDouble(harbor_scan_lab.url, reports=reports,
+                      scan_outcomes={stable: "hang"}) as double:
+        operations = operations_for(double, tmp_path, audit)
+        task = asyncio.ensure_future(operations.scan("lab/app", "stable", wait=ScanWait(
+            seconds=600, poll_seconds=0.05, on_progress=seen.append)))
+        try:
+            for _ in range(200):
+                await asyncio.sleep(0.05)
+                if any(p.percent == 50 for p in seen):
+                    break
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        finally:
+            await operations.inventory.aclose()
+        assert double.count("POST") == 1
+    [entry] = audit.entries()
+    assert entry.outcome == "interrupted: stopped while starting the scan or waiting for it"
+
+
+def test_cli_scan_waits_and_exits_by_outcome(
+        harbor_scan_lab: Lab, reports: dict[str, list[dict[str, Any]]], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from regtui.cli import main
+
+    stable = digest_of(harbor_scan_lab, "app", "stable")
+    monkeypatch.setenv("HARBOR_SCAN_PASSWORD", PASSWORD)
+    with HarborDouble(harbor_scan_lab.url, reports=reports,
+                      scan_outcomes={stable: "hang"}) as double:
+        config = tmp_path / "config.toml"
+        config.write_text(f'state_dir = "{tmp_path / "state"}"\n'
+                          f'[[registries]]\nname = "h"\nurl = "{double.url}"\n'
+                          f'flavor = "harbor"\n[registries.auth]\nusername = "{USERNAME}"\n'
+                          'password_env = "HARBOR_SCAN_PASSWORD"\n')
+        code = main(["scan", "--config", str(config), "--read-only", "lab/app:1.2.2"])
+        assert code == 3 and "read-only" in capsys.readouterr().err
+        code = main(["scan", "--config", str(config), "--write", "lab/app:1.2.2"])
+        err = capsys.readouterr().err
+        assert code == 0, err
+        assert "running 0%" in err and "running 50%" in err and "ok: scan finished:" in err
+        code = main(["scan", "--config", str(config), "--write", "--timeout", "0.3",
+                     "lab/app:stable"])
+        err = capsys.readouterr().err
+        assert code == 1 and "still running at 50% after 0.3 s" in err
+        code = main(["scan", "--config", str(config), "--write", "--timeout", "soon",
+                     "lab/app:stable"])
+        assert code == 2 and "not a number of seconds" in capsys.readouterr().err
+        assert double.violations == []
+    outcomes = [json.loads(line)["outcome"].split(":")[0] for line in
+                (tmp_path / "state" / "audit.jsonl").read_text().splitlines()]
+    assert outcomes == ["refused", "ok", "unfinished"]

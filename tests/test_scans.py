@@ -201,8 +201,11 @@ def test_cli_scans_jsonl_and_fail_on(scan_registry: tuple[Lab, ScanLab], scan_la
     rows = {row["tag"]: row for row in map(json.loads, out.splitlines())}
     assert code == 1  # the corrupt referrer could not be read
     assert "corrupt" in err and "not valid JSON" in err
-    expected = without_distinct(expected_counts(seeded.documents["cosign-vuln"][0]))
+    counts = expected_counts(seeded.documents["cosign-vuln"][0])
+    expected = without_distinct(counts)
     assert {k: rows["cosign-vuln"][k] for k in expected} == expected
+    assert rows["cosign-vuln"]["cves"] == counts["distinct_cves"]
+    assert rows["unscanned"]["cves"] is None
     assert rows["cosign-vuln"]["status"] == "scanned"
     assert rows["cosign-vuln"]["scanner"] == "Trivy v0.50.1"
     assert rows["unscanned"]["status"] == "not scanned" and rows["unscanned"]["total"] is None

@@ -1,7 +1,9 @@
 """`regtui scans` (findings per tag, or every tag with one CVE) and `regtui scan` (trigger one).
 
 Exit codes as for `inventory` (1: something could not be read), plus 4 when `--fail-on` is
-reached by any tag, for CI and on-call scripts; `regtui scan` exits 3 in read-only mode.
+reached by any tag, for CI and on-call scripts. `regtui scan` waits for the scan to end
+(`--timeout`, progress on stderr): 0 when it ended, 1 when it failed or had not ended by then,
+3 in read-only mode.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from regtui.config import Config, RegistryConfig, ScanConfig
 from regtui.registry.scan_models import Severity
 from regtui.services.inventory import open_registry
 from regtui.services.scans import (
+    SCAN_WAIT_SECONDS,
     CveHit,
+    ScanProgress,
     ScanService,
+    ScanWait,
     TagScan,
     Threshold,
     check_cve_id,
@@ -31,7 +36,7 @@ FORMATS: Final = ("jsonl", "json", "csv", "table")
 FAIL_EXIT: Final = 4
 SCAN_FIELDS: Final = ("registry", "repository", "tag", "digest", "status", "scanner",
                       "scanned_at", "critical", "high", "medium", "low", "unknown", "total",
-                      "fixable", "stale", "error")
+                      "fixable", "cves", "stale", "error")
 CVE_FIELDS: Final = ("registry", "repository", "tag", "digest", "cve", "package",
                      "installed_version", "fixed_version", "severity", "allowlisted")
 TABLE_COLUMNS: Final = ("repository", "tag", "status", "critical", "high", "medium", "low",
@@ -54,6 +59,10 @@ def add_scan_parsers(commands: argparse._SubParsersAction[Any], add_globals: Any
                                             "(a write action)")
     add_globals(scan)
     scan.add_argument("reference", metavar="[REGISTRY/]REPO:TAG")
+    scan.add_argument("--timeout", type=_seconds, default=SCAN_WAIT_SECONDS, metavar="SECONDS",
+                      help="wait this long for the scan to end, showing its progress (default "
+                           f"{SCAN_WAIT_SECONDS:.0f}; 0: only start it); exit 1 if it fails "
+                           "or has not ended by then")
 
 
 def scan_dict(registry: str, scan: TagScan) -> dict[str, Any]:
@@ -73,6 +82,7 @@ def scan_dict(registry: str, scan: TagScan) -> dict[str, Any]:
             ("unknown", Severity.UNKNOWN))},
         "total": counts.total if scanned else None,
         "fixable": counts.fixable if scanned else None,
+        "cves": counts.distinct_cves if scanned and report and report.has_findings else None,
         "stale": scan.stale,
         "error": scan.error or None,
     }
@@ -175,9 +185,26 @@ async def run_scan(args: argparse.Namespace, config: Config) -> int:
                                        insecure=bool(args.insecure))
     target = parse_target(reference)
     operations = session.operations()
+    wait = ScanWait(seconds=args.timeout, on_progress=_print_progress)
     try:
-        outcome = await operations.scan(target.repository, target.tag or target.digest or "")
+        outcome = await operations.scan(target.repository, target.tag or target.digest or "",
+                                        wait=wait)
     finally:
         await operations.inventory.aclose()
     print(f"regtui: {session.registry.name}/{target}: {outcome}", file=sys.stderr)
     return 0
+
+
+def _print_progress(progress: ScanProgress) -> None:
+    """One line per change of state or percentage: readable in a terminal and in CI logs."""
+    print(f"regtui: {safe_text(progress.describe(), 300)}", file=sys.stderr, flush=True)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86_400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 to 86400)")
+    return value

@@ -17,8 +17,9 @@ one step per status poll, with a growing log.
 `/v2` answers a Bearer challenge pointing at `/service/token` (Basic works too, as in
 Harbor). Scans: overviews in the artifact list negotiated by X-Accept-Vulnerabilities, the
 vulnerabilities addition, Security Hub (`/security/summary`, `/security/vul?q=`), CVE allowlists
-and a scan trigger whose overview goes Pending -> Running -> Success over two polls; reports
-are given to the constructor. What it does not: robots, RBAC, real scanning, GC freeing real
+and a scan trigger whose overview goes Pending -> Running over two polls and then ends as
+`scan_outcomes` says (Success with the report or an empty one, Error, or never); reports are
+given to the constructor. What it does not: robots, RBAC, real scanning, GC freeing real
 storage (it only drops artifacts from its model and hides their manifests).
 """
 
@@ -28,7 +29,7 @@ import base64
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -112,7 +113,8 @@ class HarborDouble:
                  schemas: SubsetSpec | None = None, version: str = VERSION,
                  reports: dict[str, list[dict[str, Any]]] | None = None,
                  system_allowlist: tuple[str, ...] = (),
-                 project_allowlists: dict[str, tuple[str, ...]] | None = None) -> None:
+                 project_allowlists: dict[str, tuple[str, ...]] | None = None,
+                 scan_outcomes: dict[str, str] | None = None) -> None:
         self.upstream = upstream
         self.version = version
         self.hard_limits = dict(hard_limits or {})
@@ -121,6 +123,13 @@ class HarborDouble:
         """digest -> Harbor-format vulnerabilities: overviews and Security Hub derive from it."""
         self.scan_runs: dict[str, int] = {}
         """digest -> status polls left before a triggered scan finishes."""
+        self.scan_outcomes = dict(scan_outcomes or {})
+        """digest -> how a triggered scan ends: `Success` (the default: the report, or an
+        empty one), `Error`, or `hang` (Running for ever, for timeouts)."""
+        self.scan_errors: set[str] = set()
+        self.scan_lag = 0
+        """Status polls after a trigger that still show the previous scan (Harbor queues)."""
+        self._lag_left: dict[str, int] = {}
         self.system_allowlist = tuple(system_allowlist)
         self.project_allowlists = dict(project_allowlists or {})
         self.scan_accept: list[str] = []
@@ -128,6 +137,9 @@ class HarborDouble:
         self.recorder = Recorder(schemas or harbor_spec())
         self.projects: dict[str, Project] = {}
         self.deleted: set[tuple[str, str]] = set()
+        self.push_times: dict[tuple[str, str], str] = {}
+        """(Harbor repository, tag) -> its `push_time` (else STAMP); the artifact's is the
+        latest of its tags', as Harbor moves it on every push."""
         self.gc_runs: list[GcExecution] = []
         self.tokens: dict[str, bool] = {}
         """Bearer tokens handed out by `/service/token` -> whether they carry admin rights."""
@@ -396,6 +408,7 @@ class _Handler(SpecHandler):
             self._error(method, template, 404, "NOT_FOUND", f"artifact {reference} not found")
             return
         self.double.scan_runs[found.digest] = 2  # Pending, then Running, then done
+        self.double._lag_left[found.digest] = self.double.scan_lag
         self.answer(method, template, 202, None)
 
     def vulnerabilities(self, method: str, template: str, auth: str, project: str, name: str,
@@ -439,11 +452,14 @@ class _Handler(SpecHandler):
             for row in rows:
                 key = (row["project_id"], row["repository_name"], row["digest"])
                 per_artifact.setdefault(key, []).append(row)
-            data["dangerous_artifacts"] = [
+            dangerous = [
                 {"project_id": key[0], "repository_name": key[1], "digest": key[2],
                  **{f"{name.lower()}_cnt": sum(1 for r in found if r["severity"] == name)
                     for name in ("Critical", "High", "Medium")}}
-                for key, found in per_artifact.items()][:5]
+                for key, found in per_artifact.items()]
+            dangerous.sort(key=lambda a: (a["critical_cnt"], a["high_cnt"], a["medium_cnt"]),
+                           reverse=True)  # Harbor's order: the top 5 by these counts
+            data["dangerous_artifacts"] = dangerous[:5]
         self.answer(method, template, 200, data)
 
     def security_vul(self, method: str, template: str, auth: str) -> None:
@@ -486,9 +502,10 @@ class _Handler(SpecHandler):
         self.answer(method, template, 200, None)
 
     def _artifact_json(self, repo: Repo, artifact: Artifact) -> Json:
-        data = _artifact_base(repo, artifact)
+        pushes = self.double.push_times
+        data = _artifact_base(repo, artifact, pushes)
         if self._query.get("with_tag", "true") == "true":
-            data["tags"] = [_tag_json(repo, artifact, t)
+            data["tags"] = [_tag_json(repo, artifact, t, pushes)
                             for t in self.double.visible_tags(repo, artifact)]
         if self._query.get("with_scan_overview") == "true":
             overview = self._overview(artifact)
@@ -498,12 +515,29 @@ class _Handler(SpecHandler):
         return data
 
     def _overview(self, artifact: Artifact) -> Json | None:
-        """Counts from the report, or the given counts; a triggered scan runs a few polls."""
-        left = self.double.scan_runs.get(artifact.digest)
-        if left:
-            self.double.scan_runs[artifact.digest] = left - 1
+        """Counts from the report, or the given counts; a triggered scan runs a few polls
+        (Pending, then Running) and ends as `scan_outcomes` says."""
+        digest = artifact.digest
+        left = self.double.scan_runs.get(digest)
+        outcome = self.double.scan_outcomes.get(digest, "Success")
+        if self.double._lag_left.get(digest):  # not started yet: the previous scan shows
+            self.double._lag_left[digest] -= 1
+            left = None
+        if left is not None and (left > 0 or outcome == "hang"):
+            self.double.scan_runs[digest] = max(0, left - 1)
             return {"report_id": "", "scan_status": "Pending" if left == 2 else "Running",
                     "start_time": STAMP, "complete_percent": 0 if left == 2 else 50,
+                    "scanner": _SCANNER}
+        if left is not None:  # the scan just ended
+            del self.double.scan_runs[digest]
+            if outcome == "Error":
+                self.double.scan_errors.add(digest)
+            else:
+                self.double.scan_errors.discard(digest)
+                self.double.reports.setdefault(digest, [])  # a clean image: an empty report
+        if digest in self.double.scan_errors:
+            return {"report_id": "5f62c830-f996-11e9-957f-0242c0a89009", "scan_status": "Error",
+                    "start_time": STAMP, "end_time": STAMP, "complete_percent": 0,
                     "scanner": _SCANNER}
         vulns = self.double.reports.get(artifact.digest)
         if vulns is not None:
@@ -708,7 +742,8 @@ def _repo_json(repo: Repo) -> Json:
             "creation_time": STAMP, "update_time": STAMP}
 
 
-def _artifact_base(repo: Repo, artifact: Artifact) -> Json:
+def _artifact_base(repo: Repo, artifact: Artifact,
+                   pushes: Mapping[tuple[str, str], str]) -> Json:
     is_image = artifact.config_media_type in mt.IMAGE_CONFIG_TYPES or bool(
         artifact.manifest_media_type in mt.INDEX_TYPES)
     return {"id": artifact.id, "type": "IMAGE" if is_image else "UNKNOWN",
@@ -716,13 +751,17 @@ def _artifact_base(repo: Repo, artifact: Artifact) -> Json:
             "manifest_media_type": artifact.manifest_media_type,
             "project_id": repo.project_id, "repository_id": repo.id,
             "repository_name": repo.name, "digest": artifact.digest, "size": artifact.size,
-            "push_time": STAMP, "pull_time": STAMP, "extra_attrs": {}, "annotations": {},
+            "push_time": max((pushes.get((repo.name, t), STAMP) for t in artifact.tags),
+                             default=STAMP),
+            "pull_time": STAMP, "extra_attrs": {}, "annotations": {},
             "addition_links": {}}
 
 
-def _tag_json(repo: Repo, artifact: Artifact, tag: str) -> Json:
+def _tag_json(repo: Repo, artifact: Artifact, tag: str,
+              pushes: Mapping[tuple[str, str], str]) -> Json:
     return {"id": abs(hash((repo.name, tag))) % (1 << 31), "repository_id": repo.id,
-            "artifact_id": artifact.id, "name": tag, "push_time": STAMP, "pull_time": STAMP,
+            "artifact_id": artifact.id, "name": tag,
+            "push_time": pushes.get((repo.name, tag), STAMP), "pull_time": STAMP,
             "immutable": False}
 
 

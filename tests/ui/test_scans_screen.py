@@ -16,9 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.color import Color
 from textual.pilot import Pilot
 
-from regtui.config import ScanConfig, adhoc_registry, load_config
+from regtui.config import (
+    AuthConfig,
+    Config,
+    RegistryConfig,
+    ScanConfig,
+    adhoc_registry,
+    load_config,
+)
 from regtui.lab import Lab, start_lab
 from regtui.registry.factory import open_backend
 from regtui.registry.scan_models import ScanState, Severity
@@ -30,6 +38,9 @@ from regtui.ui.app import RegtuiApp
 from regtui.ui.screens.registry import RegistryScreen
 from regtui.ui.screens.scans import CveScreen, ScanDetailScreen, ScansScreen
 from regtui.ui.widgets.vtable import VirtualTable
+from tests.doubles.harbor_double import PASSWORD as HARBOR_PASSWORD
+from tests.doubles.harbor_double import USERNAME as HARBOR_USER
+from tests.doubles.harbor_double import HarborDouble
 from tests.scan_fixtures import expected_counts, load, synthetic_report
 from tests.scan_lab import REPO, ScanLab, seed_scan_lab
 from tests.ui.conftest import AppMaker
@@ -119,13 +130,25 @@ async def test_tags_pane_scans_screen_drill_down_and_cve_search(
 
         await pilot.press("escape")
         await settle(pilot)
+        table = app.screen.query_one("#scans", VirtualTable)
+        table.set_rows(table.rows, keep=f"{REPO}:multi")  # an index: each child's counts
+        await pilot.press("enter")
+        await settle(pilot)
+        children = [expected_counts(document) for document in seeded.documents["multi"]]
+        line = "per platform: " + " · ".join(
+            f"{platform} " + " ".join(f"{c[name]}{name[0].upper()}" for name in
+                                      ("critical", "high", "medium", "low") if c[name])
+            for platform, c in zip(("linux/amd64", "linux/arm64"), children, strict=True))
+        assert line in screen_text(app)
+        await pilot.press("escape")
+        await settle(pilot)
         await pilot.press("C", *"cve-2023-4911", "enter")
         await settle(pilot)
         assert isinstance(app.screen, CveScreen)
         hits = [r.hit for r in rows_of(app, "hits") if isinstance(r, HitRow)]
         assert {(h.tag, h.package) for h in hits} == {
             ("cosign-vuln", "libc6"), ("from-dir", "libc6"), ("multi", "libc6")}
-        assert "3 tags in 1 repositories" in screen_text(app)
+        assert "3 tags in 1 repository" in screen_text(app)
 
 
 @pytest.mark.lab
@@ -232,6 +255,60 @@ def test_scans_snapshot(scene: str, size: tuple[int, int], snap_compare: Snap,
                         run_before=SCENES[scene])
 
 
+def coloured_parts(table: VirtualTable, y: int) -> dict[str, str]:
+    """Each non-blank segment of one drawn line -> its colour, as hex."""
+    return {segment.text.strip(): segment.style.color.triplet.hex
+            for segment in table.render_line(y)._segments
+            if segment.text.strip() and segment.style and segment.style.color
+            and segment.style.color.triplet}
+
+
+async def test_vulns_cell_parts_take_the_themes_severity_colours(make_app: AppMaker,
+                                                                 tmp_path: Path) -> None:
+    """`3C 1H 1M 3L`: each part in its own theme variable's colour, in every theme; the
+    cursor row keeps the cursor's colours."""
+    app = fake_app(make_app, tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await at_tags_vulns(pilot)
+        table = app.screen.query_one("#tags", VirtualTable)
+        line = 1 + next(i for i, row in enumerate(table.rows)
+                        if isinstance(row, TagRow) and row.record.tag == "latest")
+        assert table.cursor != line - 1
+        for theme in ("regtui-dusk", "regtui-paper"):
+            app.theme = theme
+            await settle(pilot)
+            wanted = {part: Color.parse(app.theme_variables[f"severity-{name}"]).hex.lower()
+                      for part, name in (("3C", "critical"), ("1H", "high"), ("1M", "medium"),
+                                         ("3L", "low"))}
+            drawn = coloured_parts(table, line)
+            assert {part: drawn.get(part) for part in wanted} == wanted, theme
+        table.cursor = line - 1
+        await settle(pilot)
+        assert not {"3C", "1H"} & set(coloured_parts(table, line))  # one segment, one style
+
+
+async def test_filter_keys_do_not_walk_every_finding_again(
+        make_app: AppMaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry-wide lines walk every finding: once per read, not on each key."""
+    import regtui.services.scans as scans_module
+
+    walks: list[int] = []
+    real = scans_module.widest_cves
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        walks.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scans_module, "widest_cves", counted)
+    app = fake_app(make_app, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await at_scans(pilot)
+        assert len(walks) == 1 and "Widest CVEs" in screen_text(app)
+        await pilot.press("f", "f", "s", "x", "R", "R")
+        await settle(pilot)
+        assert len(walks) == 1 and "Widest CVEs" in screen_text(app)
+
+
 async def test_fake_scans_states_and_literal_text(make_app: AppMaker, tmp_path: Path) -> None:
     app = fake_app(make_app, tmp_path, broken=True)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -325,7 +402,50 @@ async def test_fifty_thousand_findings_drill_down(make_app: AppMaker, tmp_path: 
         await settle(pilot)
         headers = [r for r in rows_of(app, "findings") if r.finding is None]
         assert len(headers) == expected_counts(document)["distinct_cves"]
+        title = str(app.screen.query_one("#findings", VirtualTable).border_title)
+        assert f"{expected_counts(document)['distinct_cves']:,} CVEs" in title
         await pilot.press("slash", *"pkg-7", "enter")
         await settle(pilot)
         shown = [r.finding for r in rows_of(app, "findings") if r.finding is not None]
         assert shown and all("pkg-7" in f.package for f in shown)
+
+
+@pytest.mark.lab
+async def test_scan_now_on_harbor_waits_with_progress_under_the_table(
+        scan_ui_lab: tuple[Lab, ScanLab, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """ctrl+t on Harbor: the scan API, its progress under the table until Harbor says it
+    ended, the outcome notified and audited, the row read again."""
+    lab, _, _ = scan_ui_lab
+    monkeypatch.setenv("HARBOR_UI_PASSWORD", HARBOR_PASSWORD)
+    with HarborDouble(lab.url) as double:
+        registry = RegistryConfig("harbor", double.url, flavor="harbor", auth=AuthConfig(
+            username=HARBOR_USER, password_env="HARBOR_UI_PASSWORD"))
+        app = RegtuiApp(Config(registries=(registry,), refresh_interval=3600,
+                               cache_dir=tmp_path / "cache", state_dir=tmp_path / "state"),
+                        read_only=False)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            app.open_scans("harbor")
+            await settle(pilot)
+            overview = screen_text(app)
+            table = app.screen.query_one("#scans", VirtualTable)
+            key = f"{REPO}:unscanned"
+            table.set_rows(table.rows, keep=key)
+            await pilot.press("ctrl+t")
+            subtitles: list[str] = []
+            for _ in range(100):
+                await pilot.pause(0.1)
+                subtitles.append(str(table.border_subtitle))
+                if any("scan finished" in str(n.message) for n in app._notifications):
+                    break
+            await settle(pilot)
+            rows = {r.key: r.scan for r in rows_of(app, "scans")}
+        assert double.violations == []
+    assert "Security Hub: 0 of " in overview  # Harbor >= 2.9: the registry-wide line
+    assert any("scanning" in s and "running 50%" in s for s in subtitles), subtitles
+    assert "scanning" not in str(table.border_subtitle)
+    assert rows[key].state is ScanState.SCANNED and rows[key].counts.total == 0
+    [entry] = [json.loads(line) for line in
+               (tmp_path / "state" / "audit.jsonl").read_text().splitlines()]
+    assert entry["action"] == "scan" and entry["outcome"].startswith("ok: scan finished: clean")

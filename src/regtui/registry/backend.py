@@ -41,6 +41,9 @@ class Capabilities:
     can_gc: bool = False
     has_referrers_api: bool = False
     has_scans: bool = False
+    has_security_hub: bool = False
+    """Registry-wide findings and CVE search in one query (Harbor's Security Hub); the
+    server's version is checked before it is used (Harbor >= 2.9)."""
     has_quota: bool = False
     gc_tasks: bool = False
     """GC is the vendor's scheduled tasks run on demand (Nexus), not a command or a job."""
@@ -202,7 +205,7 @@ class AuditLogApi(Protocol):
 
 @runtime_checkable
 class PushTimes(Protocol):
-    """A registry whose tag listing says when each tag was pushed (Docker Hub, Nexus)."""
+    """A registry whose tag listing says when each tag was pushed (Docker Hub, Nexus, Harbor)."""
 
     def pushed_at(self, repository: str, tag: str) -> datetime | None:
         """From the last tag listing of `repository`; no I/O."""

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
+from regtui.registry.jws import manifest_digest_content
+
 DIGEST_RE: Final = re.compile(r"^(sha256):([0-9a-f]{64})$|^(sha512):([0-9a-f]{128})$")
 MAX_CACHED_BYTES: Final = 4 * 1024 * 1024
 MEMORY_ENTRIES: Final = 16384
@@ -71,6 +73,12 @@ def verify_digest(digest: str, data: bytes) -> bool:
         return False
     algorithm = digest.split(":", 1)[0]
     return compute_digest(data, algorithm) == digest
+
+
+def names_content(digest: str, data: bytes) -> bool:
+    """`data` is what `digest` names: its own hash, or a signed schema1's payload hash."""
+    return verify_digest(digest, data) or (
+        b'"signatures"' in data and verify_digest(digest, manifest_digest_content(data)))
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -329,14 +337,14 @@ class ContentCache:
         data = self._store.read(digest)
         if data is None:
             return None
-        if verify_digest(digest, data):
+        if names_content(digest, data):
             return data
         self._store.drop(digest)
         return None
 
     def put(self, digest: str, data: bytes) -> None:
         """Store bytes that hash to `digest`; anything else is silently refused."""
-        if len(data) > MAX_CACHED_BYTES or not verify_digest(digest, data):
+        if len(data) > MAX_CACHED_BYTES or not names_content(digest, data):
             return
         self._remember(digest, data)
         if self._store is not None:

@@ -35,10 +35,10 @@ from regtui.registry.harbor_models import (
     ScanSummary,
     parse_gc_job,
     parse_info,
+    parse_push_times,
     parse_quota,
     parse_scan,
 )
-from regtui.registry.parse import parse_time
 from regtui.registry.transport import describe_http_error
 from regtui.text import Untrusted, untrusted
 
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 API: Final = "/api/v2.0"
 HARBOR_CAPABILITIES: Final = Capabilities(
     has_catalog=True, can_delete_manifest=True, can_delete_tag=True, can_gc=True,
-    has_scans=True, has_quota=True)
+    has_scans=True, has_security_hub=True, has_quota=True)
 API_PAGE_SIZE: Final = 100
 """Harbor's `page_size` maximum."""
 MAX_API_PAGES: Final = 10_000
@@ -90,7 +90,7 @@ class HarborBackend(DistributionBackend):
         self._auth_ready = False
         self.page_size = page_size
         self._push_times: dict[str, dict[str, datetime]] = {}
-        """repository -> tag -> Harbor's `push_time`, from the last tag listing."""
+        """repository -> tag -> push time, from the last artifact listing of it."""
 
     # -- the management API -------------------------------------------------------------------
 
@@ -206,30 +206,21 @@ class HarborBackend(DistributionBackend):
                     yield untrusted(name)
 
     async def tags(self, repository: str) -> list[Untrusted]:
-        """The `/v2` tag list, and Harbor's push time of each tag from its artifact list."""
+        """The `/v2` tag list, and when each tag was pushed (the artifact API): retention
+        ages a tag by its push, which a reproducible build's 1970 `created` cannot tell."""
         names = await super().tags(repository)
-        self._push_times[repository] = await self._tag_push_times(repository)
+        times: dict[str, datetime] = {}
+        if names:
+            path = f"{repository_path(repository)}/artifacts"
+            params = {"with_tag": "true", "with_scan_overview": "false"}
+            async for artifact in self._pages(path, f"artifacts of {repository}", params):
+                times.update(parse_push_times(artifact))
+        self._push_times[repository] = times
         return names
 
     def pushed_at(self, repository: str, tag: str) -> datetime | None:
-        """Harbor's `push_time` of the tag, from the last tag listing; no I/O."""
+        """The tag's Harbor `push_time`, from the last listing of `repository`; no I/O."""
         return self._push_times.get(repository, {}).get(tag)
-
-    async def _tag_push_times(self, repository: str) -> dict[str, datetime]:
-        """Best effort: a push time is extra; failing to read one must not fail the tags."""
-        path = f"{repository_path(repository)}/artifacts"
-        params = {"with_tag": "true", "with_scan_overview": "false", "with_label": "false"}
-        times: dict[str, datetime] = {}
-        try:
-            async for artifact in self._pages(path, f"artifacts of {repository}", params):
-                for tag in artifact.get("tags") or ():
-                    name = tag.get("name") if isinstance(tag, dict) else None
-                    when = parse_time(tag.get("push_time")) if isinstance(tag, dict) else None
-                    if isinstance(name, str) and when is not None:
-                        times[name] = when
-        except RegistryError:
-            return {}
-        return times
 
     def scans(self) -> HarborScans:
         """The scan reports Harbor's own scanner keeps, through this backend's API client."""

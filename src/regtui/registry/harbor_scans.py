@@ -53,6 +53,33 @@ class HubHit:
     severity: Severity
     cvss_score: float | None
 
+    @property
+    def vulnerability_id(self) -> str:
+        return self.cve
+
+    @property
+    def fixable(self) -> bool:
+        return bool(self.fixed_version.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class HubArtifact:
+    """One of Security Hub's "most dangerous artifacts" (critical, high, medium counts)."""
+
+    repository: str
+    digest: str
+    counts: SeverityCounts
+
+
+@dataclass(frozen=True, slots=True)
+class HubSummary:
+    """`/security/summary`: the whole registry's findings, in one call."""
+
+    counts: SeverityCounts
+    scanned: int
+    artifacts: int
+    dangerous: tuple[HubArtifact, ...]
+
 
 def overview_report(overview: object, origin: str) -> ScanReport | None:
     """`scan_overview` (keyed by report MIME type) as a counts-only report; None if never
@@ -141,6 +168,18 @@ class HarborScans:
         except ReportError as exc:
             raise ProtocolError(f"{what} on registry {self.backend.name}: {exc}") from None
 
+    async def status(self, repository: str, digest: str) -> ScanReport | None:
+        """One artifact's last scan (`GET .../artifacts/{digest}?with_scan_overview=true`):
+        what a triggered scan is polled with; None while Harbor has no scan of it."""
+        path = f"{repository_path(repository)}/artifacts/{quote(digest, safe='')}"
+        what = f"scan status of {repository}@{digest}"
+        _, data = await self.backend._api_json(path, what=what, extra_headers=ACCEPT,
+                                               params={"with_scan_overview": "true",
+                                                       "with_tag": "false"})
+        if not isinstance(data, dict):
+            raise ProtocolError(f"{what} on registry {self.backend.name}: not an object")
+        return overview_report(data.get("scan_overview"), f"harbor {repository}@{digest}")
+
     async def trigger(self, repository: str, reference: str) -> None:
         """`POST .../scan`: Harbor answers 202 and the overview's status says the rest."""
         path = f"{repository_path(repository)}/artifacts/{quote(reference, safe='')}/scan"
@@ -166,14 +205,34 @@ class HarborScans:
             return own | await self.allowlist()
         return own
 
-    async def summary(self) -> dict[str, Any]:
-        """`/security/summary` with the dangerous CVEs and artifacts (Harbor >= 2.9)."""
-        params = {"with_dangerous_cve": "true", "with_dangerous_artifact": "true"}
-        _, data = await self.backend._api_json("/security/summary", what="Harbor security "
-                                               "summary", params=params)
+    async def summary(self) -> HubSummary:
+        """`/security/summary` with the dangerous artifacts (Harbor >= 2.9)."""
+        params = {"with_dangerous_cve": "false", "with_dangerous_artifact": "true"}
+        what = "Harbor security summary"
+        _, data = await self.backend._api_json("/security/summary", what=what, params=params)
         if not isinstance(data, dict):
-            raise ProtocolError(f"Harbor security summary on {self.backend.name}: not an object")
-        return data
+            raise ProtocolError(f"{what} on {self.backend.name}: not an object")
+        dangerous = [_hub_artifact(item) for item in data.get("dangerous_artifacts") or []
+                     if isinstance(item, dict)]
+        return HubSummary(
+            counts=SeverityCounts(critical=_count(data, "critical_cnt"),
+                                  high=_count(data, "high_cnt"),
+                                  medium=_count(data, "medium_cnt"),
+                                  low=_count(data, "low_cnt"),
+                                  unknown=_count(data, "unknown_cnt"),
+                                  fixable=_count(data, "fixable_cnt")),
+            scanned=_count(data, "scanned_cnt"), artifacts=_count(data, "total_artifact"),
+            dangerous=tuple(dangerous))
+
+    async def vulnerabilities(self, query: str, limit: int) -> tuple[list[HubHit], bool]:
+        """`/security/vul?q=...`, at most `limit` rows; True when more were left unread."""
+        rows: list[HubHit] = []
+        async for item in self.backend._pages("/security/vul", f"Harbor vulnerabilities "
+                                              f"{query}", {"q": query}):
+            if len(rows) >= limit:  # the page read so far is all that was fetched
+                return rows, True
+            rows.append(_hub_hit(item))
+        return rows, False
 
     async def search_cve(self, cve: str) -> list[HubHit]:
         """`/security/vul?q=cve_id=...`: every artifact with the CVE, in one paged list."""
@@ -183,6 +242,19 @@ class HarborScans:
                                               params):
             hits.append(_hub_hit(item))
         return hits
+
+
+def _count(data: Mapping[str, Any], key: str) -> int:
+    value = data.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _hub_artifact(item: Mapping[str, Any]) -> HubArtifact:
+    return HubArtifact(str(item.get("repository_name", ""))[:300],
+                       str(item.get("digest", ""))[:100],
+                       SeverityCounts(critical=_count(item, "critical_cnt"),
+                                      high=_count(item, "high_cnt"),
+                                      medium=_count(item, "medium_cnt")))
 
 
 def _allowlist_ids(data: object) -> frozenset[str]:

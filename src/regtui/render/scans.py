@@ -8,11 +8,12 @@ rows are plain objects, cells are computed only for the rows on screen.
 from __future__ import annotations
 
 import enum
+import functools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, ParamSpec
 
 from regtui.filter import TextFilter
 from regtui.registry.scan_models import (
@@ -23,8 +24,13 @@ from regtui.registry.scan_models import (
     SeverityCounts,
 )
 from regtui.render import formats
-from regtui.render.columns import Column
-from regtui.services.scans import CveHit, CveSpread, TagScan, most_dangerous, widest_cves
+from regtui.render.columns import Column, Styled
+from regtui.services.scans import (
+    CveHit,
+    ImageRisk,
+    RegistryView,
+    TagScan,
+)
 from regtui.text import Shown, safe_text
 
 VULN_COLUMN: Final = Column("vulns", "VULNS", 14, priority=1)
@@ -51,6 +57,7 @@ FINDING_COLUMNS: Final = (
     Column("status", "STATUS", 12, priority=3),
     Column("cvss", "CVSS", 5, priority=2, align="right"),
     Column("title", "TITLE", 20, priority=4, flex=True),
+    Column("link", "LINK", 30, priority=5),
 )
 HIT_COLUMNS: Final = (
     Column("repository", "REPOSITORY", 18, priority=0, flex=True),
@@ -62,27 +69,62 @@ HIT_COLUMNS: Final = (
     Column("severity", "SEV", 8, priority=1),
 )
 NO_FIX: Final = "no fix"
+CELL_LIMIT: Final = 1000
+P = ParamSpec("P")
 
 
-def severity_cell(counts: SeverityCounts) -> str:
-    """`2C 1H 4M 9L` (unknown as U), zeros left out; `clean` when nothing was found."""
-    parts = [f"{counts.of(s)}{s.letter}" for s in SEVERITIES_WORST_FIRST if counts.of(s)]
-    return " ".join(parts) if parts else "clean"
+def cells(build: Callable[P, Iterable[str]]) -> Callable[P, tuple[Shown, ...]]:
+    """The one way a row becomes table cells: `build` yields our own words and `safe_text`
+    results; anything not yet `Shown` is made literal and bounded on the way out."""
+
+    @functools.wraps(build)
+    def built(*args: P.args, **kwargs: P.kwargs) -> tuple[Shown, ...]:
+        return tuple(cell if isinstance(cell, Shown) else Shown(cell, CELL_LIMIT)
+                     for cell in build(*args, **kwargs))
+
+    return built
 
 
-def scan_cell(scan: TagScan | None) -> str:
-    """The tags pane's VULNS cell: counts, or what is known instead of counts."""
+def per_severity(counts: SeverityCounts, show: Callable[[int], str] = str) -> tuple[str, ...]:
+    """One cell per severity, worst first (the C/H/M/L/U columns), each in its colour."""
+    return tuple(severity_count(severity, counts.of(severity), show(counts.of(severity)))
+                 for severity in SEVERITIES_WORST_FIRST)
+
+
+SEVERITY_STYLES: Final = {s: f"vtable--severity-{s.name.lower()}" for s in Severity}
+"""The table's style per severity; each is `color: $severity-...`, a theme variable."""
+
+
+def severity_parts(counts: SeverityCounts) -> list[tuple[str, str]]:
+    """`2C`, `1H`... (unknown as U), zeros left out, each with its severity's style."""
+    return [(f"{counts.of(s)}{s.letter}", SEVERITY_STYLES[s]) for s in SEVERITIES_WORST_FIRST
+            if counts.of(s)]
+
+
+def severity_cell(counts: SeverityCounts) -> Styled:
+    """`2C 1H 4M 9L`, each part in its severity's colour; `clean` when nothing was found."""
+    return Styled(severity_parts(counts) or [("clean", "")])
+
+
+def scan_cell(scan: TagScan | None) -> Shown:
+    """The tags pane's VULNS cell: coloured counts, or what is known instead of counts."""
     if scan is None:
-        return ""
+        return Shown("")
     if scan.state is ScanState.NOT_SCANNED:
-        return "not scanned"
+        return Shown("not scanned")
     if scan.state is ScanState.ERROR:
-        return "scan failed"
+        return Shown("scan failed")
     if scan.state is ScanState.RUNNING:
         progress = scan.report.progress if scan.report else None
-        return f"scanning {progress}%" if progress is not None else "scanning"
-    cell = severity_cell(scan.counts)
-    return f"{cell} ⌛" if scan.stale else cell
+        return Shown(f"scanning {progress}%" if progress is not None else "scanning")
+    parts = severity_parts(scan.counts) or [("clean", "")]
+    return Styled([*parts, ("⌛", "")] if scan.stale else parts)
+
+
+def severity_count(severity: Severity, count: int, shown: str | None = None) -> Styled:
+    """A C/H/M/L/U column's cell: coloured when there is something to count."""
+    return Styled([(str(count) if shown is None else shown,
+                    SEVERITY_STYLES[severity] if count else "")])
 
 
 def scan_style(scan: TagScan | None) -> str:
@@ -165,24 +207,18 @@ def scan_rows(scans: Iterable[TagScan], scan_filter: ScanFilter) -> list[ScanRow
     return [ScanRow(f"{s.record.repository}:{s.record.tag}", s) for s in kept]
 
 
-def _count(scan: TagScan, value: int) -> str:
-    return str(value) if scan.report is not None and scan.state is ScanState.SCANNED else "-"
-
-
-def scan_row_cells(row: ScanRow, now: datetime) -> tuple[Shown, ...]:
-    return _shown(_scan_row_cells(row, now))
-
-
-def _scan_row_cells(row: ScanRow, now: datetime) -> tuple[str, ...]:
+@cells
+def scan_row_cells(row: ScanRow, now: datetime) -> tuple[str, ...]:
     scan = row.scan
     counts = scan.counts
     report = scan.report
+    known = report is not None and scan.state is ScanState.SCANNED
     status = scan_cell(scan) if scan.state is not ScanState.SCANNED else (
         "stale" if scan.stale else "scanned")
     return (
         safe_text(scan.record.repository, 120), safe_text(scan.record.tag, 80),
-        *(_count(scan, counts.of(s)) for s in SEVERITIES_WORST_FIRST),
-        _count(scan, counts.total), _count(scan, counts.fixable),
+        *(per_severity(counts) if known else ("-",) * len(SEVERITIES_WORST_FIRST)),
+        *((str(counts.total), str(counts.fixable)) if known else ("-", "-")),
         safe_text(report.scanner_label, 40) if report else "",
         formats.age(report.scanned_at, now) if report and report.scanned_at else "",
         status,
@@ -193,26 +229,46 @@ def row_style(row: ScanRow) -> str:
     return scan_style(row.scan)
 
 
-def overview_text(scans: Sequence[TagScan], problems: Sequence[str], limit: int = 5) -> str:
-    """The registry-wide lines above the table: totals, the worst images, the widest CVEs."""
+def overview_text(scans: Sequence[TagScan], problems: Sequence[str],
+                  view: RegistryView | None = None, limit: int = 5) -> str:
+    """The registry-wide lines above the table: totals, the worst images, the widest CVEs
+    (from Security Hub where the service got them there, else from the reports read).
+
+    Without a view (still reading) only the first line: the view walks every finding, so
+    it is built once per read by the service, not on each filter key."""
     scanned = [s for s in scans if s.report is not None and s.state is ScanState.SCANNED]
     failing = sum(1 for s in scans if s.failing)
     lines = [f"{len(scanned)} of {len(scans)} images scanned · "
              f"{sum(1 for s in scans if s.state is ScanState.ERROR)} unreadable · "
              f"{sum(1 for s in scans if s.stale)} stale · {failing} over fail_on"]
-    worst = most_dangerous(scans, limit)
-    if worst:
+    if view is None:
+        view = RegistryView("reports read", SeverityCounts(), 0, 0, (), ())
+    if view.source != "reports read":
+        lines.append(f"{safe_text(view.source, 30)}: {view.scanned:,} of {view.images:,} "
+                     f"artifacts scanned · {severity_cell(view.counts)} · "
+                     f"{view.counts.fixable:,} fixable")
+    if view.dangerous:
         lines.append("Most dangerous: " + " · ".join(
-            f"{safe_text(s.record.reference, 50)} {severity_cell(s.counts)}" for s in worst))
-    spread: list[CveSpread] = widest_cves(scans, limit)
-    if spread:
+            f"{_image_name(risk)} {severity_cell(risk.counts)}"
+            for risk in view.dangerous[:limit]))
+    if view.widest:
         lines.append("Widest CVEs: " + " · ".join(
             f"{safe_text(c.cve, 30)} ({c.severity.name.lower()}, {c.images} "
             f"image{'' if c.images == 1 else 's'}"
-            f"{', fix' if c.fixable else ''})" for c in spread))
+            f"{', fix' if c.fixable else ''})" for c in view.widest[:limit])
+            + (f" (from the first {view.rows:,} critical and high rows)" if view.partial
+               else ""))
     if problems:
         lines.append(f"{len(problems)} report problems; first: {safe_text(problems[0], 200)}")
     return "\n".join(lines)
+
+
+def _image_name(risk: ImageRisk) -> str:
+    """`repo:tag`, `+n` more tags of the same image; `repo@sha256:…` when no tag was read."""
+    if not risk.tags:
+        return f"{safe_text(risk.repository, 50)}@{formats.short_digest(risk.digest)}"
+    more = f" +{len(risk.tags) - 1}" if len(risk.tags) > 1 else ""
+    return f"{safe_text(risk.repository, 50)}:{safe_text(risk.tags[0], 40)}{more}"
 
 
 # -- one tag's findings --------------------------------------------------------------------
@@ -258,22 +314,24 @@ def _worst_first(finding: Finding) -> tuple[int, float, str]:
     return (-int(finding.severity), -(finding.cvss_score or 0.0), finding.vulnerability_id)
 
 
-def finding_cells(row: FindingRow) -> tuple[Shown, ...]:
-    return _shown(_finding_cells(row))
-
-
-def _finding_cells(row: FindingRow) -> tuple[str, ...]:
+@cells
+def finding_cells(row: FindingRow) -> tuple[str, ...]:
     finding = row.finding
     if finding is None:
-        return (f"▾ {safe_text(row.header, 120)}", "", "", "", "", "", "", "")
+        return (f"▾ {safe_text(row.header, 120)}", "", "", "", "", "", "", "", "")
     mark = " (allowlisted)" if finding.allowlisted else ""
     return (
-        f"  {safe_text(finding.vulnerability_id, 40)}", finding.severity.name.lower(),
+        f"  {safe_text(finding.vulnerability_id, 40)}", severity_name(finding.severity),
         safe_text(finding.package, 80), safe_text(finding.installed_version, 60),
         safe_text(finding.fixed_version, 60) or NO_FIX, safe_text(finding.status, 20),
         f"{finding.cvss_score:.1f}" if finding.cvss_score is not None else "",
         safe_text(finding.title, 200) + mark,
+        safe_text(finding.primary_url or next(iter(finding.references), ""), 200),
     )
+
+
+def severity_name(severity: Severity) -> Styled:
+    return Styled([(severity.name.lower(), SEVERITY_STYLES[severity])])
 
 
 def finding_style(row: FindingRow) -> str:
@@ -285,6 +343,15 @@ def finding_style(row: FindingRow) -> str:
     if finding.severity is Severity.CRITICAL:
         return "vtable--error"
     return "vtable--warning" if finding.severity is Severity.HIGH else ""
+
+
+def platforms_line(scan: TagScan) -> str:
+    """A multi-arch index's findings per child (the table shows them merged, each once)."""
+    if not scan.children:
+        return ""
+    return "per platform: " + " · ".join(
+        f"{safe_text(label, 40)} {severity_cell(report.counts)}" for label, report in
+        scan.children)
 
 
 def finding_detail(finding: Finding) -> str:
@@ -321,16 +388,14 @@ def hit_rows(hits: Sequence[CveHit]) -> list[HitRow]:
     return [HitRow(f"{h.repository}:{h.tag}:{h.package}:{i}", h) for i, h in enumerate(hits)]
 
 
-def hit_cells(row: HitRow) -> tuple[Shown, ...]:
-    return _shown(_hit_cells(row))
-
-
-def _hit_cells(row: HitRow) -> tuple[str, ...]:
+@cells
+def hit_cells(row: HitRow) -> tuple[str, ...]:
     hit = row.hit
     return (safe_text(hit.repository, 120), safe_text(hit.tag, 80),
             formats.short_digest(hit.digest), safe_text(hit.package, 80),
             safe_text(hit.installed_version, 60), safe_text(hit.fixed_version, 60) or NO_FIX,
-            hit.severity.name.lower() + (" (allowlisted)" if hit.allowlisted else ""))
+            Styled([(hit.severity.name.lower(), SEVERITY_STYLES[hit.severity]),
+                    ("(allowlisted)", "")]) if hit.allowlisted else severity_name(hit.severity))
 
 
 def hits_summary(cve: str, hits: Sequence[CveHit]) -> str:
@@ -384,24 +449,18 @@ def repository_rows(scans: Iterable[TagScan], scan_filter: ScanFilter) -> list[R
             continue
         scanned = [s for s in images.values() if s.report is not None
                    and s.state is ScanState.SCANNED]
-        totals = [sum(s.counts.of(level) for s in scanned) for level in SEVERITIES_WORST_FIRST]
-        counts = SeverityCounts(critical=totals[0], high=totals[1], medium=totals[2],
-                                low=totals[3], unknown=totals[4],
-                                fixable=sum(s.counts.fixable for s in scanned))
-        rows.append(RepoScanRow(repository, counts, len(images), len(scanned),
+        rows.append(RepoScanRow(repository, _summed(s.counts for s in scanned), len(images),
+                                len(scanned),
                                 failing[repository]))
     rows.sort(key=lambda r: r.key)
     rows.sort(key=lambda r: (r.failing, *r.counts.risk_key), reverse=True)
     return rows
 
 
-def repo_row_cells(row: RepoScanRow) -> tuple[Shown, ...]:
-    return _shown(_repo_row_cells(row))
-
-
-def _repo_row_cells(row: RepoScanRow) -> tuple[str, ...]:
+@cells
+def repo_row_cells(row: RepoScanRow) -> tuple[str, ...]:
     return (safe_text(row.key, 120), f"{row.images:,}", f"{row.scanned:,}",
-            *(f"{row.counts.of(s):,}" for s in SEVERITIES_WORST_FIRST),
+            *per_severity(row.counts, "{:,}".format),
             f"{row.counts.fixable:,}", f"{row.failing:,}" if row.failing else "-")
 
 
@@ -411,6 +470,12 @@ def repo_row_style(row: RepoScanRow) -> str:
     return "vtable--warning" if row.counts.high else ""
 
 
-def _shown(cells: tuple[str, ...]) -> tuple[Shown, ...]:
-    """Cells are already made literal (safe_text or our own words): mark them drawable."""
-    return tuple(cell if isinstance(cell, Shown) else Shown(cell, 1000) for cell in cells)
+def _summed(all_counts: Iterable[SeverityCounts]) -> SeverityCounts:
+    per = [0, 0, 0, 0, 0]
+    fixable = 0
+    for counts in all_counts:
+        for severity in Severity:
+            per[severity] += counts.of(severity)
+        fixable += counts.fixable
+    return SeverityCounts(critical=per[4], high=per[3], medium=per[2], low=per[1],
+                          unknown=per[0], fixable=fixable)

@@ -28,7 +28,7 @@ _SCHEMA_TAG = re.compile(r"^(sha256)-([0-9a-f]{64})(?:\.[A-Za-z0-9]+)?$")
 
 TAG_COLUMNS = (
     Column("tag", "TAG", 15, priority=0, flex=True),
-    Column("digest", "DIGEST", formats.DIGEST_LENGTH, priority=1),
+    Column("digest", "DIGEST", formats.DIGEST_LENGTH, priority=0),
     Column("size", "SIZE", 10, priority=1, align="right"),
     Column("platforms", "PLATFORMS", 18, priority=4),
     Column("created", "CREATED", 14, priority=2),
@@ -38,8 +38,8 @@ PUSHED_COLUMN = Column("pushed", "PUSHED", 14, priority=5)
 """Only where the registry knows push times (Docker Hub, Nexus, Harbor, or registry:2 with a
 readable storage layout): CREATED is when the image was built, not when it arrived. It
 gives way first in a narrow pane: the tag name matters more."""
-"""At 80x24 the pane keeps TAG, DIGEST and SIZE: which image a tag is matters more than its
-marks (the fold marker still says it has supplements)."""
+"""At 80x24 the pane keeps TAG and DIGEST always (which image a tag is), then SIZE, or VULNS
+where scans are on; marks give way (the fold marker still says a tag has supplements)."""
 
 ACTIVITY_COLUMNS = (
     Column("pushed", "PUSHED", 14, priority=2),

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 import httpx
@@ -33,6 +33,9 @@ from regtui.services.impact import DeletePlan, Strategy, TagImpact, Target, plan
 from regtui.services.inventory import InventoryService, bounded_map
 from regtui.services.nexus_gc import NexusGc
 from regtui.services.retention import RetentionPolicy, in_scope, select
+
+if TYPE_CHECKING:  # scans imports inventory and the Harbor scan API; only its type is needed
+    from regtui.services.scans import ScanWait
 from regtui.services.storage import untagged_reach, untagged_revisions
 
 Confirm = Callable[[DeletePlan], Awaitable[bool]]
@@ -216,9 +219,11 @@ class OperationsService:
             raise asyncio.CancelledError()  # the caller asked to stop: it is told so, audited
         return results
 
-    async def scan(self, repository: str, reference: str, *, command: str = "") -> str:
-        """Trigger a vulnerability scan (Harbor's API, or the configured command); audited."""
-        from regtui.services.scans import kept_reports_dir, trigger_scan
+    async def scan(self, repository: str, reference: str, *, command: str = "",
+                   wait: ScanWait | None = None) -> str:
+        """Trigger a vulnerability scan (Harbor's API, or the configured command) and wait
+        for it to end (`wait`); the outcome, an error or a timeout is audited."""
+        from regtui.services.scans import ScanUnfinished, kept_reports_dir, trigger_scan
 
         self.audit.check_writable()
         target = f"{repository}{'@' if ':' in reference else ':'}{reference}"
@@ -233,7 +238,13 @@ class OperationsService:
             self.audit.path.parent, self.registry.name)
         try:
             outcome = await trigger_scan(self.inventory, template, repository, reference,
-                                         keep_in)
+                                         keep_in, wait)
+        except asyncio.CancelledError:
+            self._audit_scan(target, command, INTERRUPTED_SCAN)
+            raise
+        except ScanUnfinished as error:
+            self._audit_scan(target, command, f"unfinished: {error}")
+            raise
         except (RegistryError, UsageError) as error:
             self._audit_scan(target, command, f"failed: {error}")
             raise
@@ -476,6 +487,7 @@ class OperationsService:
 
 INTERRUPTED: Final = "interrupted: not attempted (the run was stopped before this item)"
 INTERRUPTED_GC: Final = "interrupted: stopped while running"
+INTERRUPTED_SCAN: Final = "interrupted: stopped while starting the scan or waiting for it"
 
 
 async def _finish_step(step: Coroutine[Any, Any, str]) -> tuple[str, bool]:

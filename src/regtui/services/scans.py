@@ -16,18 +16,19 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from regtui.config import ScanConfig
 from regtui.errors import RegistryError, UsageError
 from regtui.registry import mediatypes as mt
 from regtui.registry.backend import scan_api
-from regtui.registry.harbor_scans import HarborArtifact
+from regtui.registry.harbor_scans import HarborArtifact, HarborScans, HubHit
 from regtui.registry.kinds import kind_of_type
 from regtui.registry.models import ArtifactKind, Manifest, TagRecord
 from regtui.registry.scan_models import (
@@ -441,6 +442,65 @@ class ScanService:
             report = replace(report, findings=marked)
         return report
 
+    # -- registry-wide -------------------------------------------------------------------------
+
+    async def _hub(self) -> HarborScans | None:
+        """Security Hub, when the backend's capabilities offer it and the server is new
+        enough; otherwise views and searches are built from the reports read."""
+        if self.harbor is None or not self.inventory.capabilities.has_security_hub:
+            return None
+        try:
+            return self.harbor if await self.harbor.has_security_hub() else None
+        except RegistryError as exc:
+            self.problems.append(str(exc))
+            return None
+
+    async def registry_view(self, scans: Sequence[TagScan], limit: int = 5) -> RegistryView:
+        """Totals, the most dangerous images and the CVEs affecting the most images.
+
+        From Security Hub in a few calls (the summary, then Critical and High rows, at most
+        HUB_ROWS of them) where the registry has it, so an overview-only Harbor needs no
+        report per artifact; elsewhere from the reports read.
+        """
+        hub = await self._hub()
+        if hub is None:
+            return await self._local_view(scans, limit)
+        try:
+            summary = await hub.summary()
+            rows: list[HubHit] = []
+            partial = False
+            for severity in ("Critical", "High"):
+                found, more = await hub.vulnerabilities(f"severity={severity}",
+                                                        HUB_ROWS - len(rows))
+                rows.extend(found)
+                partial = partial or more
+                if len(rows) >= HUB_ROWS:
+                    partial = True
+                    break
+        except RegistryError as exc:
+            self.problems.append(str(exc))
+            return await self._local_view(scans, limit)
+        tags: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for scan in scans:
+            tags[(scan.record.repository, scan.record.digest)].append(scan.record.tag)
+        dangerous = sorted(summary.dangerous, key=lambda a: a.counts.risk_key, reverse=True)
+        return RegistryView(
+            source="Security Hub", counts=summary.counts, scanned=summary.scanned,
+            images=summary.artifacts,
+            dangerous=tuple(ImageRisk(a.repository, a.digest,
+                                      tuple(tags.get((a.repository, a.digest), ())), a.counts)
+                            for a in dangerous[:limit]),
+            widest=tuple(_spread(((h.digest, h) for h in rows), limit)),
+            partial=partial, rows=len(rows))
+
+    @staticmethod
+    async def _local_view(scans: Sequence[TagScan], limit: int) -> RegistryView:
+        """Walking 100,000 findings takes a while on a busy machine: then in a thread."""
+        findings = sum(len(s.report.findings) for s in scans if s.report is not None)
+        if findings < LARGE_VIEW:
+            return local_view(scans, limit)
+        return await asyncio.to_thread(local_view, scans, limit)
+
     # -- searching -----------------------------------------------------------------------------
 
     async def search_cve(self, scans: Sequence[TagScan], cve: str) -> list[CveHit]:
@@ -450,8 +510,9 @@ class ScanService:
         Harbor scans on older versions) the full reports are read, a few at a time.
         """
         wanted = check_cve_id(cve).upper()
-        if self.harbor is not None and await self.harbor.has_security_hub():
-            return await self._hub_search(scans, wanted)
+        hub = await self._hub()
+        if hub is not None:
+            return await self._hub_search(hub, scans, wanted)
         reports = await bounded_map(scans, self.full_report, self.inventory.concurrency)
         hits: list[CveHit] = []
         for scan, report in zip(scans, reports, strict=True):
@@ -460,13 +521,13 @@ class ScanService:
             hits.extend(_hits(scan.record, report.findings, wanted))
         return sorted(hits, key=lambda h: (-h.severity, h.repository, h.tag, h.package))
 
-    async def _hub_search(self, scans: Sequence[TagScan], cve: str) -> list[CveHit]:
-        assert self.harbor is not None
+    async def _hub_search(self, hub: HarborScans, scans: Sequence[TagScan],
+                          cve: str) -> list[CveHit]:
         by_digest: dict[tuple[str, str], list[TagRecord]] = defaultdict(list)
         for scan in scans:
             by_digest[(scan.record.repository, scan.record.digest)].append(scan.record)
         hits: list[CveHit] = []
-        for hit in await self.harbor.search_cve(cve):
+        for hit in await hub.search_cve(cve):
             allowed = cve in await self.allowlist(hit.repository)
             records = by_digest.get((hit.repository, hit.digest))
             tags = [r.tag for r in records] if records else list(hit.tags) or [""]
@@ -540,19 +601,85 @@ class CveSpread:
 
 def widest_cves(scans: Iterable[TagScan], limit: int = 10) -> list[CveSpread]:
     """CVEs affecting the most distinct images (digests), from the findings read."""
+    return _spread(((scan.record.digest, finding) for scan in scans if scan.report is not None
+                    for finding in scan.report.findings), limit)
+
+
+class _Vulnerability(Protocol):
+    @property
+    def vulnerability_id(self) -> str: ...
+    @property
+    def severity(self) -> Severity: ...
+    @property
+    def fixable(self) -> bool: ...
+
+
+def _spread(found: Iterable[tuple[str, _Vulnerability]], limit: int) -> list[CveSpread]:
     images: dict[str, set[str]] = defaultdict(set)
     worst: dict[str, Severity] = {}
     fixable: Counter[str] = Counter()
-    for scan in scans:
-        if scan.report is None:
-            continue
-        for finding in scan.report.findings:
-            cve = finding.vulnerability_id
-            images[cve].add(scan.record.digest)
-            worst[cve] = max(worst.get(cve, Severity.UNKNOWN), finding.severity)
-            fixable[cve] += finding.fixable
+    for digest, finding in found:
+        cve = finding.vulnerability_id
+        images[cve].add(digest)
+        worst[cve] = max(worst.get(cve, Severity.UNKNOWN), finding.severity)
+        fixable[cve] += finding.fixable
     ranked = sorted(images, key=lambda c: (len(images[c]), worst[c], c), reverse=True)
     return [CveSpread(c, worst[c], len(images[c]), fixable[c] > 0) for c in ranked[:limit]]
+
+
+LARGE_VIEW: Final = 20_000
+"""Findings from which the registry-wide view is built in a thread."""
+HUB_ROWS: Final = 2000
+"""Security Hub rows read for the widest CVEs (20 pages); the view says when there were more."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRisk:
+    """One image (digest) of a repository, its tags among those read, and its counts."""
+
+    repository: str
+    digest: str
+    tags: tuple[str, ...]
+    counts: SeverityCounts
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryView:
+    """The registry-wide lines of the scans screen: totals, worst images, widest CVEs."""
+
+    source: str
+    """`Security Hub`, or `reports read` when built from the tags' reports."""
+    counts: SeverityCounts
+    scanned: int
+    images: int
+    dangerous: tuple[ImageRisk, ...]
+    widest: tuple[CveSpread, ...]
+    partial: bool = False
+    """The widest CVEs come from the first `rows` critical and high rows only."""
+    rows: int = 0
+    """Security Hub rows the widest CVEs were counted from."""
+
+
+def local_view(scans: Sequence[TagScan], limit: int = 5) -> RegistryView:
+    """The view from the reports read: each image (digest) once, worst first."""
+    per_image: dict[tuple[str, str], list[TagScan]] = defaultdict(list)
+    for scan in scans:
+        per_image[(scan.record.repository, scan.record.digest)].append(scan)
+    risks = [ImageRisk(repository, digest, tuple(s.record.tag for s in found), found[0].counts)
+             for (repository, digest), found in per_image.items()
+             if found[0].report is not None and found[0].state is ScanState.SCANNED]
+    risks.sort(key=lambda r: (r.repository, r.tags))
+    risks.sort(key=lambda r: (*r.counts.risk_key, r.counts.fixable), reverse=True)
+    per = [0, 0, 0, 0, 0]
+    for risk in risks:
+        for severity in Severity:
+            per[severity] += risk.counts.of(severity)
+    counts = SeverityCounts(critical=per[4], high=per[3], medium=per[2], low=per[1],
+                            unknown=per[0], fixable=sum(r.counts.fixable for r in risks))
+    first_per_image = [found[0] for found in per_image.values()]
+    found_any = [risk for risk in risks if risk.counts.total]  # a clean image is no danger
+    return RegistryView("reports read", counts, len(risks), len(per_image),
+                        tuple(found_any[:limit]), tuple(widest_cves(first_per_image, limit)))
 
 
 # -- triggering a scan (only through OperationsService.scan) --------------------------------
@@ -575,7 +702,8 @@ def command_for(template: str, reference: str) -> list[str]:
     return [word.replace("{ref}", reference) for word in words]
 
 
-async def run_scan_command(template: str, reference: str, digest: str, keep_in: Path) -> Path:
+async def run_scan_command(template: str, reference: str, digest: str, keep_in: Path, *,
+                           timeout: float = MAX_COMMAND_SECONDS) -> Path:
     """Run the scan command, check its output is a report, keep it; returns the file."""
     argv = command_for(template, reference)
     try:
@@ -584,12 +712,12 @@ async def run_scan_command(template: str, reference: str, digest: str, keep_in: 
     except OSError as exc:
         raise RegistryError(f"scan command {argv[0]!r} could not start: {exc.strerror}") from exc
     try:
-        out, err = await asyncio.wait_for(process.communicate(), MAX_COMMAND_SECONDS)
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
     except TimeoutError:
         process.kill()
         await process.wait()
         raise RegistryError(f"scan command {argv[0]!r} ran longer than "
-                            f"{MAX_COMMAND_SECONDS:.0f} s and was stopped") from None
+                            f"{timeout:.0f} s and was stopped") from None
     if process.returncode != 0:
         lines = err.decode("utf-8", "replace").strip().splitlines()
         last = safe_text(lines[-1] if lines else "(no message)", 200)
@@ -606,19 +734,119 @@ async def run_scan_command(template: str, reference: str, digest: str, keep_in: 
     return target
 
 
+SCAN_WAIT_SECONDS: Final = 600.0
+"""How long `regtui scan` (and the TUI's scan) waits for Harbor's scan to end by default."""
+POLL_SECONDS: Final = 2.0
+CLOCK_SKEW: Final = timedelta(minutes=5)
+"""A finished scan this much older than the trigger is the previous one, not ours."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanProgress:
+    """What a waiting scan is doing, for a progress line or a status bar."""
+
+    reference: str
+    state: str
+    """`started`, `running`, or `command` (the configured scan command runs)."""
+    percent: int | None = None
+    elapsed: float = 0.0
+
+    def describe(self) -> str:
+        percent = f" {self.percent}%" if self.percent is not None else ""
+        return f"{self.reference}: {self.state}{percent} ({self.elapsed:.0f} s)"
+
+
+ProgressSink = Callable[[ScanProgress], None]
+
+
+class ScanUnfinished(RegistryError):
+    """The scan was started but did not end within the wait: not a failure of the scan."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanWait:
+    """How to wait for a triggered scan; `seconds = 0` only starts it."""
+
+    seconds: float = SCAN_WAIT_SECONDS
+    poll_seconds: float = POLL_SECONDS
+    on_progress: ProgressSink | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    clock: Callable[[], float] = time.monotonic
+
+
 async def trigger_scan(inventory: InventoryService, command: str, repository: str,
-                       reference: str, keep_in: Path) -> str:
-    """Start a scan of one tag or digest; returns what happened, for the audit line."""
+                       reference: str, keep_in: Path, wait: ScanWait | None = None) -> str:
+    """Start a scan of one tag or digest and wait for it; returns the audit outcome.
+
+    Raises RegistryError when the scan could not start or ended in an error, and
+    ScanUnfinished when it was still running when the wait ran out.
+    """
+    wait = wait or ScanWait()
     backend = inventory.backend
     head = await backend.head_manifest(repository, reference)
     api = scan_api(backend)
+    label = f"{repository}@{head.digest[:19]}"
     if api is not None:
-        await api.scans().trigger(repository, head.digest)
-        return f"ok: Harbor scan started for {head.digest}"
+        harbor = api.scans()
+        triggered = datetime.now(UTC)
+        await harbor.trigger(repository, head.digest)
+        if wait.seconds <= 0:
+            return f"ok: Harbor scan started for {head.digest}"
+        report = await _wait_for_harbor(harbor, repository, head.digest, label, triggered, wait)
+        return (f"ok: scan finished: {_counts_text(report.counts)} "
+                f"({safe_text(report.scanner_label, 60)})")
     if not command:
         raise UsageError(f"registry {inventory.name} has no scan API and no "
                          "[registries.scans] command to run")
+    if wait.on_progress is not None:
+        wait.on_progress(ScanProgress(label, "command"))
     host = backend.url.split("://", 1)[-1].rstrip("/")
+    limit = wait.seconds if wait.seconds > 0 else MAX_COMMAND_SECONDS
     path = await run_scan_command(command, f"{host}/{repository}@{head.digest}", head.digest,
-                                  keep_in)
+                                  keep_in, timeout=min(limit, MAX_COMMAND_SECONDS))
     return f"ok: report kept in {path}"
+
+
+async def _wait_for_harbor(harbor: HarborScans, repository: str, digest: str, label: str,
+                           triggered: datetime, wait: ScanWait) -> ScanReport:
+    """Poll the artifact's scan overview until Harbor says the scan ended, or time runs out.
+
+    Right after the trigger the overview may still show the previous scan: an ended scan
+    (finished or failed) counts only once this one was seen running, or when it ended after
+    the trigger.
+    """
+    started = wait.clock()
+    seen_running = False
+    last: ScanProgress | None = None
+    while True:
+        report = await harbor.status(repository, digest)
+        elapsed = wait.clock() - started
+        ours = report is not None and (seen_running or _ended_after(report, triggered))
+        if ours and report is not None and report.state is ScanState.ERROR:
+            raise RegistryError(f"Harbor's scan of {label} ended in an error (see the scan "
+                                "log in Harbor)")
+        if ours and report is not None and report.state is ScanState.SCANNED:
+            return report
+        running = report is not None and report.state is ScanState.RUNNING
+        seen_running = seen_running or running
+        progress = ScanProgress(label, "running" if running else "started",
+                                report.progress if running and report else None, elapsed)
+        if wait.on_progress is not None and (last is None or (progress.state, progress.percent)
+                                             != (last.state, last.percent)):
+            wait.on_progress(progress)
+        last = progress
+        if elapsed >= wait.seconds:
+            where = f" at {progress.percent}%" if progress.percent is not None else ""
+            raise ScanUnfinished(f"Harbor's scan of {label} was still {progress.state}{where} "
+                                 f"after {wait.seconds:g} s; Harbor goes on with it "
+                                 "(`regtui scans` shows the result)")
+        await wait.sleep(wait.poll_seconds)
+
+
+def _ended_after(report: ScanReport, triggered: datetime) -> bool:
+    return report.scanned_at is not None and _aware(report.scanned_at) >= triggered - CLOCK_SKEW
+
+
+def _counts_text(counts: SeverityCounts) -> str:
+    parts = [f"{counts.of(s)}{s.letter}" for s in sorted(Severity, reverse=True) if counts.of(s)]
+    return (" ".join(parts) if parts else "clean") + f", {counts.fixable} fixable"

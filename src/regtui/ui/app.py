@@ -517,6 +517,8 @@ class RegtuiApp(App[int]):
         if data.summaries.get(summary.name) == summary and summary.name in data.tables:
             return  # resolved again, nothing changed: nothing to redraw
         data.set_summary(summary)
+        if not data.repo_errors:
+            self.clear_error(f"repo:{registry}")  # the last failing repository was read
         self._changed(registry, summary.name)
 
     def on_repo_confirmed(self, message: RepoConfirmed) -> None:
@@ -542,8 +544,10 @@ class RegtuiApp(App[int]):
         status.from_snapshot = False
         if message.walked and not data.unconfirmed:
             data.live_walk_done = True
-        self.clear_error(f"refresh:{message.registry}", f"revalidate:{message.registry}",
-                         f"repo:{message.registry}")
+        done = [f"refresh:{message.registry}", f"revalidate:{message.registry}"]
+        if not data.repo_errors:  # a repository the walk could not read stays on the line
+            done.append(f"repo:{message.registry}")
+        self.clear_error(*done)
         self._changed(message.registry, None)
 
     def scans_changed(self, registry: str) -> None:

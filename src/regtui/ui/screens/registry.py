@@ -182,7 +182,7 @@ class RegistryScreen(BaseScreen):
             cells = (*cells, pushed_cell(row, now))
         if row.depth:
             return (*cells, Shown(""))
-        return (*cells, Shown(scan_cell(self.data.scans.get(row.record.digest)), 40))
+        return (*cells, scan_cell(self.data.scans.get(row.record.digest)))
 
 
     def show_repos(self, keep: str | None = None) -> None:

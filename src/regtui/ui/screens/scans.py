@@ -43,6 +43,7 @@ from regtui.render.scans import (
     hit_rows,
     hits_summary,
     overview_text,
+    platforms_line,
     repo_row_cells,
     repo_row_style,
     repository_rows,
@@ -51,7 +52,14 @@ from regtui.render.scans import (
     scan_rows,
     severity_cell,
 )
-from regtui.services.scans import CveHit, TagScan, check_cve_id
+from regtui.services.scans import (
+    CveHit,
+    RegistryView,
+    ScanProgress,
+    ScanWait,
+    TagScan,
+    check_cve_id,
+)
 from regtui.text import Shown, safe_text
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.vtable import VirtualTable
@@ -73,6 +81,8 @@ class ScanSource(Protocol):
     async def full_report(self, scan: TagScan) -> ScanReport | None: ...
 
     async def search_cve(self, scans: Sequence[TagScan], cve: str) -> list[CveHit]: ...
+
+    async def registry_view(self, scans: Sequence[TagScan], limit: int = 5) -> RegistryView: ...
 
     def forget(self) -> None: ...
 
@@ -111,6 +121,10 @@ class ScansScreen(BaseScreen):
         self.scans: list[TagScan] = []
         self.scan_filter = ScanFilter()
         self.by_repository = False
+        self.scanning = ""
+        """What a scan started here is doing (`ctrl+t`), shown under the table."""
+        self.view: RegistryView | None = None
+        """Registry-wide totals, worst images, widest CVEs: Security Hub's where it has one."""
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text("reading scan reports…"), id="scans-overview")
@@ -156,15 +170,20 @@ class ScansScreen(BaseScreen):
                 self.show(partial=len(records))
 
         self.scans = await self.source.scan_tags(records, arrived)
+        self.view = None
+        self.show()
+        self.view = await self.source.registry_view(self.scans)
         if self.registry in self.rapp.store.registries:
             self.rapp.store[self.registry].set_scans(self.scans)
             self.rapp.scans_changed(self.registry)
         self.show()
 
+    def _filter(self) -> ScanFilter:
+        return ScanFilter(self.scan_filter.severity, self.scan_filter.fixable_only,
+                          self.scan_filter.status, self.filters.get("scans", TextFilter()))
+
     def show(self, partial: int | None = None) -> None:
-        text_filter = self.filters.get("scans", TextFilter())
-        scan_filter = ScanFilter(self.scan_filter.severity, self.scan_filter.fixable_only,
-                                 self.scan_filter.status, text_filter)
+        scan_filter = self._filter()
         table = self.query_one("#scans", VirtualTable)
         rows: Sequence[ScanRow | RepoScanRow]
         if self.by_repository:
@@ -180,10 +199,10 @@ class ScansScreen(BaseScreen):
         shown = (f"{plural(len(rows), 'repository', 'repositories')} · {tags}"
                  if self.by_repository else f"{len(rows):,}/{tags}")
         table.border_title = Text(f"{shown}{reading}")
-        table.border_subtitle = Text(f"filters: {scan_filter.describe()}")
+        self._show_subtitle()
         table.invalidate()
         self.query_one("#scans-overview", Static).update(
-            Text(overview_text(self.scans, self.source.problems)))
+            Text(overview_text(self.scans, self.source.problems, self.view)))
 
     def refresh_data(self) -> None:
         self.load()
@@ -208,12 +227,29 @@ class ScansScreen(BaseScreen):
 
     @work(exclusive=True, group="scan-trigger", exit_on_error=False)
     async def trigger(self, record: TagRecord) -> None:
-        """Through the operations service (read-only check, audit), then read again."""
+        """Through the operations service (read-only check, audit), waiting for the scan to
+        end with its progress under the table; then read again. A failure or a scan still
+        running when the wait ends is the error line (and audited)."""
         operations = self.rapp.operations(self.registry)
-        outcome = await operations.scan(record.repository, record.tag)
-        self.notify(safe_text(f"{record.reference}: {outcome}", 300), markup=False)
-        self.source.forget()
-        self.load()
+
+        def progress(step: ScanProgress) -> None:
+            self.scanning = safe_text(step.describe(), 120)
+            self._show_subtitle()
+
+        self.notify(safe_text(f"{record.reference}: scan requested", 300), markup=False)
+        try:
+            outcome = await operations.scan(record.repository, record.tag,
+                                            wait=ScanWait(on_progress=progress))
+            self.notify(safe_text(f"{record.reference}: {outcome}", 300), markup=False)
+        finally:
+            self.scanning = ""
+            self.source.forget()
+            self.load()
+
+    def _show_subtitle(self) -> None:
+        table = self.query_one("#scans", VirtualTable)
+        scanning = f"scanning {self.scanning} · " if self.scanning else ""
+        table.border_subtitle = Text(f"{scanning}filters: {self._filter().describe()}")
 
     # -- filters -----------------------------------------------------------------------------
 
@@ -301,7 +337,9 @@ class ScanDetailScreen(BaseScreen):
     def compose_body(self) -> ComposeResult:
         yield VirtualTable(FINDING_COLUMNS, finding_cells, style_of=finding_style,
                            id="findings", empty="reading the report…")
-        yield Static(Text("Enter: description and references · b: group by package or CVE · "
+        platforms = platforms_line(self.scan)
+        yield Static(Text((f"{platforms}\n" if platforms else "") +
+                          "Enter: description and references · b: group by package or CVE · "
                           "c: copy id"), id="finding-detail")
 
     def on_mount(self) -> None:
@@ -334,7 +372,9 @@ class ScanDetailScreen(BaseScreen):
         table.set_rows(rows)
         table.empty_text = (self.scan.error and safe_text(self.scan.error, 300)) or (
             "no findings" if self.report is not None else "not scanned")
-        table.border_title = Text(f"{len(findings):,} findings · by {group_by.value}")
+        cves = len({finding.vulnerability_id for finding in findings})
+        table.border_title = Text(f"{len(findings):,} findings · {cves:,} CVEs · "
+                                  f"by {group_by.value}")
         table.invalidate()
 
     def apply_filter(self, table_id: str, text_filter: TextFilter) -> None:

@@ -22,7 +22,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from regtui.render.columns import Column, fit_columns
+from regtui.render.columns import Column, Span, Styled, fit_columns
 from regtui.text import ELLIPSIS, Shown, Tailed
 
 
@@ -58,6 +58,11 @@ class VirtualTable(ScrollView, can_focus=True):
     VirtualTable > .vtable--error { color: $text-error; }
     VirtualTable > .vtable--marked { background: $accent 30%; text-style: bold; }
     VirtualTable > .vtable--empty { color: $text-muted; text-style: italic; }
+    VirtualTable > .vtable--severity-critical { color: $severity-critical; }
+    VirtualTable > .vtable--severity-high { color: $severity-high; }
+    VirtualTable > .vtable--severity-medium { color: $severity-medium; }
+    VirtualTable > .vtable--severity-low { color: $severity-low; }
+    VirtualTable > .vtable--severity-unknown { color: $severity-unknown; }
     """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -68,6 +73,7 @@ class VirtualTable(ScrollView, can_focus=True):
         "vtable--error",
         "vtable--marked",
         "vtable--empty",
+        *(f"vtable--severity-{name}" for name in ("critical", "high", "medium", "low", "unknown")),
     }
 
     BINDINGS_TITLE = "Tables"
@@ -230,6 +236,15 @@ class VirtualTable(ScrollView, can_focus=True):
             self._styles[component] = style
         return style
 
+    def _span_style(self, component: str) -> Style:
+        """Only what a component sets (a severity's colour), cached like `_style`."""
+        key = f"~{component}"
+        style = self._styles.get(key)
+        if style is None:
+            style = self.get_component_rich_style(component, partial=True)
+            self._styles[key] = style
+        return style
+
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles.clear()  # theme, CSS or :focus changed: styles are computed afresh
@@ -261,25 +276,44 @@ class VirtualTable(ScrollView, can_focus=True):
                 return self._strip(" " + self.empty_text, "vtable--empty", width)
             return Strip.blank(width, self._style(""))
         row = self.rows[index]
-        line = self._line(self.cells_of(row), all_columns=True)
-        component = "vtable--cursor" if index == self.cursor else ""
-        return self._strip(line, component, width, row)
+        spans: list[Span] = []
+        line = self._line(self.cells_of(row), all_columns=True, spans=spans)
+        if index == self.cursor:  # the cursor's colours win over a cell's own
+            return self._strip(line, "vtable--cursor", width, row)
+        return self._strip(line, "", width, row, spans)
 
-    def _line(self, cells: tuple[Shown, ...], *, all_columns: bool) -> str:
-        """Lay the cells out in the fitted columns, cutting long ones with an ellipsis."""
+    def _line(self, cells: tuple[Shown, ...], *, all_columns: bool,
+              spans: list[Span] | None = None) -> str:
+        """Lay the cells out in the fitted columns, cutting long ones with an ellipsis; the
+        styled parts of `Styled` cells are added to `spans`, in characters of the line."""
         parts = []
+        at = 0
         for position, (column, width) in enumerate(self._fitted):
             index = self.columns.index(column) if all_columns else position
-            parts.append(_fit(cells[index] if index < len(cells) else "", width, column.align))
+            cell = cells[index] if index < len(cells) else ""
+            fitted = _fit(cell, width, column.align)
+            if spans is not None and isinstance(cell, Styled) and cell.spans:
+                spans.extend(_placed(cell, width, at, column.align))
+            parts.append(fitted)
+            at += len(fitted) + 1
         return " ".join(parts)
 
-    def _strip(self, text: str, component: str, width: int, row: Any = None) -> Strip:
+    def _strip(self, text: str, component: str, width: int, row: Any = None,
+               spans: Sequence[Span] = ()) -> Strip:
         style = self._style("")
         if row is not None and self._style_of is not None and (extra := self._style_of(row)):
             style = style + self._style(extra)
         if component:
             style = style + self._style(component)
-        return Strip([Segment(text, style)]).adjust_cell_length(width, style)
+        segments = []
+        at = 0
+        for start, end, name in spans:
+            if start > at:
+                segments.append(Segment(text[at:start], style))
+            segments.append(Segment(text[start:end], style + self._span_style(name)))
+            at = end
+        segments.append(Segment(text[at:], style))
+        return Strip(segments).adjust_cell_length(width, style)
 
     # -- cursor -----------------------------------------------------------------------------
 
@@ -356,6 +390,24 @@ def _index_of(rows: Sequence[Any], key: str, row_object: Any = None) -> int | No
         if row.key == key:
             return index
     return None
+
+
+def _placed(cell: Styled, width: int, at: int, align: str) -> list[Span]:
+    """A cell's spans moved to where `_fit` puts its text in the line: after the padding of
+    a right-aligned cell, and nothing past a cut."""
+    visible, pad = _layout(cell, width)
+    offset = at + (pad if align == "right" else 0)
+    return [(offset + start, offset + min(end, visible), name) for start, end, name in cell.spans
+            if start < visible]
+
+
+def _layout(text: str, width: int) -> tuple[int, int]:
+    """How many characters of `text` fit in `width` cells, and the padding left over."""
+    length = cell_len(text)
+    if length <= width:
+        return len(text), width - length
+    kept = chop_cells(text, max(0, width - 1))[0] if width else ""
+    return len(kept), max(0, width - cell_len(kept) - (1 if width else 0))
 
 
 def _fit(text: str, width: int, align: str) -> str:
