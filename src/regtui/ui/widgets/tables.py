@@ -30,5 +30,5 @@ def sync_rows(table: DataTable[Text], rows: Sequence[tuple[str, Sequence[Shown]]
                 table.add_row(*texts, key=key)
                 continue
             for column, text in zip(columns, texts, strict=False):
-                if table.get_cell(key, column) != text:
-                    table.update_cell(key, column, text)
+                if table.get_cell(key, column) != text:  # a wider value widens its column
+                    table.update_cell(key, column, text, update_width=True)
