@@ -2,7 +2,8 @@
 other snapshot files do not cover: the tags pane folded, the flat repository list, every
 tag-detail tab (an index, a single-platform image, no referrers), the error line, read-only
 mode, the delete-tag dialog (plain and typed), the audit log, GC history, retention (form,
-plan, stale plan), GC dry run (after a collect), logs (following, paused, filtered) and metrics.
+plan, stale plan), GC dry run (after a collect), logs (following, paused, filtered), metrics
+and the CVE search of the scans screen.
 
 Fixed data: the fake registry of `tests/ui/fakes.py`, a private minimal lab (deterministic
 seed: same digests and dates everywhere) for what reads a real registry (the retention plan,
@@ -38,10 +39,13 @@ from regtui.ui.screens.retention import RetentionScreen
 from regtui.ui.widgets.log_view import LogView
 from tests.fixtures.metrics import Backfilled, backfilled_prometheus
 from tests.ui import test_logs_screen as logs
+from tests.ui.conftest import AppMaker
 from tests.ui.fakes import FakeData, fake_config, fake_factory, fixed_clock
 from tests.ui.test_metrics_screen import host as metrics_host
 from tests.ui.test_metrics_screen import make_service
 from tests.ui.test_metrics_screen import settle as metrics_settle
+from tests.ui.test_scans_screen import at_scans
+from tests.ui.test_scans_screen import fake_app as scans_app
 from tests.ui.test_snapshots import SIZES, Snap, app_of, settle
 
 Scene = Callable[[Pilot[Any]], Awaitable[None]]
@@ -381,3 +385,20 @@ def test_metrics_snapshot(size: tuple[int, int], snap_compare: Snap,
     assert snap_compare(metrics_host(make_service(backfilled.url)), terminal_size=size,
                         run_before=run)
 
+
+
+# -- scans: the CVE search, over the fake registry and fixed Trivy reports -------------------
+
+
+async def at_cve_search(pilot: Pilot[Any]) -> None:
+    """`C` on the scans screen: every tag an advisory affects (latest and 3.20 share one)."""
+    await at_scans(pilot)
+    await pilot.press("C", *"cve-2023-4911", "enter")
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_cve_search_snapshot(size: tuple[int, int], snap_compare: Snap, make_app: AppMaker,
+                             tmp_path: Path) -> None:
+    assert snap_compare(scans_app(make_app, tmp_path), terminal_size=size,
+                        run_before=at_cve_search)
