@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.text import Text
 from textual.pilot import Pilot
-from textual.widgets import Button, Input, TabbedContent
+from textual.widgets import Button, DataTable, Input, RichLog, TabbedContent
 
 from regtui.config import Config, GcConfig, load_config
 from regtui.lab import Lab, start_lab
@@ -50,6 +51,31 @@ from tests.ui.test_snapshots import SIZES, Snap, app_of, settle
 
 Scene = Callable[[Pilot[Any]], Awaitable[None]]
 SIZE_IDS = [f"{w}x{h}" for w, h in SIZES]
+
+
+def widths_drawn(table: DataTable[Any]) -> bool:
+    """Every auto-width column is as wide as its widest `Text` cell: the table has measured
+    its rows (it does so when idle, which a loaded machine may reach only after the scene's
+    last pause)."""
+    return all(column.content_width >= max(
+        (cell.cell_len for cell in table.get_column_at(i) if isinstance(cell, Text)), default=0)
+        for i, column in enumerate(table.ordered_columns) if column.auto_width)
+
+
+def drawn(scene: Scene) -> Scene:
+    """`scene`, then until every DataTable on screen has measured its rows."""
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await scene(pilot)
+        for _ in range(200):
+            if all(widths_drawn(t) for t in pilot.app.screen.query(DataTable)):
+                break
+            await pilot.pause(0.02)
+        else:
+            raise AssertionError("a table never measured its rows")
+        await pilot.pause()
+
+    return run
 
 
 def fixed_app(config: Config, *, read_only: bool | None = None) -> RegtuiApp:
@@ -234,7 +260,7 @@ def scene_config(scene: str, where: Path) -> Config:
 @pytest.mark.parametrize("scene", list(SCENES))
 def test_snapshot(scene: str, size: tuple[int, int], snap_compare: Snap, here: Path) -> None:
     app = fixed_app(scene_config(scene, here), read_only=True if scene == "read-only" else None)
-    assert snap_compare(app, terminal_size=size, run_before=SCENES[scene])
+    assert snap_compare(app, terminal_size=size, run_before=drawn(SCENES[scene]))
 
 
 # -- a real registry: the retention plan and garbage-collect --------------------------------
@@ -313,8 +339,14 @@ def gc_dry_run(ops: LabOps) -> Scene:
         pilot.app.push_screen(screen)
         await settle(pilot)
         await pilot.click("#gc-dry")
-        await until(pilot, lambda: screen.last_dry_run is not None
-                    and not screen.query_one("#gc-dry", Button).disabled)
+        log = screen.query_one(RichLog)
+
+        def shown() -> bool:  # the run's summary written, and the log scrolled down to it
+            return (screen.last_dry_run is not None and log.is_vertical_scroll_end
+                    and not screen.query_one("#gc-dry", Button).disabled
+                    and any("dry-run: exit" in line.text for line in log.lines))
+
+        await until(pilot, shown)
     return run
 
 
@@ -331,7 +363,7 @@ def test_lab_snapshot(scene: str, size: tuple[int, int], snap_compare: Snap, her
                       request: pytest.FixtureRequest) -> None:
     lab = request.getfixturevalue("collected_lab" if scene.startswith("gc") else "minimal_lab")
     run = LAB_SCENES[scene](LabOps(lab))
-    assert snap_compare(fixed_app(fake_config(here)), terminal_size=size, run_before=run)
+    assert snap_compare(fixed_app(fake_config(here)), terminal_size=size, run_before=drawn(run))
 
 
 # -- logs from a fixed file, metrics from backfilled history --------------------------------
@@ -364,7 +396,7 @@ LOG_SCENES: dict[str, Scene] = {
 def test_logs_snapshot(scene: str, size: tuple[int, int], snap_compare: Snap,
                        here: Path) -> None:
     assert snap_compare(fixed_app(fake_config(here)), terminal_size=size,
-                        run_before=LOG_SCENES[scene])
+                        run_before=drawn(LOG_SCENES[scene]))
 
 
 @pytest.fixture(scope="module")
@@ -383,7 +415,7 @@ def test_metrics_snapshot(size: tuple[int, int], snap_compare: Snap,
         await metrics_settle(pilot)
 
     assert snap_compare(metrics_host(make_service(backfilled.url)), terminal_size=size,
-                        run_before=run)
+                        run_before=drawn(run))
 
 
 
@@ -401,4 +433,4 @@ async def at_cve_search(pilot: Pilot[Any]) -> None:
 def test_cve_search_snapshot(size: tuple[int, int], snap_compare: Snap, make_app: AppMaker,
                              tmp_path: Path) -> None:
     assert snap_compare(scans_app(make_app, tmp_path), terminal_size=size,
-                        run_before=at_cve_search)
+                        run_before=drawn(at_cve_search))
