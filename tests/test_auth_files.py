@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -211,3 +213,56 @@ def test_fake_credential_helper_reads_the_real_registry(
     status, out, err = inventory(capsys, plain_config(tmp_path, htpasswd_lab))
     assert status == 0, err
     assert out.strip() and log.read_text().splitlines() == [f"get {host}"]
+
+
+# --- the real `skopeo login` against the real lab ----------------------------------------------
+
+
+def skopeo_login(lab: Lab, env: dict[str, str], *extra: str) -> None:
+    """The real skopeo (Debian's package), with only the environment given: where it writes
+    is decided by XDG_RUNTIME_DIR / REGISTRY_AUTH_FILE, as on an operator's machine."""
+    skopeo = shutil.which("skopeo")
+    assert skopeo is not None, "skopeo is not installed: apt-get install skopeo"
+    host = lab.url.split("://", 1)[1]
+    assert lab.username is not None and lab.password is not None
+    result = subprocess.run(
+        [skopeo, "login", "--tls-verify=false", "--username", lab.username,
+         "--password-stdin", *extra, host],
+        input=lab.password, capture_output=True, text=True, timeout=60,
+        env={"PATH": os.environ["PATH"], **env}, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("where", ["XDG_RUNTIME_DIR", "REGISTRY_AUTH_FILE", "DOCKER_CONFIG"])
+def test_real_skopeo_login_reads_the_real_registry(
+    htpasswd_lab: Lab, tmp_path: Path, homes: dict[str, str], where: str,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`skopeo login` without `--authfile` used to leave regtui without credentials.
+
+    Where skopeo 1.9.3 writes (containers/common's default auth file): `$REGISTRY_AUTH_FILE`,
+    else `$DOCKER_CONFIG/config.json` when DOCKER_CONFIG is set, else
+    `$XDG_RUNTIME_DIR/containers/auth.json`; regtui must find each.
+    """
+    env = dict(homes)
+    if where != "DOCKER_CONFIG":
+        del env["DOCKER_CONFIG"]
+    if where == "REGISTRY_AUTH_FILE":
+        env["REGISTRY_AUTH_FILE"] = str(tmp_path / "ci" / "auth.json")
+    use_env(monkeypatch, env)
+    for key in ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE"):
+        if key in env:
+            monkeypatch.setenv(key, env[key])
+        else:
+            monkeypatch.delenv(key, raising=False)
+    config = plain_config(tmp_path, htpasswd_lab)
+    status, _, err = inventory(capsys, config)
+    assert status == 1 and "skopeo login" in err and "podman login" in err, err
+    skopeo_login(htpasswd_lab, env)
+    written = {"XDG_RUNTIME_DIR": runtime_file(homes), "DOCKER_CONFIG": docker_file(homes),
+               "REGISTRY_AUTH_FILE": Path(env.get("REGISTRY_AUTH_FILE", "-"))}[where]
+    assert written.is_file(), f"skopeo wrote elsewhere: {sorted(tmp_path.rglob('*.json'))}"
+    status, out, err = inventory(capsys, config)
+    assert status == 0, err
+    assert {json.loads(line)["repository"] for line in out.splitlines()} >= {"app"}

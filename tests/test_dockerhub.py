@@ -27,10 +27,10 @@ from regtui.registry.dockerhub import (
     parse_pull_limit,
 )
 from regtui.registry.factory import open_backend
-from regtui.registry.models import Gauge
+from regtui.registry.models import Gauge, TagRecord
 from regtui.services.audit import AuditLog
 from regtui.services.impact import Strategy, Target
-from regtui.services.inventory import InventoryService
+from regtui.services.inventory import InventoryService, summarize
 from regtui.services.operations import OperationsService
 from tests.doubles.hub_double import TAGS, TOKEN, USERNAME, HubDouble
 
@@ -129,8 +129,9 @@ async def test_no_configuration_lists_the_login_namespace_or_says_what_to_set(
         hub: HubDouble, tmp_path: Path) -> None:
     anonymous = backend_for(hub, tmp_path, user="")
     try:
-        with pytest.raises(AuthError, match=r"no catalog: set repositories"):
+        with pytest.raises(AuthError, match=r"no catalog: set repositories") as caught:
             await names_of(anonymous)
+        assert "podman login or skopeo login" in str(caught.value)
     finally:
         await anonymous.aclose()
 
@@ -152,6 +153,31 @@ async def test_tags_page_through_the_hub_api(hub: HubDouble, tmp_path: Path) -> 
     assert tag.full_size == model.full_size > 0
     assert tag.last_pushed is not None and tag.status == "inactive"
     assert tag.digests == (model.digest,)
+
+
+async def test_tag_records_carry_the_hubs_push_and_pull_activity(hub: HubDouble,
+                                                                 tmp_path: Path) -> None:
+    """`tag_last_pulled` and `status` reach the records, and the repository's last push is
+    the Hub's `tag_last_pushed`, not the newest image's created time."""
+    model = hub.repos[RELEASES].tags
+    model["1.0.0"].pulled = "2026-11-29T08:30:00.000000Z"
+    model["1.0.1"].pushed = "2026-11-25T12:00:00.000000Z"
+    service = InventoryService(backend_for(hub, tmp_path, RELEASES), flavor="dockerhub")
+    try:
+        assert service.capabilities.tag_activity
+        records: dict[str, TagRecord] = {r.tag: r for r in await service.tag_records(RELEASES)}
+    finally:
+        await service.aclose()
+    pulled = records["1.0.0"]
+    assert (pulled.pulled_at, pulled.status) == (datetime(2026, 11, 29, 8, 30, tzinfo=UTC),
+                                                 "active")
+    assert {r.status for t, r in records.items() if t != "1.0.0"} == {"inactive"}
+    assert all(r.pulled_at is None for t, r in records.items() if t != "1.0.0")
+    newest = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    assert records["1.0.1"].pushed_at == newest
+    summary = summarize("hub", RELEASES, list(records.values()))
+    created = max(r.created for r in records.values() if r.created is not None)
+    assert summary.last_push == newest != created
 
 
 def test_images_as_one_object_or_an_array() -> None:

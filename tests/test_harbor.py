@@ -361,6 +361,7 @@ async def test_missing_credentials_are_named_in_the_error(harbor: HarborDouble,
         await backend.quotas()
     await backend.aclose()
     assert "/api/v2.0/quotas" in str(caught.value)
+    assert "podman login or skopeo login" in str(caught.value)  # not only docker's
 
 
 def test_cli_inventory_reads_a_harbor_flavor_registry(harbor: HarborDouble,
@@ -409,6 +410,7 @@ async def test_anonymous_listing_nothing_says_to_log_in(harbor: HarborDouble,
         _ = [name async for name in backend.repositories()]
     await backend.aclose()
     assert "\n" not in str(caught.value) and harbor.count("GET", "/api/v2.0/projects") == 1
+    assert str(caught.value).endswith("docker login, podman login or skopeo login")
 
 
 # -- through the operations service, as the CLI and the TUI use it --------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,10 +11,18 @@ from regtui.filter import FilterError, parse_filter
 from regtui.registry.models import ArtifactKind, RepositorySummary, TagRecord
 from regtui.render import formats
 from regtui.render.columns import Column, fit_columns
+from regtui.render.detail import activity_lines
 from regtui.render.fleet import RegistryStatus, fleet_cells, status_word
 from regtui.render.repos import RepoSort, flat_rows, repo_cells, tree_rows
 from regtui.render.sorting import version_key
-from regtui.render.tags import TagSort, TagTable, group_tags, marks, tag_cells
+from regtui.render.tags import (
+    TagSort,
+    TagTable,
+    activity_cells,
+    group_tags,
+    marks,
+    tag_cells,
+)
 from regtui.text import Untrusted as U
 from regtui.text import safe_text
 
@@ -136,6 +145,19 @@ def test_tag_cells_show_humanized_values() -> None:
     assert cells[2] == "3.0 MiB"
     assert cells[3] == "linux/amd64"
     assert cells[4] == "2 days ago"
+
+
+def test_activity_cells_and_lines_show_the_registrys_own_times() -> None:
+    base = record("1.0", days=30)
+    hub = replace(base, pushed_at=NOW - timedelta(days=3), pulled_at=NOW - timedelta(hours=5),
+                  status=U("active\x1b[2J"))
+    assert activity_cells(hub, NOW) == ("3 days ago", "5 hours ago", "active␛[2J")
+    assert activity_cells(base, NOW) == ("-", "-", "-")
+    assert hub.push_time == NOW - timedelta(days=3) and base.push_time == base.created
+    lines = dict(activity_lines(hub, NOW))
+    assert lines["Last pulled"] == "2026-01-02 07:00:00 UTC (5 hours ago)"
+    assert lines["Status"] == "active␛[2J"
+    assert dict(activity_lines(base, NOW))["Last pulled"] == "never (or not recorded)"
 
 
 def test_tag_cells_make_hostile_names_literal() -> None:

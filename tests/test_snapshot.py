@@ -124,3 +124,20 @@ def test_a_walk_killed_midway_keeps_what_it_read(lab: Lab, tmp_path: Path) -> No
     assert sorted(got) == sorted(name for name in read if want.get(name))
     for name, records in got.items():
         assert records == want[name], name
+
+
+def test_every_date_field_of_a_record_survives_the_snapshot() -> None:
+    """Dates are found by type, so a date field added to TagRecord (Hub's pulled_at) is
+    stored as text and read back as a datetime, not left for json to refuse."""
+    from datetime import UTC, datetime
+
+    from regtui.registry.models import ArtifactKind, TagRecord
+    from regtui.services.snapshot import decode_records, encode_records
+    from regtui.text import untrusted
+
+    when = datetime(2026, 11, 29, 8, 30, tzinfo=UTC)
+    record = TagRecord("hub", untrusted("team-a/releases"), untrusted("1.0.0"),
+                       "sha256:" + "a" * 64, untrusted("m"), 1, (), when, ArtifactKind.IMAGE,
+                       pushed_at=when, pulled_at=when, status=untrusted("active"))
+    [back] = decode_records("hub", "team-a/releases", encode_records([record]))
+    assert back == record

@@ -5,7 +5,8 @@ in-memory model built by reading the real lab registry, and forwards `/v2/` to t
 so every manifest and blob is real. Every request it receives (method, path, query, body)
 and every JSON answer before it is sent are checked against the facts of Harbor's swagger
 kept in `specs/harbor-subset.yaml` (see `subset.py`): a violation is recorded in
-`violations`, the client gets a 400 or 500, and the fixture fails the test.
+`violations`, the client gets a 400 or 500, and the fixture fails the test. The plumbing
+(routing, spec checks, validated answers) is `tests.doubles.loopback`'s, as for Hub and Nexus.
 
 What it does the way Harbor does: projects own repositories named `project/repo`; nested
 names must be URL-encoded twice in paths; lists page with `page`/`page_size`, `X-Total-Count`
@@ -30,14 +31,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
 from regtui.registry import mediatypes as mt
-from tests.doubles.subset import SpecViolation, SubsetSpec, harbor_spec
+from tests.doubles.loopback import Recorder, Route, SpecHandler, lab_names, serving
+from tests.doubles.subset import SubsetSpec, harbor_spec
 
 API: Final = "/api/v2.0"
 TOP_PROJECT: Final = "lab"
@@ -124,20 +125,14 @@ class HarborDouble:
         self.project_allowlists = dict(project_allowlists or {})
         self.scan_accept: list[str] = []
         """The X-Accept-Vulnerabilities header of each scan-aware request, as sent."""
-        self.schemas = schemas or harbor_spec()
+        self.recorder = Recorder(schemas or harbor_spec())
         self.projects: dict[str, Project] = {}
         self.deleted: set[tuple[str, str]] = set()
-        self.requests: list[tuple[str, str]] = []
-        self.violations: list[str] = []
-        self.corrupt: dict[str, Corrupter] = {}
-        """Operation template -> function applied to the body before validation (drift tests)."""
         self.gc_runs: list[GcExecution] = []
         self.tokens: dict[str, bool] = {}
         """Bearer tokens handed out by `/service/token` -> whether they carry admin rights."""
-        self.lock = threading.RLock()
         self._ids = iter(range(1, 1 << 30))
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._context: Any = None
         self.url = ""
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -151,29 +146,42 @@ class HarborDouble:
 
     def start(self) -> None:
         self._load()
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        server.daemon_threads = True
-        server.double = self  # type: ignore[attr-defined]
-        self._server = server
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
-        self._thread = threading.Thread(target=server.serve_forever, name="harbor-double",
-                                        daemon=True)
-        self._thread.start()
+        self._context = serving(_Handler, self, "harbor-double")
+        self.url = self._context.__enter__()
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self._context is not None:
+            self._context.__exit__(None, None, None)
+            self._context = None
+
+    # -- what tests read: the recorder's ------------------------------------------------------
+
+    @property
+    def violations(self) -> list[str]:
+        return self.recorder.violations
+
+    @property
+    def corrupt(self) -> dict[str, Corrupter]:
+        """Operation template -> function applied to the body before validation (drift tests)."""
+        return self.recorder.corrupt
+
+    @property
+    def lock(self) -> threading.RLock:
+        return self.recorder.lock
+
+    @property
+    def schemas(self) -> SubsetSpec:
+        return self.recorder.spec
+
+    def count(self, method: str | None = None, prefix: str = "") -> int:
+        """Requests seen, optionally of one method and under one path prefix."""
+        return self.recorder.count(method, prefix)
 
     # -- the model, read from the real registry --------------------------------------------------
 
     def _load(self) -> None:
         with httpx.Client(base_url=self.upstream, timeout=30.0) as client:
-            for upstream in _catalog(client):
+            for upstream in lab_names(self.upstream):
                 self._load_repo(client, upstream)
 
     def _load_repo(self, client: httpx.Client, upstream: str) -> None:
@@ -231,101 +239,52 @@ class HarborDouble:
     def next_id(self) -> int:
         return next(self._ids)
 
-    def count(self, method: str | None = None, prefix: str = "") -> int:
-        """Requests seen, optionally of one method and under one path prefix."""
-        with self.lock:
-            return sum(1 for m, p in self.requests
-                       if (method is None or m == method) and p.startswith(prefix))
 
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(SpecHandler):
     """Routes one request; the state lives on the double."""
 
-    protocol_version = "HTTP/1.1"
-    server: ThreadingHTTPServer
+    prefix = API
+    strict_slash = False
+    not_found = (b'{"errors":[{"code":"NOT_FOUND","message":"no route"}]}', "application/json")
+    bad_request_status = 400
 
     @property
     def double(self) -> HarborDouble:
         double: HarborDouble = self.server.double  # type: ignore[attr-defined]
         return double
 
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_HEAD(self) -> None:
-        self._dispatch("HEAD")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def _dispatch(self, method: str) -> None:
-        url = urlsplit(self.path)
-        with self.double.lock:
-            self.double.requests.append((method, url.path))
-        self._body = self.rfile.read(int(self.headers.get("content-length") or 0))
-        self._query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        if url.path == "/service/token":
+    def outside_routes(self, method: str, path: str) -> bool:
+        """The token service and `/v2` (not in Harbor's API spec); anything else unknown."""
+        self._body = b""
+        self._query: dict[str, str] = {}
+        if path == "/service/token":
             self._token()
-        elif url.path.startswith(API + "/"):
-            self._api(method, url.path[len(API):], parse_qs(url.query))
-        elif url.path.startswith("/v2/"):
-            self._registry(method, url.path, url.query)
+        elif path.startswith("/v2/"):
+            self._registry(method, path, urlsplit(self.path).query)
+        elif not path.startswith(API + "/"):
+            self.send(404, b"404 page not found\n", "text/plain")
         else:
-            self._send(404, b"404 page not found\n", "text/plain")
-
-    # -- plumbing -----------------------------------------------------------------------------
-
-    def _request_in_spec(self, method: str, template: str, query: dict[str, list[str]]) -> bool:
-        """What regtui sent must be an operation of Harbor's spec, with declared parameters;
-        a violation is recorded (the fixture fails the test) and answered 400."""
-        try:
-            body = json.loads(self._body) if self._body else None
-        except ValueError:
-            body = self._body.decode(errors="replace")
-        try:
-            self.double.schemas.check_request(method, template, query, body)
-        except SpecViolation as exc:
-            with self.double.lock:
-                self.double.violations.append(f"request: {exc}")
-            self._send(400, f"harbor double: {exc}\n".encode(), "text/plain")
             return False
         return True
 
-    def _send(self, status: int, body: bytes, content_type: str = "application/json",
-              headers: dict[str, str] | None = None, method: str = "GET") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        if method != "HEAD":
-            self.wfile.write(body)
+    def route_path(self, path: str) -> str:
+        """Go decodes the path once before routing; Harbor decodes repository names once more."""
+        return unquote(path)
 
-    def _json(self, method: str, template: str, status: int, body: Json,
-              headers: dict[str, str] | None = None) -> None:
-        """Validate against the spec, then send; a violation is recorded and answered 500."""
-        corrupter = self.double.corrupt.get(template)
-        if corrupter is not None:
-            body = corrupter(body)
-        try:
-            self.double.schemas.validate(method, template, status, body)
-        except SpecViolation as exc:
-            with self.double.lock:
-                self.double.violations.append(str(exc))
-            self._send(500, f"harbor double: {exc}\n".encode(), "text/plain")
+    def serve_route(self, method: str, template: str, handler: str, args: list[str],
+                    query: dict[str, list[str]], body: bytes) -> None:
+        self._body = body
+        self._query = {k: v[-1] for k, v in query.items()}
+        auth = self._auth()
+        open_route = template == "/systeminfo" or (template == "/projects" and auth == "none")
+        if auth == "bad" or (auth == "none" and not open_route):
+            self._error(method, template, 401, "UNAUTHORIZED", "unauthorized")
             return
-        payload = b"" if body is None else json.dumps(body).encode()
-        self._send(status, payload, headers=headers)
+        with self.double.lock:
+            getattr(self, handler)(method, template, auth, *args)
 
     def _error(self, method: str, template: str, status: int, code: str, message: str) -> None:
-        self._json(method, template, status, {"errors": [{"code": code, "message": message}]})
+        self.answer(method, template, status, {"errors": [{"code": code, "message": message}]})
 
     def _auth(self) -> str:
         """`ok`, `none` (anonymous) or `bad` (credentials given and wrong)."""
@@ -355,27 +314,9 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {"X-Total-Count": str(len(items))}
         if page * size < len(items):
             headers["Link"] = f'<{API}{path}?page={page + 1}&page_size={size}>; rel="next"'
-        self._json(method, template, 200, chunk, headers)
+        self.answer(method, template, 200, chunk, headers)
 
     # -- /api/v2.0 ----------------------------------------------------------------------------
-
-    def _api(self, method: str, path: str, query: dict[str, list[str]]) -> None:
-        # Go decodes the path once before routing; Harbor decodes repository names once more.
-        segments = [unquote(s) for s in unquote(path).strip("/").split("/")]
-        route = _match(method, segments)
-        if route is None:
-            self._send(404, b'{"errors":[{"code":"NOT_FOUND","message":"no route"}]}')
-            return
-        template, handler, args = route
-        if not self._request_in_spec(method, template, query):
-            return
-        auth = self._auth()
-        open_route = template == "/systeminfo" or (template == "/projects" and auth == "none")
-        if auth == "bad" or (auth == "none" and not open_route):
-            self._error(method, template, 401, "UNAUTHORIZED", "unauthorized")
-            return
-        with self.double.lock:
-            handler(self, method, template, auth, *args)
 
     def systeminfo(self, method: str, template: str, auth: str) -> None:
         info: dict[str, Json] = {"harbor_version": self.double.version, "auth_mode": "db_auth",
@@ -384,7 +325,7 @@ class _Handler(BaseHTTPRequestHandler):
                                  "current_time": _now()}
         if auth == "none":
             info = {"auth_mode": "db_auth", "harbor_version": self.double.version}
-        self._json(method, template, 200, info)
+        self.answer(method, template, 200, info)
 
     def projects(self, method: str, template: str, auth: str) -> None:
         rows = [_project_json(self.double, p) for p in self.double.projects.values()
@@ -440,10 +381,10 @@ class _Handler(BaseHTTPRequestHandler):
         own = self.double.project_allowlists.get(name)
         data["metadata"]["reuse_sys_cve_allowlist"] = "false" if own is not None else "true"
         data["cve_allowlist"] = _allowlist_json(found.id, own or ())
-        self._json(method, template, 200, data)
+        self.answer(method, template, 200, data)
 
     def system_allowlist(self, method: str, template: str, auth: str) -> None:
-        self._json(method, template, 200, _allowlist_json(0, self.double.system_allowlist))
+        self.answer(method, template, 200, _allowlist_json(0, self.double.system_allowlist))
 
     def scan(self, method: str, template: str, auth: str, project: str, name: str,
              reference: str) -> None:
@@ -455,7 +396,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(method, template, 404, "NOT_FOUND", f"artifact {reference} not found")
             return
         self.double.scan_runs[found.digest] = 2  # Pending, then Running, then done
-        self._json(method, template, 202, None)
+        self.answer(method, template, 202, None)
 
     def vulnerabilities(self, method: str, template: str, auth: str, project: str, name: str,
                         reference: str) -> None:
@@ -474,7 +415,7 @@ class _Handler(BaseHTTPRequestHandler):
             "scanner": _SCANNER, "severity": _worst(vulns), "vulnerabilities": vulns}}
         text = json.dumps(report)
         self.double.schemas.validate(method, template, 200, text)  # the spec says: a string
-        self._send(200, text.encode(), "application/json")
+        self.send(200, text.encode(), "application/json")
 
     def security_summary(self, method: str, template: str, auth: str) -> None:
         rows = _hub_rows(self.double)
@@ -503,7 +444,7 @@ class _Handler(BaseHTTPRequestHandler):
                  **{f"{name.lower()}_cnt": sum(1 for r in found if r["severity"] == name)
                     for name in ("Critical", "High", "Medium")}}
                 for key, found in per_artifact.items()][:5]
-        self._json(method, template, 200, data)
+        self.answer(method, template, 200, data)
 
     def security_vul(self, method: str, template: str, auth: str) -> None:
         conditions = dict(part.split("=", 1) for part in self._query.get("q", "").split(",")
@@ -530,7 +471,7 @@ class _Handler(BaseHTTPRequestHandler):
         if found is None:
             self._error(method, template, 404, "NOT_FOUND", f"artifact {reference} not found")
             return
-        self._json(method, template, 200, self._artifact_json(repo, found))
+        self.answer(method, template, 200, self._artifact_json(repo, found))
 
     def delete_tag(self, method: str, template: str, auth: str, project: str, name: str,
                    reference: str, tag: str) -> None:
@@ -542,7 +483,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(method, template, 404, "NOT_FOUND", f"tag {tag} not found")
             return
         self.double.deleted.add((repo.name, tag))
-        self._json(method, template, 200, None)
+        self.answer(method, template, 200, None)
 
     def _artifact_json(self, repo: Repo, artifact: Artifact) -> Json:
         data = _artifact_base(repo, artifact)
@@ -592,7 +533,7 @@ class _Handler(BaseHTTPRequestHandler):
         run = GcExecution(self.double.next_id(), params.get("dry_run") is True,
                           params.get("delete_untagged") is True, _now())
         self.double.gc_runs.append(run)
-        self._json(method, template, 201, None, {"Location": f"{API}/system/gc/{run.id}"})
+        self.answer(method, template, 201, None, {"Location": f"{API}/system/gc/{run.id}"})
 
     def _gc_run(self, method: str, template: str, job: str) -> GcExecution | None:
         run = next((r for r in self.double.gc_runs if str(r.id) == job), None)
@@ -608,7 +549,7 @@ class _Handler(BaseHTTPRequestHandler):
         run = self._gc_run(method, template, job)
         if run is not None:
             _advance(self.double, run)
-            self._json(method, template, 200, _gc_json(run))
+            self.answer(method, template, 200, _gc_json(run))
 
     def gc_log(self, method: str, template: str, auth: str, job: str) -> None:
         run = self._gc_run(method, template, job)
@@ -620,7 +561,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         text = "".join(line + "\n" for line in run.log)
         self.double.schemas.validate(method, template, 200, text)
-        self._send(200, text.encode(), "text/plain")
+        self.send(200, text.encode(), "text/plain")
 
     # -- /v2 ----------------------------------------------------------------------------------
 
@@ -628,14 +569,14 @@ class _Handler(BaseHTTPRequestHandler):
         """Harbor's token service: a bearer token for `/v2`, for the admin only here."""
         auth = self._auth()
         if auth == "bad":
-            self._send(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"invalid '
+            self.send(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"invalid '
                        b'credentials"}]}')
             return
         token = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         with self.double.lock:
             self.double.tokens[token] = auth == "ok"
         body = {"token": token, "access_token": token, "expires_in": 1800, "issued_at": _now()}
-        self._send(200, json.dumps(body).encode())
+        self.send(200, json.dumps(body).encode())
 
     def _registry_auth(self) -> bool:
         """Bearer tokens from `/service/token`, or Basic credentials, like Harbor's core."""
@@ -648,7 +589,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _registry(self, method: str, path: str, query: str) -> None:
         if not self._registry_auth():
             realm = f'Bearer realm="{self.double.url}/service/token",service="harbor-registry"'
-            self._send(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication '
+            self.send(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication '
                        b'required"}]}', headers={"WWW-Authenticate": realm,
                                                  "Docker-Distribution-API-Version":
                                                  "registry/2.0"}, method=method)
@@ -657,19 +598,19 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/v2/_catalog":
             with self.double.lock:
                 names = sorted(r for p in self.double.projects.values() for r in p.repos)
-            self._send(200, json.dumps({"repositories": names}).encode())
+            self.send(200, json.dumps({"repositories": names}).encode())
             return
         with self.double.lock:
             repo = self.double.find_repo(name) if name else None
             if name and repo is None:
-                self._send(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"repository '
+                self.send(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"repository '
                            b'name not known to registry"}]}', method=method)
                 return
             if repo is not None and kind == "tags/list":
                 self._tags_list(repo)
                 return
             if repo is not None and kind == "manifests" and self._hidden(repo, rest):
-                self._send(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest '
+                self.send(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest '
                            b'unknown"}]}', method=method)
                 return
         upstream = path if repo is None else f"/v2/{repo.upstream}/{kind}/{rest}".rstrip("/")
@@ -685,7 +626,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _tags_list(self, repo: Repo) -> None:
         tags = sorted(t for a in repo.artifacts.values()
                       for t in self.double.visible_tags(repo, a))
-        self._send(200, json.dumps({"name": repo.name, "tags": tags}).encode())
+        self.send(200, json.dumps({"name": repo.name, "tags": tags}).encode())
 
     def _forward(self, method: str, path: str) -> int:
         accept = self.headers.get("accept", "*/*")
@@ -697,7 +638,7 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "HEAD":
             self._head(answer, headers)
         else:
-            self._send(answer.status_code, answer.content,
+            self.send(answer.status_code, answer.content,
                        answer.headers.get("content-type", "application/octet-stream"), headers)
         return answer.status_code
 
@@ -709,18 +650,6 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in headers.items():
             self.send_header(key, value)
         self.end_headers()
-
-
-def _catalog(client: httpx.Client) -> list[str]:
-    """Every repository of the real registry, following its `Link` pages."""
-    names: list[str] = []
-    url: str | None = "/v2/_catalog?n=1000"
-    while url:
-        response = client.get(url)
-        response.raise_for_status()
-        names.extend(response.json().get("repositories") or [])
-        url = response.links.get("next", {}).get("url")
-    return names
 
 
 def _v2_parts(path: str) -> tuple[str, str, str]:
@@ -735,7 +664,7 @@ def _v2_parts(path: str) -> tuple[str, str, str]:
     return "", "", ""
 
 
-ROUTES: Final[list[tuple[str, str, str]]] = [
+ROUTES: Final[list[Route]] = [
     ("GET", "/systeminfo", "systeminfo"),
     ("GET", "/projects", "projects"),
     ("GET", "/projects/{project_name}/repositories", "repositories"),
@@ -758,18 +687,7 @@ ROUTES: Final[list[tuple[str, str, str]]] = [
     ("GET", "/system/gc/{gc_id}", "gc_status"),
     ("GET", "/system/gc/{gc_id}/log", "gc_log"),
 ]
-
-
-def _match(method: str, segments: list[str]
-           ) -> tuple[str, Callable[..., None], list[str]] | None:
-    for route_method, template, handler in ROUTES:
-        parts = template.strip("/").split("/")
-        if route_method != method or len(parts) != len(segments):
-            continue
-        args = [s for p, s in zip(parts, segments, strict=True) if p.startswith("{")]
-        if all(p == s or p.startswith("{") for p, s in zip(parts, segments, strict=True)):
-            return template, getattr(_Handler, handler), args
-    return None
+_Handler.routes = ROUTES
 
 
 def _now() -> str:

@@ -37,7 +37,7 @@ from typing import Any, Final
 import httpx
 
 from regtui.registry import mediatypes as mt
-from tests.doubles.loopback import Recorder, Route, SpecHandler, lab_names, match, serving
+from tests.doubles.loopback import Recorder, Route, SpecHandler, lab_names, serving
 from tests.doubles.subset import hub_spec
 
 USERNAME: Final = "hubuser"
@@ -182,35 +182,35 @@ class HubDouble:
                 "docker-ratelimit-source": "203.0.113.7"}
 
 
+NAMESPACE_REPOS: Final = "/v2/namespaces/{namespace}/repositories"
+TAGS: Final = "/v2/namespaces/{namespace}/repositories/{repository}/tags"
+OPEN_ROUTES: Final = frozenset({"/v2/auth/token", "/v2/users/login", NAMESPACE_REPOS,
+                                "/v2/repositories/{namespace}/"})
+"""Listings answer anonymous callers too (public repositories only)."""
+API_ROUTES: Final[list[Route]] = [
+    ("POST", "/v2/auth/token", "auth_token"),
+    ("POST", "/v2/users/login", "users_login"),
+    ("GET", NAMESPACE_REPOS, "namespace_repos"),
+    ("GET", "/v2/repositories/{namespace}/", "namespace_repos"),
+    ("GET", TAGS, "tags"),
+    ("DELETE", "/v2/repositories/{namespace}/{repository}/tags/{tag}/", "delete_tag"),
+    ("GET", "/v2/auditlogs/{account}", "audit_logs"),
+]
+
+
 class _ApiHandler(SpecHandler):
     """hub.docker.com"""
+
+    routes = API_ROUTES
 
     @property
     def hub(self) -> HubDouble:
         double: HubDouble = self.server.double  # type: ignore[attr-defined]
         return double
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def do_HEAD(self) -> None:
-        self._dispatch("HEAD")
-
-    def _dispatch(self, method: str) -> None:
-        path, query, body = self.read_request(method)
-        route = match(API_ROUTES, method, path)
-        if route is None:
-            self.send(404, b'{"detail":"Not Found"}')
-            return
-        template, handler, args = route
-        if not self.check_request(method, template, query, body):
-            return
+    def serve_route(self, method: str, template: str, handler: str, args: list[str],
+               query: dict[str, list[str]], body: bytes) -> None:
+        """The API's own rate limit first, then its auth, then the route."""
         hub = self.hub
         with hub.recorder.lock:
             if hub.throttle > 0:
@@ -335,22 +335,6 @@ class _ApiHandler(SpecHandler):
         self._ok(method, template, {"logs": logs[(page - 1) * size: page * size]})
 
 
-NAMESPACE_REPOS: Final = "/v2/namespaces/{namespace}/repositories"
-TAGS: Final = "/v2/namespaces/{namespace}/repositories/{repository}/tags"
-OPEN_ROUTES: Final = frozenset({"/v2/auth/token", "/v2/users/login", NAMESPACE_REPOS,
-                                "/v2/repositories/{namespace}/"})
-"""Listings answer anonymous callers too (public repositories only)."""
-API_ROUTES: Final[list[Route]] = [
-    ("POST", "/v2/auth/token", "auth_token"),
-    ("POST", "/v2/users/login", "users_login"),
-    ("GET", NAMESPACE_REPOS, "namespace_repos"),
-    ("GET", "/v2/repositories/{namespace}/", "namespace_repos"),
-    ("GET", TAGS, "tags"),
-    ("DELETE", "/v2/repositories/{namespace}/{repository}/tags/{tag}/", "delete_tag"),
-    ("GET", "/v2/auditlogs/{account}", "audit_logs"),
-]
-
-
 def _unauthorized(template: str) -> Json:
     if template == "/v2/auditlogs/{account}":
         return {"code": 16, "message": "authentication required"}
@@ -371,14 +355,12 @@ class _RegistryHandler(SpecHandler):
         double: HubDouble = self.server.double  # type: ignore[attr-defined]
         return double
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_HEAD(self) -> None:
-        self._dispatch("HEAD")
-
-    def _dispatch(self, method: str) -> None:
+    def dispatch(self, method: str) -> None:
+        """The distribution API, not in the Hub spec: no spec routes, no spec checks."""
         path, _, _ = self.read_request(method)
+        if method not in ("GET", "HEAD"):
+            self.send(405, b'{"errors":[{"code":"UNSUPPORTED","message":"read-only double"}]}')
+            return
         if path == "/token":  # auth.docker.io: anonymous tokens for public pulls
             token = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             self.send(200, json.dumps({"token": token, "expires_in": 300}).encode())

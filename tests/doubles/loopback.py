@@ -1,8 +1,14 @@
-"""What the Hub and Nexus doubles share: a loopback server, template routing, spec checks.
+"""What the Harbor, Hub and Nexus doubles share: a loopback server, template routing, spec
+checks and the request plumbing.
 
 Every request to a spec'd route is checked against the subset (operation, query parameters,
 JSON body) before it is handled, and every JSON answer before it is sent. A violation is
-recorded on the double, the client gets a 500, and the test's fixture fails on it.
+recorded on the double, the client gets an error status (500, or what the vendor answers a
+bad request with), and the test's fixture fails on it.
+
+A double's handler subclasses `SpecHandler`, names its `routes`, and implements `serve_route`
+(auth, then the route's method); `outside_routes` takes what is not in the vendor's spec
+(a token service, `/v2` forwarded to the lab) before routing.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
@@ -66,9 +72,10 @@ def serving(handler: type[BaseHTTPRequestHandler], owner: object,
         thread.join(timeout=5)
 
 
-def match(routes: list[Route], method: str, path: str,
-          prefix: str = "") -> tuple[str, str, list[str]] | None:
-    """(template, handler name, path arguments) of the route a request path takes."""
+def match(routes: list[Route], method: str, path: str, prefix: str = "", *,
+          strict_slash: bool = True) -> tuple[str, str, list[str]] | None:
+    """(template, handler name, path arguments) of the route a request path takes; with
+    `strict_slash` a trailing slash must be in the template too (Hub's Django routes)."""
     if not path.startswith(prefix):
         return None
     trailing = path.endswith("/") and path != prefix + "/"
@@ -77,7 +84,7 @@ def match(routes: list[Route], method: str, path: str,
         parts = template.strip("/").split("/")
         if route_method != method or len(parts) != len(segments):
             continue
-        if template.endswith("/") != trailing:
+        if strict_slash and template.endswith("/") != trailing:
             continue
         if all(p == s or p.startswith("{") for p, s in zip(parts, segments, strict=True)):
             args = [s for p, s in zip(parts, segments, strict=True) if p.startswith("{")]
@@ -86,14 +93,61 @@ def match(routes: list[Route], method: str, path: str,
 
 
 class SpecHandler(BaseHTTPRequestHandler):
-    """Request plumbing: parse, check against the spec, answer JSON validated by it."""
+    """Request plumbing: parse, route, check against the spec, answer JSON validated by it."""
 
     protocol_version = "HTTP/1.1"
     server: ThreadingHTTPServer
     recorder_attr = "recorder"
+    routes: ClassVar[list[Route]] = []
+    prefix: ClassVar[str] = ""
+    """Where the spec's paths start (`/service/rest`, `/api/v2.0`)."""
+    strict_slash: ClassVar[bool] = True
+    not_found: ClassVar[tuple[bytes, str]] = (b'{"detail":"Not Found"}', "application/json")
+    """The body and type of the 404 for a path that is no route."""
+    bad_request_status: ClassVar[int] = 500
+    """What a request outside the spec is answered with (Harbor: 400, as Harbor would)."""
 
     def log_message(self, format: str, *args: Any) -> None:
         return
+
+    def do_GET(self) -> None:
+        self.dispatch("GET")
+
+    def do_HEAD(self) -> None:
+        self.dispatch("HEAD")
+
+    def do_POST(self) -> None:
+        self.dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self.dispatch("DELETE")
+
+    def dispatch(self, method: str) -> None:
+        """Record, take what is outside the spec, route, check the request, then handle."""
+        path, query, body = self.read_request(method)
+        if self.outside_routes(method, path):
+            return
+        route = match(self.routes, method, self.route_path(path), self.prefix,
+                      strict_slash=self.strict_slash)
+        if route is None:
+            self.send(404, *self.not_found)
+            return
+        template, handler, args = route
+        if self.check_request(method, template, query, body):
+            self.serve_route(method, template, handler, args, query, body)
+
+    def outside_routes(self, method: str, path: str) -> bool:
+        """Answer a request that no spec route covers; True when it was answered."""
+        return False
+
+    def route_path(self, path: str) -> str:
+        """The path routes are matched against (Harbor decodes it once more first)."""
+        return path
+
+    def serve_route(self, method: str, template: str, handler: str, args: list[str],
+               query: dict[str, list[str]], body: bytes) -> None:
+        """Auth and the route's method; the request already met the spec."""
+        raise NotImplementedError
 
     @property
     def recorder(self) -> Recorder:
@@ -121,8 +175,8 @@ class SpecHandler(BaseHTTPRequestHandler):
         try:
             self.recorder.spec.check_request(method, template, query, parsed)
         except SpecViolation as exc:
-            self.recorder.violation(str(exc))
-            self.send(500, f"double: {exc}\n".encode(), "text/plain")
+            self.recorder.violation(f"request: {exc}")
+            self.send(self.bad_request_status, f"double: {exc}\n".encode(), "text/plain")
             return False
         return True
 

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from regtui.registry import mediatypes as mt
-from tests.doubles.loopback import Recorder, Route, SpecHandler, lab_names, match, serving
+from tests.doubles.loopback import Recorder, Route, SpecHandler, lab_names, serving
 from tests.doubles.subset import nexus_spec
 
 REST: Final = "/service/rest"
@@ -188,35 +188,26 @@ class NexusDouble:
 
 
 class _Handler(SpecHandler):
+    prefix = REST
+    not_found = (b"", "text/html")
+
     @property
     def nexus(self) -> NexusDouble:
         double: NexusDouble = self.server.double  # type: ignore[attr-defined]
         return double
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def _dispatch(self, method: str) -> None:
-        path, query, body = self.read_request(method)
+    def outside_routes(self, method: str, path: str) -> bool:
+        """Nexus wants a CSRF token from browser-like clients: refused before routing."""
         agent = self.headers.get("user-agent", "")
         with self.recorder.lock:
             self.nexus.user_agents.add(agent)
         if "Mozilla" in agent:
             self.send(403, b"ERROR: CSRF token mismatch\n", "text/plain")
-            return
-        route = match(ROUTES, method, path, REST)
-        if route is None:
-            self.send(404, b"", "text/html")
-            return
-        template, handler, args = route
-        if not self.check_request(method, template, query, body):
-            return
+            return True
+        return False
+
+    def serve_route(self, method: str, template: str, handler: str, args: list[str],
+               query: dict[str, list[str]], body: bytes) -> None:
         if template != "/v1/status" and not self._authorized():
             self.answer(method, template, 401, None,
                         {"WWW-Authenticate": 'BASIC realm="Sonatype Nexus Repository Manager"'})
@@ -367,6 +358,7 @@ ROUTES: Final[list[Route]] = [
     ("GET", "/v1/tasks/{id}", "task"),
     ("POST", "/v1/tasks/{id}/run", "run_task"),
 ]
+_Handler.routes = ROUTES
 
 
 def _component(client: httpx.Client, name: str, tag: str, number: int) -> NexusComponent:

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import httpx
 
 from regtui.registry.harbor_models import GcJob, HarborInfo, Quota
-from regtui.registry.models import Health, ImageConfig, Manifest, Referrer, RegistryInfo
+from regtui.registry.models import (
+    Health,
+    ImageConfig,
+    Manifest,
+    Referrer,
+    RegistryInfo,
+    TagActivity,
+)
 from regtui.registry.nexus_models import BlobStore, NexusRepository, NexusTask
 from regtui.text import Untrusted
 
@@ -37,6 +44,9 @@ class Capabilities:
     has_quota: bool = False
     gc_tasks: bool = False
     """GC is the vendor's scheduled tasks run on demand (Nexus), not a command or a job."""
+    tag_activity: bool = False
+    """The tag listing says when each tag was last pulled and whether it is active (Hub):
+    the tags pane and the tag detail show it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +211,22 @@ class PushTimes(Protocol):
 
 def push_times(backend: RegistryBackend) -> PushTimes | None:
     return backend if isinstance(backend, PushTimes) else None
+
+
+@runtime_checkable
+class TagActivityApi(Protocol):
+    """A registry whose tag listing says when each tag was pushed and pulled (Docker Hub)."""
+
+    def tag_activity(self, repository: str, tag: str) -> TagActivity | None:
+        """From the last tag listing of `repository`; no I/O; None when it did not list it."""
+        ...
+
+
+def tag_activity_api(backend: RegistryBackend) -> TagActivityApi | None:
+    """The backend's tag activity, when its capabilities say its tag listing carries it."""
+    if backend.capabilities.tag_activity and isinstance(backend, TagActivityApi):
+        return backend
+    return None
 
 
 def audit_log_api(backend: RegistryBackend) -> AuditLogApi | None:

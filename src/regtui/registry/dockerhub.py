@@ -24,7 +24,7 @@ import httpx
 
 from regtui.errors import AuthError, NotFoundError, ProtocolError, RegistryError
 from regtui.registry import mediatypes as mt
-from regtui.registry.auth import Credentials
+from regtui.registry.auth import LOGIN_HINT, NO_CREDENTIALS, Credentials
 from regtui.registry.backend import Capabilities, ManifestHead
 from regtui.registry.cache import ContentCache, is_digest
 from regtui.registry.distribution import (
@@ -32,14 +32,15 @@ from regtui.registry.distribution import (
     DistributionBackend,
     _read_bounded,
 )
-from regtui.registry.models import Gauge, Health, Manifest, RegistryInfo
+from regtui.registry.models import Gauge, Health, Manifest, RegistryInfo, TagActivity
+from regtui.registry.parse import api_json, page_objects, parse_time
 from regtui.registry.transport import TOKEN_REQUEST, describe_http_error
 from regtui.text import Untrusted, untrusted
 
 HUB_API: Final = "https://hub.docker.com"
 HUB_REGISTRY: Final = "https://registry-1.docker.io"
 DOCKERHUB_CAPABILITIES: Final = Capabilities(
-    has_catalog=False, can_delete_manifest=False, can_delete_tag=True)
+    has_catalog=False, can_delete_manifest=False, can_delete_tag=True, tag_activity=True)
 TOKEN_LIFETIME: Final = 600.0
 """`POST /v2/auth/token` tokens are valid for 10 minutes."""
 TOKEN_MARGIN: Final = 60.0
@@ -121,16 +122,6 @@ def window_text(seconds: int) -> str:
     return f"{seconds}s"
 
 
-def _when(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def parse_hub_tag(item: Mapping[str, Any]) -> HubTag:
     """One tag object; `images` is one object in the spec and an array in live answers."""
     images = item.get("images")
@@ -150,9 +141,9 @@ def parse_hub_tag(item: Mapping[str, Any]) -> HubTag:
     return HubTag(
         name=str(item.get("name", "")),
         full_size=size if isinstance(size, int) and not isinstance(size, bool) else None,
-        last_updated=_when(item.get("last_updated")),
-        last_pushed=_when(item.get("tag_last_pushed")),
-        last_pulled=_when(item.get("tag_last_pulled")),
+        last_updated=parse_time(item.get("last_updated")),
+        last_pushed=parse_time(item.get("tag_last_pushed")),
+        last_pulled=parse_time(item.get("tag_last_pulled")),
         status=str(item.get("status") or ""),
         digests=tuple(digests),
         platforms=tuple(dict.fromkeys(platforms)),
@@ -313,12 +304,7 @@ class DockerHubBackend(DistributionBackend):
         self._note_api_limit(response)
         if response.status_code not in ok:
             raise self._api_error(response, raw, where, bearer is not None)
-        if not raw.strip():
-            return response, None
-        try:
-            return response, json.loads(raw)
-        except ValueError:
-            raise ProtocolError(f"{where}: answer is not JSON") from None
+        return response, api_json(raw, where)
 
     def _note_api_limit(self, response: httpx.Response) -> None:
         remaining = response.headers.get("x-ratelimit-remaining", "").strip()
@@ -350,7 +336,7 @@ class DockerHubBackend(DistributionBackend):
         if status == 404:
             return NotFoundError(f"{where}: not found (404{detail})")
         if status in (401, 403):
-            hint = "" if authenticated else "; no Docker Hub credentials are configured"
+            hint = "" if authenticated else f"; {NO_CREDENTIALS}"
             return AuthError(f"{where}: access denied ({status}{detail}){hint}")
         return RegistryError(f"{where}: HTTP {status}{detail}")
 
@@ -367,7 +353,8 @@ class DockerHubBackend(DistributionBackend):
             credentials = await self._credentials()
             if credentials is None:
                 raise AuthError(f"registry {self.name}: Docker Hub has no catalog: set "
-                                'repositories = ["namespace/*"] or log in to list your own')
+                                'repositories = ["namespace/*"], or log in to list your own '
+                                f"(set [registries.auth] or use {LOGIN_HINT})")
             namespaces = [credentials.username]
         seen = set(exact)
         for name in exact:
@@ -409,12 +396,9 @@ class DockerHubBackend(DistributionBackend):
         for page in range(1, MAX_PAGES + 1):
             params = {"page": str(page), "page_size": str(self.page_size)}
             _, data = await self._api_call("GET", path, what=what, params=params)
-            results = data.get("results") if isinstance(data, dict) else None
-            if not isinstance(results, list):
-                raise ProtocolError(f"{what} on registry {self.name}: no 'results' list")
+            results = page_objects(data, "results", f"{what} on registry {self.name}")
             for item in results:
-                if isinstance(item, dict):
-                    yield item
+                yield item
             if not data.get("next") or not results:
                 return
         raise ProtocolError(f"{what} on registry {self.name}: more than {MAX_PAGES} pages")
@@ -437,6 +421,14 @@ class DockerHubBackend(DistributionBackend):
         """`tag_last_pushed` (else `last_updated`) from the last tag listing."""
         found = self.hub_tags.get((repository, tag))
         return None if found is None else found.last_pushed or found.last_updated
+
+    def tag_activity(self, repository: str, tag: str) -> TagActivity | None:
+        """Push and pull times and `status` from the last tag listing: no pull spent."""
+        found = self.hub_tags.get((repository, tag))
+        if found is None:
+            return None
+        return TagActivity(found.last_pushed or found.last_updated, found.last_pulled,
+                           untrusted(found.status))
 
     async def delete_tag(self, repository: str, tag: str) -> None:
         """The Hub's tag delete: the tag goes, the image and its other tags stay."""

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from regtui.errors import AuthError, NotFoundError, ProtocolError, RegistryError
-from regtui.registry.auth import Credentials
+from regtui.registry.auth import LOGIN_HINT, NO_CREDENTIALS, Credentials
 from regtui.registry.backend import Capabilities
 from regtui.registry.cache import ContentCache
 from regtui.registry.distribution import (
@@ -129,7 +129,7 @@ class HarborBackend(DistributionBackend):
         if status == 404:
             return NotFoundError(f"{where}: not found (404{detail})")
         if status in (401, 403):
-            hint = "" if self._api_auth is not None else "; no credentials are configured"
+            hint = "" if self._api_auth is not None else f"; {NO_CREDENTIALS}"
             return AuthError(f"{where}: access denied ({status}{detail}){hint}")
         return RegistryError(f"{where}: HTTP {status}{detail}")
 
@@ -187,7 +187,7 @@ class HarborBackend(DistributionBackend):
                  if isinstance(project.get("name"), str)]
         if not names and self._api_auth is None:
             raise AuthError(f"registry {self.name} ({self.url}{API}/projects) shows no project "
-                            "to anonymous callers: set [registries.auth] or docker login")
+                            f"to anonymous callers: set [registries.auth] or use {LOGIN_HINT}")
         return names
 
     async def repositories(self) -> AsyncIterator[Untrusted]:

@@ -182,6 +182,15 @@ class Health:
 
 
 @dataclass(frozen=True, slots=True)
+class TagActivity:
+    """What a registry's tag API says about a tag's use, without touching its manifest."""
+
+    pushed_at: datetime | None
+    pulled_at: datetime | None
+    status: Untrusted = EMPTY
+
+
+@dataclass(frozen=True, slots=True)
 class TagRecord:
     """One tag, fully resolved: the unit of `regtui inventory` and of the tags pane."""
 
@@ -208,10 +217,21 @@ class TagRecord:
     """`created` exactly as the image config has it; empty when unknown."""
     pushed_at: datetime | None = None
     """When the registry says the tag was pushed, where it keeps that (not registry:2)."""
+    pulled_at: datetime | None = None
+    """When the registry says the tag was last pulled, where it keeps that (Docker Hub)."""
+    status: Untrusted = EMPTY
+    """The registry's own word on the tag's activity (Docker Hub: `active`/`inactive`)."""
 
     @property
     def reference(self) -> Untrusted:
         return Untrusted(f"{self.repository}:{self.tag}")
+
+    @property
+    def push_time(self) -> datetime | None:
+        """When the tag was pushed: the registry's push time where it keeps one, else the
+        image's created time (all registry:2 has, and what `docker push` of a fresh build
+        comes close to)."""
+        return self.pushed_at or self.created
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,6 @@ one (regtui's never does).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -23,7 +22,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from regtui.errors import AuthError, NotFoundError, ProtocolError, RegistryError
-from regtui.registry.auth import Credentials
+from regtui.registry.auth import NO_CREDENTIALS, Credentials
 from regtui.registry.backend import Capabilities, ManifestHead
 from regtui.registry.cache import ContentCache
 from regtui.registry.distribution import MAX_LIST_BYTES, DistributionBackend, _read_bounded
@@ -46,6 +45,7 @@ from regtui.registry.nexus_models import (
     parse_component,
     parse_task,
 )
+from regtui.registry.parse import api_json, page_objects
 from regtui.registry.transport import describe_http_error
 from regtui.text import Untrusted, untrusted
 
@@ -113,12 +113,7 @@ class NexusBackend(DistributionBackend):
                 raise describe_http_error(exc, registry=self.name, url=self.url) from exc
         if response.status_code not in ok:
             raise self._api_error(response.status_code, raw, where)
-        if not raw.strip():
-            return response, None
-        try:
-            return response, json.loads(raw)
-        except ValueError:
-            raise ProtocolError(f"{where}: answer is not JSON") from None
+        return response, api_json(raw, where)
 
     def _api_error(self, status: int, raw: bytes, where: str) -> RegistryError:
         detail = " ".join(raw.decode("utf-8", errors="replace").split())[:160]
@@ -126,7 +121,7 @@ class NexusBackend(DistributionBackend):
         if status == 404:
             return NotFoundError(f"{where}: not found (404{detail})")
         if status in (401, 403):
-            hint = "" if self._api_auth is not None else "; no credentials are configured"
+            hint = "" if self._api_auth is not None else f"; {NO_CREDENTIALS}"
             return AuthError(f"{where}: access denied ({status}{detail}){hint}")
         return RegistryError(f"{where}: HTTP {status}{detail}")
 
@@ -138,12 +133,8 @@ class NexusBackend(DistributionBackend):
         for _ in range(MAX_PAGES):
             query = dict(params) | ({"continuationToken": token} if token else {})
             _, data = await self._api("GET", path, what=what, params=query)
-            items = data.get("items") if isinstance(data, dict) else None
-            if not isinstance(items, list):
-                raise ProtocolError(f"{what} on registry {self.name}: no 'items' list")
-            for item in items:
-                if isinstance(item, dict):
-                    yield item
+            for item in page_objects(data, "items", f"{what} on registry {self.name}"):
+                yield item
             token = data.get("continuationToken") or None
             if token is None:
                 return

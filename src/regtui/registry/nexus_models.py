@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from regtui.registry.parse import parse_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +76,6 @@ class NexusTask:
         return self.state.upper() in ("RUNNING", "CANCELING", "CANCELLING")
 
 
-def _when(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def as_int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
@@ -101,7 +93,7 @@ def parse_component(item: Mapping[str, Any]) -> Component:
         sha = as_str(checksum.get("sha256")) if isinstance(checksum, dict) else ""
         assets.append(Asset(as_str(asset.get("id")), as_str(asset.get("path")),
                             as_int(asset.get("fileSize")), f"sha256:{sha}" if sha else "",
-                            _when(asset.get("blobCreated"))))
+                            parse_time(asset.get("blobCreated"))))
     return Component(as_str(item.get("id")), as_str(item.get("repository")),
                      as_str(item.get("name")), as_str(item.get("version")), tuple(assets))
 

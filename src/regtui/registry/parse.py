@@ -197,6 +197,26 @@ def schema1_config(manifest: Manifest) -> ImageConfig | None:
     return replace(config, platform=platform)
 
 
+def api_json(raw: bytes, where: str) -> Any:
+    """A vendor API's answer body as JSON, None when it is empty (a 204, say); a body that
+    is not JSON is a ProtocolError naming `where`."""
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ProtocolError(f"{where}: answer is not JSON") from None
+
+
+def page_objects(data: object, key: str, where: str) -> list[dict[str, Any]]:
+    """The objects in a JSON page's `key` list (Hub's `results`, Nexus's `items`), anything
+    else in the list skipped; a page without that list is a ProtocolError naming `where`."""
+    found = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(found, list):
+        raise ProtocolError(f"{where}: no {key!r} list")
+    return [item for item in found if isinstance(item, dict)]
+
+
 def parse_time(value: object) -> datetime | None:
     """RFC 3339 with nanoseconds (Go writes 9 digits), always timezone-aware; else None."""
     if not isinstance(value, str) or not value:

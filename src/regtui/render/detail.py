@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
-from regtui.registry.models import Descriptor, ImageConfig, Manifest, Referrer
+from regtui.registry.models import Descriptor, ImageConfig, Manifest, Referrer, TagRecord
 from regtui.render import formats
 from regtui.text import Shown, Untrusted, safe_text
 
@@ -138,6 +139,19 @@ def referrer_rows(referrers: Sequence[Referrer]) -> list[tuple[Shown, ...]]:
          safe_text(ref.tag or "-", 80))
         for ref in referrers
     ]
+
+
+def activity_lines(record: TagRecord, now: datetime) -> list[tuple[str, Shown]]:
+    """What the registry's tag listing says of the tag's use (Docker Hub): push and pull
+    times, exact and as an age, and its active/inactive status."""
+    def when(value: datetime | None) -> Shown:
+        if value is None:
+            return Shown("never (or not recorded)")
+        exact = value.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+        return Shown(f"{exact} ({formats.age(value, now)})", 80)
+
+    return [("Last pushed", when(record.pushed_at)), ("Last pulled", when(record.pulled_at)),
+            ("Status", safe_text(record.status, 40) or NONE)]
 
 
 def pull_references(host: str, repository: Untrusted, tag: Untrusted, digest: str

@@ -35,6 +35,14 @@ TAG_COLUMNS = (
     Column("marks", "MARKS", 8, priority=1),
 )
 
+ACTIVITY_COLUMNS = (
+    Column("pushed", "PUSHED", 14, priority=2),
+    Column("pulled", "PULLED", 14, priority=2),
+    Column("status", "STATUS", 8, priority=3),
+)
+"""Shown after TAG_COLUMNS where the registry's tag listing says when tags were pushed and
+pulled (the `tag_activity` capability: Docker Hub)."""
+
 MARK_LEGEND = (
     ("S", "signed (a cosign/notation signature refers to it)"),
     ("B", "has an SBOM"),
@@ -281,3 +289,11 @@ def tag_cells(row: TagRow, now: datetime, expanded: bool = False) -> tuple[Shown
         Shown((marks(row) if not row.depth else _KIND_SHORT.get(record.artifact_kind, ""))
               + (" !" if record.error else "")),
     )
+
+
+def activity_cells(record: TagRecord, now: datetime) -> tuple[Shown, Shown, Shown]:
+    """PUSHED, PULLED, STATUS: the registry's own times, not the image's created time."""
+    if record.unreadable:
+        return formats.UNKNOWN, formats.UNKNOWN, formats.UNKNOWN
+    return (formats.age(record.pushed_at, now), formats.age(record.pulled_at, now),
+            safe_text(record.status, 12) or formats.UNKNOWN)

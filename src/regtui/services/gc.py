@@ -185,6 +185,11 @@ class GarbageCollector(Protocol):
         """True when `delete_untagged` also removes the untagged children of an index."""
         ...
 
+    @property
+    def note(self) -> str:
+        """What the operator must know before running it (Nexus: deletes are soft); ""."""
+        ...
+
     def describe(self, *, dry_run: bool, delete_untagged: bool) -> str:
         """The equivalent command line, for the audit log and the confirmation."""
         ...
@@ -200,6 +205,7 @@ class GcRunner:
 
     untagged_deletes_index_children: Final = True
     """distribution 2.x's `--delete-untagged` does not follow an index to its children."""
+    note: Final = ""
 
     def __init__(self, registry: str, gc: GcConfig, *, read_only: bool,
                  history_path: Path, url: str = "", clock: Clock = utc_now) -> None:

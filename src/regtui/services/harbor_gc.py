@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Final
@@ -18,38 +17,29 @@ from regtui.errors import ReadOnlyError, RegistryError, UsageError
 from regtui.registry.backend import GcJobApi
 from regtui.registry.harbor_models import GcJob
 from regtui.registry.transport import Sleep
+from regtui.services.api_gc import MAX_POLLS, POLL_SECONDS, TAIL_LINES, ApiGc, LineSink
 from regtui.services.gc import GcProgress, GcRun
 
-POLL_SECONDS: Final = 2.0
-MAX_POLLS: Final = 1800
-"""An hour at the default interval; a GC still running then is reported, not waited for."""
-TAIL_LINES: Final = 200
 DRY_RUN_SINCE: Final = (2, 1)
 """Harbor 2.0 has no GC dry run (its docs offer only "GC Now"); 2.1 added it."""
 MAX_LINE: Final = 4096
-
-LineSink = Callable[[str, GcProgress], None]
 
 
 def _mode(dry_run: bool, delete_untagged: bool) -> str:
     return "dry-run" if dry_run else ("delete-untagged" if delete_untagged else "collect")
 
 
-class HarborGc:
-    """The `GarbageCollector` of a Harbor registry; refuses in read-only mode before sending."""
+class HarborGc(ApiGc):
+    """The `GarbageCollector` of a Harbor registry; refuses in read-only mode before sending.
 
-    untagged_deletes_index_children: Final = False
-    """Harbor keeps an index's children as references of the index."""
+    Harbor keeps an index's children as references of the index: untagged deletes spare them.
+    """
 
     def __init__(self, backend: GcJobApi, *, read_only: bool, sleep: Sleep = asyncio.sleep,
                  poll_seconds: float = POLL_SECONDS, max_polls: int = MAX_POLLS) -> None:
+        super().__init__(backend.name, read_only=read_only, sleep=sleep,
+                         poll_seconds=poll_seconds, max_polls=max_polls)
         self.backend = backend
-        self.registry = backend.name
-        self.read_only = read_only
-        self._sleep = sleep
-        self._poll_seconds = poll_seconds
-        self._max_polls = max_polls
-        self._history: list[GcRun] = []
 
     def describe(self, *, dry_run: bool, delete_untagged: bool) -> str:
         body = {"schedule": {"type": "Manual"},
@@ -85,12 +75,11 @@ class HarborGc:
     async def _watch(self, job_id: int, lines: list[str], progress: GcProgress,
                      on_line: LineSink | None) -> GcJob:
         """Poll status, then log, until the job ends; the last log read follows the end."""
-        for _ in range(self._max_polls):
+        async for _ in self._polls():
             job = await self.backend.gc_job(job_id)
             self._take_new(await self.backend.gc_log(job_id), lines, progress, on_line)
             if job.finished:
                 return job
-            await self._sleep(self._poll_seconds)
         raise RegistryError(f"garbage collection job {job_id} on registry {self.registry} "
                             f"has not finished after {self._max_polls} polls; see "
                             f"{self.backend.url}{self.backend.gc_path}/{job_id}")
@@ -124,8 +113,4 @@ class HarborGc:
         jobs = await self.backend.gc_jobs()
         self._history = [self._as_run(job, [], dry_run=job.dry_run,
                                       delete_untagged=job.delete_untagged) for job in jobs]
-        return list(self._history)
-
-    def history(self) -> list[GcRun]:
-        """What the last `refresh_history` or `run` saw (the Protocol's `history` is sync)."""
         return list(self._history)

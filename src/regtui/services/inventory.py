@@ -21,6 +21,7 @@ from regtui.registry.backend import (
     RegistryBackend,
     TagResolver,
     push_times,
+    tag_activity_api,
     tag_resolver,
 )
 from regtui.registry.factory import open_backend
@@ -216,7 +217,7 @@ class InventoryService:
                 resolved: Resolved) -> TagRecord:
         manifest = resolved.manifest
         kind = classify_manifest(manifest, tag)
-        return TagRecord(
+        record = TagRecord(
             registry=self.name,
             repository=repository,
             tag=tag,
@@ -233,6 +234,12 @@ class InventoryService:
             pushed_at=times.pushed_at(repository, tag) if (times := push_times(self.backend))
             else None,
         )
+        activity = api.tag_activity(repository, tag) if (
+            api := tag_activity_api(self.backend)) else None
+        if activity is not None:
+            record = replace(record, pushed_at=activity.pushed_at or record.pushed_at,
+                             pulled_at=activity.pulled_at, status=activity.status)
+        return record
 
     async def resolve(self, repository: str, digest: str, depth: int = 0, *,
                       manifest: Manifest | None = None) -> Resolved:
@@ -398,7 +405,7 @@ def summarize(registry: str, repository: str, records: Sequence[TagRecord]) -> R
     distinct: dict[str, int] = {}
     for record in records:
         distinct.update(record.reachable)
-    pushes = [r.created for r in records if r.created is not None]
+    pushes = [r.push_time for r in records if r.push_time is not None]
     return RepositorySummary(registry, untrusted(repository), len(records), sum(distinct.values()),
                              max(pushes) if pushes else None, tuple(records))
 

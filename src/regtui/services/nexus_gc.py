@@ -21,15 +21,12 @@ from regtui.registry.backend import GcTaskApi
 from regtui.registry.nexus import COMPACT_TASK, DOCKER_GC_TASK
 from regtui.registry.nexus_models import NexusTask
 from regtui.registry.transport import Sleep
+from regtui.services.api_gc import MAX_POLLS, POLL_SECONDS, TAIL_LINES, ApiGc, LineSink
 from regtui.services.gc import GcProgress, GcRun
 
-POLL_SECONDS: Final = 2.0
-MAX_POLLS: Final = 1800
-TAIL_LINES: Final = 200
 SOFT_DELETE_NOTE: Final = ("Nexus deletes are soft: a deleted component's blobs stay in the "
                            "blob store until \"Docker - Delete unused manifests and images\" "
                            "and then \"Admin - Compact blob store\" have run.")
-LineSink = Callable[[str, GcProgress], None]
 
 
 @dataclass
@@ -49,22 +46,19 @@ class TaskProgress(GcProgress):
         return f"task {self.step} of {self.steps}, {self.task}: {self.state or '...'}{said}"
 
 
-class NexusGc:
-    """The `GarbageCollector` of a Nexus registry; refuses in read-only mode before sending."""
+class NexusGc(ApiGc):
+    """The `GarbageCollector` of a Nexus registry; refuses in read-only mode before sending.
+
+    Nothing untagged is deleted by regtui's request: the tasks decide what is unused.
+    """
 
     note = SOFT_DELETE_NOTE
-    untagged_deletes_index_children: Final = False
-    """Nothing untagged is deleted by regtui's request: the tasks decide what is unused."""
 
     def __init__(self, backend: GcTaskApi, *, read_only: bool, sleep: Sleep = asyncio.sleep,
                  poll_seconds: float = POLL_SECONDS, max_polls: int = MAX_POLLS) -> None:
+        super().__init__(backend.name, read_only=read_only, sleep=sleep,
+                         poll_seconds=poll_seconds, max_polls=max_polls)
         self.backend = backend
-        self.registry = backend.name
-        self.read_only = read_only
-        self._sleep = sleep
-        self._poll_seconds = poll_seconds
-        self._max_polls = max_polls
-        self._history: list[GcRun] = []
 
     def describe(self, *, dry_run: bool, delete_untagged: bool) -> str:
         verb = "would run" if dry_run else "POST /service/rest/v1/tasks/{id}/run for"
@@ -137,8 +131,7 @@ class NexusGc:
         say(f"started {task.name} ({task.id})")
         seen_running = False
         last = ""
-        for _ in range(self._max_polls):
-            await self._sleep(self._poll_seconds)
+        async for _ in self._polls(wait_first=True):
             now = await self.backend.task(task.id)
             progress.state, progress.message = now.state, now.message
             said = f"{now.state}: {now.message}".strip(": ")
@@ -158,6 +151,3 @@ class NexusGc:
         except RegistryError:
             return None
         return sum(store.total_bytes for store in stores)
-
-    def history(self) -> list[GcRun]:
-        return list(self._history)

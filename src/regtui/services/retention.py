@@ -91,7 +91,7 @@ def _select_repository(tags: Sequence[TagRecord], policy: RetentionPolicy,
 def _age_time(tag: TagRecord) -> datetime | None:
     """How old a tag is: its push time where the registry keeps one, else its created time
     (a reproducible build's epoch included: such an image is as old as it says)."""
-    return tag.pushed_at or tag.created
+    return tag.push_time
 
 
 def _is_candidate(tag: TagRecord, policy: RetentionPolicy) -> bool:

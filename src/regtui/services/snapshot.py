@@ -82,7 +82,8 @@ _CONTEXT: Final = ("registry", "repository")
 FIELDS: Final = tuple(f.name for f in dataclasses.fields(TagRecord) if f.name not in _CONTEXT)
 """Every field but the two the row knows; stored by name, so a field added to `TagRecord`
 later is simply absent (its default) in older snapshots, never misread."""
-_DATES: Final = frozenset({"created", "pushed_at"})
+_DATES: Final = frozenset(f.name for f in dataclasses.fields(TagRecord)
+                          if "datetime" in str(f.type))
 _UNTRUSTED: Final = frozenset(f.name for f in dataclasses.fields(TagRecord)
                               if "Untrusted" in str(f.type))
 """Fields that came from the registry: marked untrusted again when read back."""
@@ -255,7 +256,7 @@ def totals(records: Sequence[TagRecord]) -> tuple[int, int, datetime | None]:
     distinct: dict[str, int] = {}
     for record in records:
         distinct.update(record.reachable)
-    pushes = [r.created for r in records if r.created is not None]
+    pushes = [r.push_time for r in records if r.push_time is not None]
     return len(records), sum(distinct.values()), max(pushes) if pushes else None
 
 

@@ -15,11 +15,12 @@ from regtui.registry.auth.credentials import IDENTITY_TOKEN_USER, Credentials
 from regtui.registry.auth.files import auth_files, docker_config_path
 from regtui.registry.auth.helpers import run_credential_helper
 from regtui.registry.auth.realm import check_realm
-from regtui.registry.auth.sources import LOGIN_HINT, resolve_credentials
+from regtui.registry.auth.sources import LOGIN_HINT, NO_CREDENTIALS, resolve_credentials
 
 __all__ = [
     "IDENTITY_TOKEN_USER",
     "LOGIN_HINT",
+    "NO_CREDENTIALS",
     "Challenge",
     "Credentials",
     "RegistryAuth",

@@ -19,6 +19,8 @@ from regtui.registry.auth.files import from_auth_files
 
 LOGIN_HINT = "docker login, podman login or skopeo login"
 """What an operator can run to leave credentials regtui finds; Docker is not assumed."""
+NO_CREDENTIALS = f"no credentials are configured (set [registries.auth] or use {LOGIN_HINT})"
+"""The end of an access-denied error where regtui sent no credentials at all."""
 
 
 def resolve_credentials(

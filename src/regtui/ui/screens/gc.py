@@ -138,8 +138,7 @@ class GcScreen(FunnelScreen[None]):
         problem = self._collector_problem()
         if problem:
             return problem
-        note = getattr(self.operations.gc_runner(), "note", "")  # Nexus: deletes are soft
-        return str(note) or UNTAGGED_WARNING
+        return self.operations.gc_runner().note or UNTAGGED_WARNING
 
     def on_mount(self) -> None:
         self._focus_action()

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from functools import partial
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import events, on, work
@@ -17,6 +16,7 @@ from regtui.errors import RegistryError, RegtuiError, UsageError
 from regtui.filter import TextFilter
 from regtui.registry.models import TagRecord
 from regtui.registry.scan_models import ScanState
+from regtui.render.columns import Column
 from regtui.render.fleet import gauge_text
 from regtui.render.repos import (
     REPO_COLUMNS,
@@ -26,7 +26,15 @@ from regtui.render.repos import (
     repo_cells,
 )
 from regtui.render.scans import VULN_COLUMN, scan_cell, scan_style
-from regtui.render.tags import TAG_COLUMNS, TagRow, TagSort, TagTable, tag_cells
+from regtui.render.tags import (
+    ACTIVITY_COLUMNS,
+    TAG_COLUMNS,
+    TagRow,
+    TagSort,
+    TagTable,
+    activity_cells,
+    tag_cells,
+)
 from regtui.services.impact import Target
 from regtui.services.inventory import InventoryService
 from regtui.services.operations import OperationsService
@@ -34,6 +42,7 @@ from regtui.services.scans import ScanService
 from regtui.text import Shown, safe_text
 from regtui.ui.commands import ContextCommand
 from regtui.ui.data import RegistryData
+from regtui.ui.log_sources import has_logs, log_sources
 from regtui.ui.operations import CHANGE_GROUP, delete_with_confirmation, refuse_second_change
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.vtable import VirtualTable
@@ -101,6 +110,22 @@ class RegistryScreen(BaseScreen):
         self._scans_read: set[str] = set()
         self.pane = RepoPane()
         self._borders: dict[str, tuple[str, str]] = {}
+        self._with_vulns = False
+        """Once a scan result or a scans setting is seen, the VULNS column stays."""
+
+    @property
+    def with_activity(self) -> bool:
+        """The registry's tag listing says when tags were pushed and pulled (Docker Hub)."""
+        return self.rapp.service(self.registry).capabilities.tag_activity
+
+    def tag_columns(self) -> tuple[Column, ...]:
+        """The tags pane's columns; `_tag_cells` follows the same two flags."""
+        columns = (*TAG_COLUMNS, *(ACTIVITY_COLUMNS if self.with_activity else ()))
+        return (*columns, VULN_COLUMN) if self._with_vulns else columns
+
+    def _show_vulns(self) -> None:
+        self._with_vulns = True
+        self.query_one("#tags", VirtualTable).set_columns(self.tag_columns())
 
     @property
     def data(self) -> RegistryData:
@@ -113,7 +138,7 @@ class RegistryScreen(BaseScreen):
         with Horizontal(id="panes"):
             yield VirtualTable(REPO_COLUMNS, self._repo_cells, style_of=_repo_style,
                                id="repos", empty="no repositories (yet)")
-            yield VirtualTable(TAG_COLUMNS, self._tag_cells, style_of=self._tag_style,
+            yield VirtualTable(self.tag_columns(), self._tag_cells, style_of=self._tag_style,
                                id="tags", empty="select a repository")
 
     def on_mount(self) -> None:
@@ -131,7 +156,10 @@ class RegistryScreen(BaseScreen):
         return repo_cells(row, self.rapp.clock())
 
     def _tag_cells(self, row: TagRow) -> tuple[Shown, ...]:
-        cells = tag_cells(row, self.rapp.clock(), row.key in self.expanded)
+        now = self.rapp.clock()
+        cells = tag_cells(row, now, row.key in self.expanded)
+        if self.with_activity:
+            cells = (*cells, *activity_cells(row.record, now))
         if row.depth:
             return (*cells, Shown(""))
         return (*cells, Shown(scan_cell(self.data.scans.get(row.record.digest)), 40))
@@ -195,7 +223,7 @@ class RegistryScreen(BaseScreen):
             return
         rows = tag_table.visible(text_filter, self.tag_sort, self.tag_reverse, self.expanded)
         if self.data.scans or self.data.config.scans is not None:
-            table.set_columns((*TAG_COLUMNS, VULN_COLUMN))
+            self._show_vulns()
         table.empty_text = "no tag matches the filter" if tag_table.rows else "no tags"
         table.set_rows(rows)
         self._load_scans(tag_table)
@@ -223,7 +251,7 @@ class RegistryScreen(BaseScreen):
         scans = await service.scan_tags([*records, *supplements])
         self.data.set_scans(scans)
         if scans and any(scan.state is not ScanState.NOT_SCANNED for scan in scans):
-            self.query_one("#tags", VirtualTable).set_columns((*TAG_COLUMNS, VULN_COLUMN))
+            self._show_vulns()
         self.rapp.scans_changed(self.registry)
         self.query_one("#tags", VirtualTable).invalidate()
 
@@ -420,7 +448,7 @@ class RegistryScreen(BaseScreen):
         if action == "metrics":
             return self.data.config.prometheus is not None
         if action == "logs":
-            return bool(self.data.config.logs)
+            return has_logs(self.rapp, self.registry)
         return True
 
     def action_metrics(self) -> None:
@@ -434,24 +462,10 @@ class RegistryScreen(BaseScreen):
     def action_logs(self) -> None:
         from regtui.ui.screens.logs import LogsScreen
 
-        sources: list[Any] = [*self.data.config.logs, *self._api_log_sources()]
+        sources = log_sources(self.rapp, self.registry)
         if sources:
             self.app.push_screen(LogsScreen(sources, repository_filter=self.repository),
                                  callback=self._logs_closed)
-
-    def _api_log_sources(self) -> list[Any]:
-        """The registry's own audit log (Docker Hub), for the account it lists or logs in as."""
-        from regtui.registry.backend import audit_log_api
-        from regtui.services.hub_audit import hub_audit_source
-
-        backend = getattr(self.rapp.service(self.registry), "backend", None)
-        api = audit_log_api(backend) if backend is not None else None
-        config = self.data.config
-        account = next((name[:-2] for name in config.repositories if name.endswith("/*")),
-                       config.auth.username)
-        if api is None or not account:
-            return []
-        return [hub_audit_source(api, account, asyncio.get_running_loop())]
 
     def _logs_closed(self, repository: str | None) -> None:
         """Enter on a log line names a repository: show it here."""

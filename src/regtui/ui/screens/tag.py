@@ -19,6 +19,7 @@ from textual.worker import Worker
 from regtui.registry.models import ImageConfig, Manifest, Referrer, TagRecord
 from regtui.render.clipboard import Grammar
 from regtui.render.detail import (
+    activity_lines,
     config_sections,
     layer_rows,
     layers_note,
@@ -32,6 +33,7 @@ from regtui.render.detail import (
 )
 from regtui.render.formats import short_digest
 from regtui.text import safe_text
+from regtui.ui.log_sources import has_logs, log_sources
 from regtui.ui.screens.base import BaseScreen
 from regtui.ui.widgets.tables import sync_rows
 
@@ -77,13 +79,13 @@ class TagScreen(BaseScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "logs":
-            return bool(self.rapp.store[self.registry].config.logs)
+            return has_logs(self.rapp, self.registry)
         return True
 
     def action_logs(self) -> None:
         from regtui.ui.screens.logs import LogsScreen
 
-        sources = self.rapp.store[self.registry].config.logs
+        sources = log_sources(self.rapp, self.registry)
         if sources:
             self.app.push_screen(LogsScreen(sources,
                                             repository_filter=self.record.repository))
@@ -127,6 +129,10 @@ class TagScreen(BaseScreen):
         text.append(safe_text(self.by_tag, 1000) + "\n\n")
         text.append("By digest (d to copy)\n", style="bold")
         text.append(safe_text(self.by_digest, 1000))
+        if self.rapp.service(self.registry).capabilities.tag_activity:
+            text.append("\n\nActivity (from the registry's tag listing)\n", style="bold")
+            for label, value in activity_lines(self.record, self.rapp.clock()):
+                text.append(f"{label}: {value}\n")
         return text
 
     def refresh_data(self) -> None:
