@@ -334,11 +334,17 @@ def loopback_round(runner: Runner, n: int, subset: int) -> None:
     shutil.rmtree(cache, ignore_errors=True)
 
 
-def wide_round(runner: Runner, n: int, proxy_url: str, subset: int, skopeo_tags: int) -> None:
+def wide_round(runner: Runner, n: int, proxy_url: str, subset: int, skopeo_tags: int,
+               old_proxy_url: str | None = None) -> None:
+    """Through the delay proxy: regtui, a skopeo loop and wrk (and wrk through the old proxy)."""
     work = runner.work
     cache = work / f"wan-cache-{n}"
-    runner.timed(f"round {n}: WAN regtui", lambda: runner.add(
-        f"WAN regtui cold {subset} repos", rate(regtui(proxy_url, cache, "aiohttp", subset))))
+
+    def walk() -> None:
+        result = regtui(proxy_url, cache, "aiohttp", subset)
+        runner.add(f"WAN regtui cold {subset} repos", rate(result))
+        runner.extra.setdefault("WAN final in-flight limit", []).append(result["final_limit"])
+    runner.timed(f"round {n}: WAN regtui", walk)
     shutil.rmtree(cache, ignore_errors=True)
     refs = [f"{repo}:{tag}" for repo, tags in runner.fixture.tags.items() for tag in tags]
     runner.timed(f"round {n}: WAN skopeo", lambda: runner.add(
@@ -347,6 +353,53 @@ def wide_round(runner: Runner, n: int, proxy_url: str, subset: int, skopeo_tags:
     runner.timed(f"round {n}: WAN wrk", lambda: runner.add(
         "WAN capacity (wrk, mix, 64 conn)",
         wrk(proxy_url, runner.mix, runner.lua, 5, 64) / runner.per_tag))
+    if old_proxy_url:
+        runner.timed(f"round {n}: WAN wrk, old proxy", lambda: runner.add(
+            "WAN capacity through the old streams proxy (wrk, mix, 64 conn)",
+            wrk(old_proxy_url, runner.mix, runner.lua, 5, 64) / runner.per_tag))
+        old_cache = work / f"wan-old-cache-{n}"
+        runner.timed(f"round {n}: WAN regtui, old proxy", lambda: runner.add(
+            f"WAN regtui cold {subset} repos through the old streams proxy",
+            rate(regtui(old_proxy_url, old_cache, "aiohttp", subset))))
+        shutil.rmtree(old_cache, ignore_errors=True)
+    runner.timed(f"round {n}: loopback wrk", lambda: runner.add(
+        "loopback capacity (wrk, mix, 16 conn)",
+        wrk(runner.url, runner.mix, runner.lua, 5, 16) / runner.per_tag))
+
+
+def _proxy(work: Path, url: str, impl: str) -> tuple[Child, str]:
+    port = free_port()
+    child = spawn(f"delayproxy-{impl}", [sys.executable, str(HERE / "delayproxy.py"), str(port),
+                                         "127.0.0.1", url.rsplit(":", 1)[1], "--impl", impl],
+                  work / f"proxy-{impl}.log")
+    time.sleep(0.5)
+    return child, f"http://127.0.0.1:{port}"
+
+
+def wan_only(runner: Runner, args: argparse.Namespace) -> dict[str, Any]:
+    """`--wan-only`: the wide-area figures alone, through the new and the old proxy in turn."""
+    new, new_url = _proxy(runner.work, runner.url, "timed")
+    old, old_url = _proxy(runner.work, runner.url, "streams")
+    try:
+        for n in range(args.rounds):
+            wide_round(runner, n, new_url, args.wan_subset, args.skopeo_tags, old_url)
+    finally:
+        new.stop()
+        old.stop()
+    med = {key: median(values) for key, values in runner.samples.items()}
+    ours = med[f"WAN regtui cold {args.wan_subset} repos"]
+    return {"rounds": args.rounds, "wan_subset": args.wan_subset,
+            "skopeo tags per run": args.skopeo_tags,
+            "minimum requests per tag": round(runner.per_tag, 3),
+            "load average at end": os.getloadavg()[:3],
+            "medians (tags/s)": med,
+            "WAN regtui / skopeo loop": round(ours / med["WAN skopeo inspect --raw loop"], 2),
+            "WAN regtui / WAN capacity": round(ours / med["WAN capacity (wrk, mix, 64 conn)"], 2),
+            "WAN capacity / loopback capacity": round(
+                med["WAN capacity (wrk, mix, 64 conn)"]
+                / med["loopback capacity (wrk, mix, 16 conn)"], 2),
+            "final in-flight limit": runner.extra.get("WAN final in-flight limit"),
+            "samples": runner.samples}
 
 
 def profiles(runner: Runner, subset: int) -> dict[str, Any]:
@@ -388,6 +441,10 @@ def parent_main(args: argparse.Namespace) -> int:
         try:
             runner = Runner(work, fixture, url, walk)
             runner.quick = args.quick
+            if args.wan_only:
+                json.dump(wan_only(runner, args), sys.stdout, indent=1)
+                print()
+                return 0
             for n in range(args.rounds):
                 loopback_round(runner, n, args.subset)
             if args.quick:
@@ -400,14 +457,9 @@ def parent_main(args: argparse.Namespace) -> int:
                 json.dump(summary, sys.stdout, indent=1)
                 print()
                 return 0
-            port = free_port()
-            proxy = spawn("delayproxy", [sys.executable, str(HERE / "delayproxy.py"), str(port),
-                                         "127.0.0.1", url.rsplit(":", 1)[1]],
-                          work / "proxy.log")
-            time.sleep(0.5)
+            proxy, proxy_url = _proxy(work, url, "timed")
             for n in range(args.rounds):
-                wide_round(runner, n, f"http://127.0.0.1:{port}", args.wan_subset,
-                           args.skopeo_tags)
+                wide_round(runner, n, proxy_url, args.wan_subset, args.skopeo_tags)
             prof = profiles(runner, args.subset)
         finally:
             if proxy is not None:
@@ -416,7 +468,7 @@ def parent_main(args: argparse.Namespace) -> int:
     summary = _summary(runner, fixture, seed_seconds, prof, args)
     json.dump(summary, sys.stdout, indent=1)
     print()
-    (HERE / "results.md").write_text(_markdown(summary))
+    _write_results(_markdown(summary))
     return 0
 
 
@@ -442,6 +494,14 @@ def _summary(runner: Runner, fixture: Fixture, seed_seconds: float, prof: dict[s
         "profile (% of own time, cold walk, cProfile)": prof,
         "subset": args.subset, "wan_subset": args.wan_subset,
     }
+
+
+def _write_results(engine: str) -> None:
+    """Replace the engine's part of results.md; the other benchmarks' sections stay."""
+    path = HERE / "results.md"
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    rest = old.index("\n# ", 1) if "\n# " in old else len(old)
+    path.write_text(engine.rstrip("\n") + "\n" + old[rest:], encoding="utf-8")
 
 
 def _ratio(med: dict[str, float], a: str, b: str) -> float:
@@ -512,6 +572,8 @@ def main() -> int:
     parser.add_argument("--walk", type=int, default=0,
                         help="repositories every contender walks (default: all)")
     parser.add_argument("--wan-subset", type=int, default=5)
+    parser.add_argument("--wan-only", action="store_true",
+                        help="the wide-area figures only, new and old delay proxy; JSON")
     parser.add_argument("--skopeo-tags", type=int, default=10)
     args = parser.parse_args()
     return child_main(args) if args.child else parent_main(args)

@@ -19,13 +19,14 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
+
+from keytiming import percentiles, time_key, watch_display
 
 from regtui.config import Config, RegistryConfig
 from regtui.registry.backend import Capabilities
@@ -116,17 +117,12 @@ async def cpu_to_load(count: int, delay: float, presses: int) -> dict[str, float
             assert isinstance(screen, RegistryScreen)
             table = screen.query_one("#repos", VirtualTable)
             work, cells = screen.pane.work, table.cells_computed
-            shown = _watch_display(app)
-            control = []  # keys once everything is in: what loading adds is the difference
-            for index in range(presses):
-                began = time.perf_counter()
-                await pilot.press("down" if index % 4 < 2 else "up")
-                after = [t for t in shown if t > began]
-                control.append((after[0] if after else time.perf_counter()) - began)
+            shown = watch_display(app)
+            control = [  # keys once everything is in: what loading adds is the difference
+                await time_key(pilot, shown, "down" if index % 4 < 2 else "up")
+                for index in range(presses)]
     return {"cpu_s": round(cpu, 2), "wall_s": round(wall, 2), "pane_work": work,
-            "cells_computed": cells, "drains": app.drains,
-            "loaded_p50_ms": round(statistics.median(control) * 1000, 1),
-            "loaded_p95_ms": round(statistics.quantiles(control, n=20)[-1] * 1000, 1)}
+            "cells_computed": cells, "drains": app.drains, **percentiles(control, "loaded_")}
 
 
 async def keys_while_loading(count: int, delay: float, presses: int) -> dict[str, float]:
@@ -136,35 +132,19 @@ async def keys_while_loading(count: int, delay: float, presses: int) -> dict[str
             app.open_registry("bench")
             while len(app.store["bench"].summaries) < min(200, count // 10):
                 await pilot.pause(0.01)
-            shown = _watch_display(app)
+            shown = watch_display(app)
             latencies = []
             for index in range(presses):
                 if len(app.store["bench"].summaries) >= count:
                     break  # only keys pressed while repositories keep arriving count
-                began = time.perf_counter()
-                await pilot.press("down" if index % 4 < 2 else "up")
-                after = [t for t in shown if t > began]
-                latencies.append((after[0] if after else time.perf_counter()) - began)
+                latencies.append(await time_key(pilot, shown,
+                                                "down" if index % 4 < 2 else "up"))
             arrived = len(app.store["bench"].summaries)
     if len(latencies) < 10:
         raise SystemExit(f"only {len(latencies)} keys before all {count} repositories "
                          "arrived: raise --key-delay")
-    return {"p50_ms": round(statistics.median(latencies) * 1000, 1),
-            "p95_ms": round(statistics.quantiles(latencies, n=20)[-1] * 1000, 1),
+    return {**percentiles(latencies),
             "presses_while_loading": len(latencies), "arrived_by_last_key": arrived}
-
-
-def _watch_display(app: RegtuiApp) -> list[float]:
-    """When each screen update is handed to the driver (see bench_tags_table)."""
-    shown = [0.0]
-    display = app._display
-
-    def timed(screen: Any, renderable: Any) -> None:
-        display(screen, renderable)
-        shown.append(time.perf_counter())
-
-    app._display = timed  # type: ignore[method-assign]
-    return shown
 
 
 def main() -> int:

@@ -17,13 +17,14 @@ import argparse
 import asyncio
 import hashlib
 import resource
-import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
+
+from keytiming import percentiles, time_key, watch_display
 
 from regtui.config import Config, RegistryConfig
 from regtui.registry.backend import Capabilities
@@ -112,45 +113,27 @@ async def measure(count: int, keystrokes: int) -> dict[str, float]:
             while not _tags_shown(app):
                 await pilot.pause(0.001)
             first_rows = time.perf_counter() - start
-            shown = _watch_display(app)
+            shown = watch_display(app)
             applied = _watch_filter(app)
             latencies = []
             await pilot.press("slash")
+
+            def filtered(began: float) -> float:
+                assert applied[-1] > began, "the keystroke did not reach the tags filter"
+                return applied[-1]
+
             for index in range(keystrokes):
                 await pilot.pause()
-                began = time.perf_counter()
-                await pilot.press(KEYS[index % len(KEYS)])
-                await pilot.pause()
-                assert applied[-1] > began, "the keystroke did not reach the tags filter"
-                after = [t for t in shown if t > applied[-1]]
-                latencies.append((after[0] if after else time.perf_counter()) - began)
+                latencies.append(await time_key(pilot, shown, KEYS[index % len(KEYS)],
+                                                filtered, settle=True))
             assert app.screen.query_one("#filter-bar").has_focus  # the keys went to the filter
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "tags": len(records),
         "first_rows_s": first_rows,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p95_ms": statistics.quantiles(latencies, n=20)[-1] * 1000,
+        **percentiles(latencies),
         "peak_rss_mb": rss_mb,
     }
-
-
-def _watch_display(app: RegtuiApp) -> list[float]:
-    """Record when each screen update is handed to the driver.
-
-    The pilot waits for the app to go idle in 20 ms steps after every key; timing the pilot
-    would measure that wait. The keystroke-to-screen time is key sent -> the first screen
-    update handed to the terminal after it (the key is processed before the next update).
-    """
-    shown = [0.0]
-    display = app._display
-
-    def timed(screen: Any, renderable: Any) -> None:
-        display(screen, renderable)
-        shown.append(time.perf_counter())
-
-    app._display = timed  # type: ignore[method-assign]
-    return shown
 
 
 def _watch_filter(app: RegtuiApp) -> list[float]:

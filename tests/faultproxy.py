@@ -168,6 +168,11 @@ class FaultProxy:
         assert self._loop is not None
         asyncio.set_event_loop(self._loop)
         self._loop.run_until_complete(self._serve(ready))
+        # Keep-alive connections still waiting for a request: end them before the loop goes.
+        pending = asyncio.all_tasks(self._loop)
+        for task in pending:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         self._loop.close()
 
     async def _serve(self, ready: threading.Event) -> None:
@@ -340,6 +345,19 @@ def challenge(value: str) -> Fault:
     return status(401, headers={"WWW-Authenticate": value, "Content-Type": "application/json"},
                   body=b'{"errors": [{"code": "UNAUTHORIZED", "message": "authentication '
                        b'required"}]}')
+
+
+async def echo_authorization(exchange: Exchange) -> None:
+    """A 500 quoting the request's Authorization header in its error body, as careless
+    proxies and registries do; a request without one is forwarded (so the registry still
+    challenges for it)."""
+    sent = exchange.request.headers.get("authorization")
+    if sent is None:
+        await exchange.relay()
+        return
+    body = json.dumps({"errors": [{"code": "UNKNOWN", "message": f"bad request with "
+                                   f"Authorization: {sent}"}]}).encode()
+    await exchange.send(500, [("Content-Type", "application/json")], body)
 
 
 def redirect(location: str) -> Fault:

@@ -209,6 +209,39 @@ async def test_adaptive_limit_grows_while_latency_holds_and_halves_on_429() -> N
     assert limit.limit < 5
 
 
+async def _simulate_link(limit: AdaptiveLimit, now: list[float], requests: int, rtt: float,
+                         capacity: float) -> list[int]:
+    """Waves of `limit.limit` requests over a link of round trip `rtt` to a registry serving
+    `capacity` requests/s: a request takes the round trip, or its turn in the queue once the
+    registry is saturated (Little's law). Returns the limit after each wave."""
+    trace, sent = [], 0
+    while sent < requests:
+        width = limit.limit
+        for _ in range(width):
+            await limit.acquire()
+        latency = max(rtt, width / capacity)
+        now[0] += latency
+        for _ in range(width):
+            limit.release(latency, 200)
+        sent += width
+        trace.append(limit.limit)
+    return trace
+
+
+async def test_adaptive_limit_reaches_the_knee_of_a_20_ms_link_early_and_stays_near_it() -> None:
+    # 2,000 requests/s at 20 ms: the knee is 40 in flight; below it, throughput is lost
+    knee = round(2000 * 0.020)
+    now = [0.0]
+    limit = AdaptiveLimit(8, 256, clock=lambda: now[0])
+    trace = await _simulate_link(limit, now, 20000, 0.020, 2000.0)
+    reached = next(i for i, value in enumerate(trace) if value >= knee)
+    assert sum(trace[:reached]) < 600, f"took {sum(trace[:reached])} requests to reach {knee}"
+    assert all(knee <= value <= 2.5 * knee for value in trace[reached + 1:]), trace
+    # and on a fast loopback registry (1 ms, 300 requests/s: knee 0.3) it stays small
+    small = AdaptiveLimit(8, 256, clock=lambda: now[0])
+    assert max(await _simulate_link(small, now, 3000, 0.001, 300.0)) <= 32
+
+
 def test_max_requests_per_second_and_max_concurrency_are_validated(tmp_path: Path) -> None:
     good = tmp_path / "good.toml"
     good.write_text('[[registries]]\nname = "a"\nurl = "http://127.0.0.1:5000"\n'

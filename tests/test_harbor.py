@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -42,6 +43,7 @@ from regtui.services.harbor_gc import HarborGc
 from regtui.services.impact import Strategy, Target
 from regtui.services.inventory import InventoryService
 from regtui.services.operations import OperationsService
+from regtui.services.retention import RetentionPolicy
 from tests.doubles.harbor_double import PASSWORD, USERNAME, HarborDouble, harbor_name
 from tests.doubles.subset import SpecViolation, harbor_spec
 
@@ -491,3 +493,25 @@ def test_requests_outside_the_spec_are_violations(harbor: HarborDouble) -> None:
     good = httpx.get(f"{harbor.url}/api/v2.0/projects", params={"page_size": "5"}, auth=auth)
     assert good.status_code == 200
     harbor.violations.clear()
+
+
+async def test_retention_ages_a_tag_by_its_harbor_push_time(harbor: HarborDouble,
+                                                            tmp_path: Path) -> None:
+    """`stable` was built in 2024 but pushed yesterday: --older-than 30d keeps it."""
+    now = datetime.now(UTC)
+    yesterday = now - timedelta(days=1)
+    harbor.push_times[(APP, "stable")] = yesterday.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    ops = harbor_operations(harbor, tmp_path)
+    try:
+        chosen, _ = await ops.retention_plan(RetentionPolicy(older_than=timedelta(days=30)),
+                                             now=now, repositories=[APP])
+        records = {str(r.tag): r for r in await ops.records() if r.repository == APP}
+    finally:
+        await ops.inventory.aclose()
+    assert records["stable"].created is not None and records["stable"].created < now - timedelta(
+        days=30), "the image itself is old"
+    assert records["stable"].pushed_at is not None
+    assert abs(records["stable"].pushed_at - yesterday) < timedelta(seconds=1)
+    assert records["1.2.2"].pushed_at == datetime(2024, 3, 1, 12, tzinfo=UTC)  # STAMP
+    assert {r.tag for r in chosen} == {"1.2.2", "1.2.3"}
+    assert harbor.count("GET", f"/api/v2.0{repository_path(APP)}/artifacts") >= 1

@@ -154,3 +154,40 @@ def flush_access_log(lab: Lab) -> None:
     while marker not in lab.log_file.read_text(errors="replace"):
         assert time.monotonic() < deadline, "the registry never logged the marker request"
         time.sleep(0.05)
+
+
+def _blob_gets(log_file: Path, start: int) -> int:
+    with log_file.open("rb") as handle:
+        handle.seek(start)
+        text = handle.read().decode(errors="replace")
+    return len(re.findall(r'"GET /v2/[^ "]+/blobs/[^ "]+ HTTP', text))
+
+
+def test_inventory_fields_print_only_those_and_fetch_no_config_for_them(
+        lab: Lab, tmp_path: Path, inventory_lines: list[dict[str, Any]]) -> None:
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin",
+           "HOME": str(tmp_path), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    start = lab.log_file.stat().st_size
+    narrow = run_cli("inventory", "--registry", lab.url, "--fields", "repository,tag,digest",
+                     env=env)
+    assert narrow.returncode == 0, narrow.stderr
+    flush_access_log(lab)
+    middle = lab.log_file.stat().st_size
+    assert _blob_gets(lab.log_file, start) == 0, "no config blob for fields that need none"
+    rows = [json.loads(line) for line in narrow.stdout.splitlines()]
+    assert rows and all(list(row) == ["repository", "tag", "digest"] for row in rows)
+    assert sorted((r["repository"], r["tag"], r["digest"]) for r in rows) == sorted(
+        (r["repository"], r["tag"], r["digest"]) for r in inventory_lines)
+    # asking for `created` needs the configs: they are fetched (the check can fail)
+    dated = run_cli("inventory", "--registry", lab.url, "--fields", "tag,created", env=env)
+    assert dated.returncode == 0, dated.stderr
+    flush_access_log(lab)
+    assert _blob_gets(lab.log_file, middle) > 0
+    assert any(json.loads(line)["created"] for line in dated.stdout.splitlines())
+
+
+def test_inventory_unknown_field_is_one_line() -> None:
+    result = run_cli("inventory", "--registry", "http://127.0.0.1:9", "--fields", "tag,colour")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "colour" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from regtui.errors import ProtocolError
+from regtui.registry.jws import manifest_digest_content
 from regtui.registry.parse import (
-    manifest_digest_content,
     parse_config,
     parse_manifest,
     parse_time,

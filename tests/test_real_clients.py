@@ -21,8 +21,10 @@ import pytest
 
 from regtui.config import load_config
 from regtui.lab import Lab, start_lab
+from regtui.registry.cache import flush_all
 from regtui.registry.models import ImageConfig, Manifest, TagRecord
 from regtui.services.inventory import InventoryService, open_registry
+from tests.faultproxy import FaultProxy
 from tests.test_cli_errors import regtui
 
 pytestmark = pytest.mark.lab
@@ -192,3 +194,29 @@ def test_schema1_is_shown_read_only_with_its_registry_digest(pushed: Pushed,
     assert manifest.is_schema1 and manifest.media_type.endswith("prettyjws")
     assert record.digest == inspect(pushed.lab, "schema1/img:1")["Digest"]
     assert image is not None and image.created_text == NANOSECONDS
+
+
+def test_a_warm_walk_sends_no_get_for_a_signed_schema1(pushed: Pushed, tmp_path: Path) -> None:
+    """A signed schema1 is cached like any manifest, though its bytes do not hash to its
+    digest (the registry names it by its JWS payload): the second walk only HEADs it."""
+    path = "/v2/schema1/img/manifests/"
+    with FaultProxy(pushed.lab.url) as proxy:
+        toml = tmp_path / "config.toml"
+        toml.write_text(f'cache_dir = "{tmp_path / "cache"}"\n\n[[registries]]\nname = "lab"\n'
+                        f'url = "{proxy.url}"\n')
+        config = load_config(toml)
+
+        async def walk() -> list[str]:
+            service = open_registry(config.registries[0], config, read_only=True)
+            try:
+                return [r.digest for r in await service.tag_records("schema1/img")]
+            finally:
+                await service.aclose()
+                flush_all()
+
+        cold = asyncio.run(walk())
+        assert proxy.count("GET", path) >= 1, "the cold walk reads it"
+        proxy.reset()
+        assert asyncio.run(walk()) == cold
+        assert proxy.count("GET", path) == 0, [r.target for r in proxy.requests]
+        assert proxy.count("HEAD", path) == 1

@@ -28,7 +28,8 @@ from regtui.cli_scans import add_scan_parsers, run_scan, run_scans
 from regtui.cli_storage import add_storage_parser, run_storage
 from regtui.config import Config, RegistryConfig, load_config
 from regtui.errors import RegtuiError, UsageError
-from regtui.services.export import FORMATS, write_records
+from regtui.registry.cache import take_notices
+from regtui.services.export import CONFIG_FIELDS, FIELDS, FORMATS, parse_fields, write_records
 from regtui.services.inventory import InventoryService, open_registry
 from regtui.services.snapshot import SnapshotError, SnapshotWriter
 from regtui.services.snapshot_walk import WalkRecorder, print_cached
@@ -75,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
                            help="only this repository (repeatable)")
     inventory.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                            help="progress bar on stderr (auto: when stderr is a terminal)")
+    inventory.add_argument("--fields", metavar="LIST",
+                           help="comma-separated fields to print, in that order (default: "
+                                f"{','.join(FIELDS)}); image configs are fetched only for "
+                                "created or platforms, and only a walk of every field "
+                                "updates the snapshot")
     inventory.add_argument("--cached", action="store_true",
                            help="print the last snapshot (written by every walk) without "
                                 "contacting the registry")
@@ -119,6 +125,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 async def _inventory(args: argparse.Namespace, config: Config) -> int:
+    try:
+        args.fields = parse_fields(args.fields)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     registries = select_registries(config, args.registry, bool(args.insecure))
     if args.cached:
         return await _inventory_cached(registries, args, config)
@@ -127,11 +137,16 @@ async def _inventory(args: argparse.Namespace, config: Config) -> int:
     status = 0
     for registry in registries:
         service = open_registry(registry, config, read_only=read_only)
-        writer = SnapshotWriter.for_registry(config.cache_dir, registry.url)
+        for notice in take_notices():
+            print(f"{PROG}: {notice}", file=sys.stderr)
+        service.configs = bool(CONFIG_FIELDS & set(args.fields))
+        whole = args.fields == FIELDS or set(args.fields) == set(FIELDS)
+        writer = SnapshotWriter.for_registry(config.cache_dir, registry.url) if whole else None
         try:
             status = max(status, await _inventory_one(service, args, show_progress, writer))
         finally:
-            writer.close()
+            if writer is not None:
+                writer.close()
             await service.aclose()
     return status
 
@@ -143,7 +158,7 @@ async def _inventory_cached(registries: Sequence[RegistryConfig], args: argparse
     for registry in registries:
         try:
             count, note = await print_cached(registry, config.cache_dir, args.format,
-                                             args.repository, sys.stdout)
+                                             args.repository, sys.stdout, args.fields)
         except SnapshotError as error:
             print(f"{PROG}: {error}", file=sys.stderr)
             status = 1
@@ -155,7 +170,7 @@ async def _inventory_cached(registries: Sequence[RegistryConfig], args: argparse
 
 
 async def _inventory_one(service: InventoryService, args: argparse.Namespace,
-                         show_progress: bool, writer: SnapshotWriter) -> int:
+                         show_progress: bool, writer: SnapshotWriter | None) -> int:
     progress = _Progress(service.name) if show_progress else None
     await service.ping()
     recorder = WalkRecorder(service, writer, args.repository)
@@ -163,7 +178,7 @@ async def _inventory_one(service: InventoryService, args: argparse.Namespace,
     records = recorder.records(service.walk(
         names, on_repository=progress.update if progress else None, on_done=recorder.done,
         listed=recorder.full))
-    count = await write_records(records, args.format, sys.stdout)
+    count = await write_records(records, args.format, sys.stdout, args.fields)
     recorder.finish()
     if progress:
         progress.finish()

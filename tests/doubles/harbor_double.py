@@ -28,7 +28,7 @@ import base64
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -128,6 +128,9 @@ class HarborDouble:
         self.recorder = Recorder(schemas or harbor_spec())
         self.projects: dict[str, Project] = {}
         self.deleted: set[tuple[str, str]] = set()
+        self.push_times: dict[tuple[str, str], str] = {}
+        """(Harbor repository, tag) -> its `push_time` (else STAMP); the artifact's is the
+        latest of its tags', as Harbor moves it on every push."""
         self.gc_runs: list[GcExecution] = []
         self.tokens: dict[str, bool] = {}
         """Bearer tokens handed out by `/service/token` -> whether they carry admin rights."""
@@ -486,9 +489,10 @@ class _Handler(SpecHandler):
         self.answer(method, template, 200, None)
 
     def _artifact_json(self, repo: Repo, artifact: Artifact) -> Json:
-        data = _artifact_base(repo, artifact)
+        pushes = self.double.push_times
+        data = _artifact_base(repo, artifact, pushes)
         if self._query.get("with_tag", "true") == "true":
-            data["tags"] = [_tag_json(repo, artifact, t)
+            data["tags"] = [_tag_json(repo, artifact, t, pushes)
                             for t in self.double.visible_tags(repo, artifact)]
         if self._query.get("with_scan_overview") == "true":
             overview = self._overview(artifact)
@@ -708,7 +712,8 @@ def _repo_json(repo: Repo) -> Json:
             "creation_time": STAMP, "update_time": STAMP}
 
 
-def _artifact_base(repo: Repo, artifact: Artifact) -> Json:
+def _artifact_base(repo: Repo, artifact: Artifact,
+                   pushes: Mapping[tuple[str, str], str]) -> Json:
     is_image = artifact.config_media_type in mt.IMAGE_CONFIG_TYPES or bool(
         artifact.manifest_media_type in mt.INDEX_TYPES)
     return {"id": artifact.id, "type": "IMAGE" if is_image else "UNKNOWN",
@@ -716,13 +721,17 @@ def _artifact_base(repo: Repo, artifact: Artifact) -> Json:
             "manifest_media_type": artifact.manifest_media_type,
             "project_id": repo.project_id, "repository_id": repo.id,
             "repository_name": repo.name, "digest": artifact.digest, "size": artifact.size,
-            "push_time": STAMP, "pull_time": STAMP, "extra_attrs": {}, "annotations": {},
+            "push_time": max((pushes.get((repo.name, t), STAMP) for t in artifact.tags),
+                             default=STAMP),
+            "pull_time": STAMP, "extra_attrs": {}, "annotations": {},
             "addition_links": {}}
 
 
-def _tag_json(repo: Repo, artifact: Artifact, tag: str) -> Json:
+def _tag_json(repo: Repo, artifact: Artifact, tag: str,
+              pushes: Mapping[tuple[str, str], str]) -> Json:
     return {"id": abs(hash((repo.name, tag))) % (1 << 31), "repository_id": repo.id,
-            "artifact_id": artifact.id, "name": tag, "push_time": STAMP, "pull_time": STAMP,
+            "artifact_id": artifact.id, "name": tag,
+            "push_time": pushes.get((repo.name, tag), STAMP), "pull_time": STAMP,
             "immutable": False}
 
 

@@ -61,6 +61,10 @@ async def _request_body(request: httpx.Request) -> bytes | AsyncIterator[bytes] 
         data = request.content
     except httpx.RequestNotRead:
         stream = request.stream
+        if isinstance(stream, httpx.ByteStream):
+            # A followed redirect carries the original's bytes unread: framing them as chunks
+            # would send a GET with `Transfer-Encoding: chunked`, which storage refuses.
+            return b"".join(stream) or None
         assert isinstance(stream, httpx.AsyncByteStream)
         request.headers.pop("transfer-encoding", None)  # aiohttp frames the stream itself
 

@@ -202,7 +202,7 @@ class AuditLogApi(Protocol):
 
 @runtime_checkable
 class PushTimes(Protocol):
-    """A registry whose tag listing says when each tag was pushed (Docker Hub, Nexus)."""
+    """A registry whose tag listing says when each tag was pushed (Docker Hub, Nexus, Harbor)."""
 
     def pushed_at(self, repository: str, tag: str) -> datetime | None:
         """From the last tag listing of `repository`; no I/O."""

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
+from regtui.registry.jws import manifest_digest_content
+
 DIGEST_RE: Final = re.compile(r"^(sha256):([0-9a-f]{64})$|^(sha512):([0-9a-f]{128})$")
 MAX_CACHED_BYTES: Final = 4 * 1024 * 1024
 MEMORY_ENTRIES: Final = 16384
@@ -35,7 +37,25 @@ SCHEMA: Final = (
     "tag TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (scope, repository, tag))",
 )
 
+FORMAT_VERSION: Final = 2
+"""`PRAGMA user_version` of the file (1 was the file-per-digest `blobs/` tree, no SQLite)."""
+COLUMNS: Final = {"blobs": ["digest", "data"], "tags": ["scope", "repository", "tag", "digest"]}
+
 _Write = tuple[str, tuple[str, ...] | tuple[str, bytes]] | None
+_NOTICES: list[str] = []
+_NOTICES_LOCK = threading.Lock()
+
+
+def take_notices() -> list[str]:
+    """One-line notices about cache files (an old format set aside, say), each given once."""
+    with _NOTICES_LOCK:
+        notices, _NOTICES[:] = list(_NOTICES), []
+    return notices
+
+
+def _notice(text: str) -> None:
+    with _NOTICES_LOCK:
+        _NOTICES.append(text)
 
 
 def compute_digest(data: bytes, algorithm: str = "sha256") -> str:
@@ -55,6 +75,12 @@ def verify_digest(digest: str, data: bytes) -> bool:
     return compute_digest(data, algorithm) == digest
 
 
+def names_content(digest: str, data: bytes) -> bool:
+    """`data` is what `digest` names: its own hash, or a signed schema1's payload hash."""
+    return verify_digest(digest, data) or (
+        b'"signatures"' in data and verify_digest(digest, manifest_digest_content(data)))
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(path, timeout=10.0, check_same_thread=False,
                                  isolation_level=None)
@@ -63,6 +89,39 @@ def _connect(path: Path) -> sqlite3.Connection:
     for statement in SCHEMA:
         connection.execute(statement)
     return connection
+
+
+def _compatible(path: Path) -> bool:
+    """Whether the file at `path` is (or can become) this version's cache."""
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=10.0)) as db:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            columns = {table: [str(row[1]) for row in
+                               db.execute(f"PRAGMA table_info({table})")] for table in COLUMNS}
+    except sqlite3.Error:
+        return False  # not a database (or a damaged one)
+    if version not in (0, FORMAT_VERSION):
+        return False
+    return all(found in ([], COLUMNS[table]) for table, found in columns.items())
+
+
+def _prepare(path: Path) -> None:
+    """Set an older (or damaged) cache aside: a cache only costs speed, so start afresh.
+
+    The file-per-digest tree of earlier versions (`blobs/`) is not read any more; the file
+    of another format is replaced. Either way one notice says so, never a traceback.
+    """
+    old_tree = path.parent / "blobs"
+    if old_tree.is_dir() and not path.exists():
+        _notice(f"cache {path.parent}: the file-per-digest cache of earlier regtui versions "
+                f"({old_tree}) is no longer read; it is refilled in {path.name} (delete "
+                f"{old_tree} to free its space)")
+    if path.exists() and not _compatible(path):
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                path.with_name(path.name + suffix).unlink()
+        _notice(f"cache {path}: written by another regtui version or damaged; started a "
+                "new one (only speed is lost: content is fetched again once)")
 
 
 class _Store:
@@ -81,10 +140,13 @@ class _Store:
         self.broken = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            _prepare(path)
             self._reader = _connect(path)
-        except (OSError, sqlite3.Error):
+            self._reader.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
+        except (OSError, sqlite3.Error) as exc:
             # A cache that cannot be opened costs speed, never correctness.
             self.broken = True
+            _notice(f"cache {path}: cannot open it ({exc}); caching in memory only")
 
     def read(self, digest: str) -> bytes | None:
         with self._lock:
@@ -275,14 +337,14 @@ class ContentCache:
         data = self._store.read(digest)
         if data is None:
             return None
-        if verify_digest(digest, data):
+        if names_content(digest, data):
             return data
         self._store.drop(digest)
         return None
 
     def put(self, digest: str, data: bytes) -> None:
         """Store bytes that hash to `digest`; anything else is silently refused."""
-        if len(data) > MAX_CACHED_BYTES or not verify_digest(digest, data):
+        if len(data) > MAX_CACHED_BYTES or not names_content(digest, data):
             return
         self._remember(digest, data)
         if self._store is not None:

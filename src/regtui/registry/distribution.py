@@ -25,6 +25,7 @@ from regtui.errors import (
 from regtui.registry import mediatypes as mt
 from regtui.registry.backend import Capabilities, ManifestHead
 from regtui.registry.cache import ContentCache, compute_digest, is_digest, verify_digest
+from regtui.registry.jws import manifest_digest_content
 from regtui.registry.kinds import kind_of_type, subject_of_tag
 from regtui.registry.models import (
     ArtifactKind,
@@ -36,7 +37,6 @@ from regtui.registry.models import (
 )
 from regtui.registry.parse import (
     load_json_object,
-    manifest_digest_content,
     parse_config,
     parse_manifest,
     schema1_config,
@@ -128,6 +128,11 @@ class DistributionBackend:
     def _status_error(self, response: httpx.Response, body: bytes, what: str) -> RegistryError:
         detail = _error_detail(body)
         where = f"{what} on registry {self.name} ({self.url})"
+        answered = response.request.url
+        if (answered.scheme, answered.host, answered.port) != (
+                (base := httpx.URL(self.url)).scheme, base.host, base.port):
+            # The answer came from where the registry sent us (storage), not from it.
+            where += f" redirected to {answered.scheme}://{answered.netloc.decode()}"
         status = response.status_code
         if status == 404:
             unknown = _error_fields(body)[0] == "NAME_UNKNOWN"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
@@ -34,6 +35,7 @@ from regtui.registry.harbor_models import (
     ScanSummary,
     parse_gc_job,
     parse_info,
+    parse_push_times,
     parse_quota,
     parse_scan,
 )
@@ -87,6 +89,8 @@ class HarborBackend(DistributionBackend):
         self._api_auth: httpx.Auth | None = None
         self._auth_ready = False
         self.page_size = page_size
+        self._push_times: dict[str, dict[str, datetime]] = {}
+        """repository -> tag -> push time, from the last artifact listing of it."""
 
     # -- the management API -------------------------------------------------------------------
 
@@ -200,6 +204,23 @@ class HarborBackend(DistributionBackend):
                 if isinstance(name, str) and name and name not in seen:  # pages may overlap
                     seen.add(name)
                     yield untrusted(name)
+
+    async def tags(self, repository: str) -> list[Untrusted]:
+        """The `/v2` tag list, and when each tag was pushed (the artifact API): retention
+        ages a tag by its push, which a reproducible build's 1970 `created` cannot tell."""
+        names = await super().tags(repository)
+        times: dict[str, datetime] = {}
+        if names:
+            path = f"{repository_path(repository)}/artifacts"
+            params = {"with_tag": "true", "with_scan_overview": "false"}
+            async for artifact in self._pages(path, f"artifacts of {repository}", params):
+                times.update(parse_push_times(artifact))
+        self._push_times[repository] = times
+        return names
+
+    def pushed_at(self, repository: str, tag: str) -> datetime | None:
+        """The tag's Harbor `push_time`, from the last listing of `repository`; no I/O."""
+        return self._push_times.get(repository, {}).get(tag)
 
     def scans(self) -> HarborScans:
         """The scan reports Harbor's own scanner keeps, through this backend's API client."""

@@ -9,10 +9,12 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final
 
 from regtui.errors import ProtocolError
+from regtui.registry.parse import parse_time
 from regtui.text import EMPTY, Untrusted
 
 GC_DONE: Final = frozenset({"Success", "Error", "Stopped"})
@@ -154,3 +156,21 @@ def parse_gc_job(data: Mapping[str, Any], what: str) -> GcJob:
         delete_untagged=params.get("delete_untagged") is True,
         created=Untrusted(data.get("creation_time", "")),
         updated=Untrusted(data.get("update_time", "")))
+
+
+def parse_push_times(artifact: Mapping[str, Any]) -> dict[str, datetime]:
+    """tag -> when it was pushed: the tag's own `push_time`, else its artifact's.
+
+    Harbor keeps both; the tag's moves when that tag is pushed again, which is what
+    retention asks ("how long has this tag been there"). Unreadable times are left out.
+    """
+    fallback = parse_time(artifact.get("push_time"))
+    times: dict[str, datetime] = {}
+    tags = artifact.get("tags")
+    for tag in tags if isinstance(tags, list) else ():
+        name = tag.get("name") if isinstance(tag, dict) else None
+        when = parse_time(tag.get("push_time")) if isinstance(tag, dict) else None
+        chosen = when if when is not None else fallback
+        if isinstance(name, str) and chosen is not None:
+            times[name] = chosen
+    return times

@@ -4,8 +4,11 @@ All three sit in one transport layer under the read-only guard, so every request
 tag lists, manifests, blobs, token requests and each retry alike.
 
 - `TokenBucket`: `max_requests_per_second`, with a burst of a twentieth of a second's worth.
-- `AdaptiveLimit`: starts at `concurrency`, grows by one while latency holds near the best
-  seen, halves on 429/5xx, steps down when latency rises; never above `max_concurrency`.
+- `AdaptiveLimit`: starts at `concurrency`, grows while latency holds near the best seen
+  (by half at first, "slow start", then by one), halves on 429/5xx, steps down when latency
+  rises; never above `max_concurrency`. Slow start matters on a wide-area link: at a 20 ms
+  round trip the knee is (requests/s x 20 ms) in flight, and growing by one per window of
+  `limit` samples would spend most of a walk below it.
 - `RequestMeter`: requests sent and their recent rate, for the fleet view.
 """
 
@@ -25,6 +28,10 @@ LATENCY_HOLDS: Final = 1.5
 """Latency below this many times the best window's is "holding": the limit may grow."""
 LATENCY_RISES: Final = 2.5
 """Latency above this many times the best window's is a queue building: the limit shrinks."""
+BASELINE_DRIFT: Final = 0.01
+"""The best latency may rise by this share per second (a registry that got busier for
+everyone). Per second, not per window: a baseline that followed each window's latency up
+would let the limit's own queue creep in unnoticed, one in-flight request at a time."""
 
 Clock = Callable[[], float]
 
@@ -63,9 +70,12 @@ class AdaptiveLimit:
         self._clock = clock
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._best: float | None = None
+        self._best_at = clock()
         self._window: list[float] = []
         self._peak = 0
         self._overloaded = False
+        self.slow_start = True
+        """Grow by half per window until latency first stops holding or the registry pushes back."""
 
     async def acquire(self) -> None:
         if self.in_flight < self.limit and not self._waiters:
@@ -111,13 +121,24 @@ class AdaptiveLimit:
         self._peak = self.in_flight
         if self._overloaded:
             self._overloaded = False
+            self.slow_start = False
             self.limit = max(1, self.limit // 2)
             return
-        self._best = median if self._best is None else min(self._best * 1.05, median)
-        if median > self._best * LATENCY_RISES:
+        now = self._clock()
+        if self._best is None or median <= self._best:
+            self._best = median
+        else:
+            self._best = min(median, self._best * (1 + BASELINE_DRIFT * (now - self._best_at)))
+        self._best_at = now
+        holds = median <= self._best * LATENCY_HOLDS
+        if self.slow_start and not holds:
+            self.slow_start = False  # past the knee: give back the last step, then go by one
+            self.limit = max(1, round(self.limit / 1.5))
+        elif median > self._best * LATENCY_RISES:
             self.limit = max(1, self.limit - 1)
-        elif median <= self._best * LATENCY_HOLDS and busy and self.limit < self.maximum:
-            self.limit += 1
+        elif holds and busy and self.limit < self.maximum:
+            step = max(1, self.limit // 2) if self.slow_start else 1
+            self.limit = min(self.maximum, self.limit + step)
 
 
 class RequestMeter:

@@ -9,8 +9,6 @@ Anything malformed becomes a `ProtocolError` naming what was wrong; odd but harm
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -152,35 +150,6 @@ def _parse_schema1(body: dict[str, Any], data: bytes, digest: str, what: str) ->
         layers=layers,
         schema_version=1,
     )
-
-
-def manifest_digest_content(data: bytes) -> bytes:
-    """The bytes a manifest's digest is computed over: the body itself, except for a signed
-    schema1 manifest, whose digest covers the JWS payload (libtrust's `Payload()`: the body up
-    to the first signature's `formatLength`, then its decoded `formatTail`)."""
-    if b'"signatures"' not in data:
-        return data
-    payload = _jws_payload(data)
-    return data if payload is None else payload
-
-
-def _jws_payload(data: bytes) -> bytes | None:
-    try:
-        body = json.loads(data)
-        protected = body["signatures"][0]["protected"]
-        header = json.loads(_b64url(protected))
-        length, tail = header["formatLength"], _b64url(header["formatTail"])
-    except (ValueError, TypeError, KeyError, IndexError, binascii.Error):
-        return None
-    if not isinstance(length, int) or isinstance(length, bool) or not 0 < length <= len(data):
-        return None
-    return data[:length] + tail
-
-
-def _b64url(text: object) -> bytes:
-    if not isinstance(text, str):
-        raise TypeError("not a string")
-    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
 
 
 def schema1_config(manifest: Manifest) -> ImageConfig | None:

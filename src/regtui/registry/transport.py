@@ -20,7 +20,6 @@ import httpx
 
 from regtui import __version__
 from regtui.errors import ProtocolError, ReadOnlyError, RegistryError
-from regtui.registry.aiotransport import AiohttpTransport
 from regtui.registry.pacing import AdaptiveLimit, PacedTransport
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
@@ -244,6 +243,10 @@ def inner_transport(kind: str, *, verify: ssl.SSLContext | bool,
                     connections: int) -> httpx.AsyncBaseTransport:
     """The transport that does the I/O: aiohttp's pool and parser, or httpx's own httpcore."""
     if kind == "aiohttp":
+        # imported on the first client, not at start-up: aiohttp's import (its default TLS
+        # contexts included) is a large share of the time to the first frame
+        from regtui.registry.aiotransport import AiohttpTransport
+
         return AiohttpTransport(verify=verify, max_connections=connections)
     if kind == "httpcore":
         return httpx.AsyncHTTPTransport(verify=verify, limits=httpx.Limits(

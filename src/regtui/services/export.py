@@ -16,6 +16,20 @@ FIELDS: Final = (
     "created", "artifact_kind", "subject_digest",
 )
 CELL_LIMIT: Final = 1000
+CONFIG_FIELDS: Final = frozenset({"created", "platforms"})
+"""Fields only an image config can fill: a walk that prints none of them fetches no config."""
+
+
+def parse_fields(text: str | None) -> tuple[str, ...]:
+    """`--fields a,b` in the order given; every name must be one of FIELDS."""
+    if not text:
+        return FIELDS
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    unknown = [name for name in names if name not in FIELDS]
+    if unknown or not names:
+        raise ValueError(f"--fields: unknown field(s) {', '.join(unknown) or '(none given)'}; "
+                         f"known: {', '.join(FIELDS)}")
+    return names
 
 
 def record_dict(record: TagRecord) -> dict[str, Any]:
@@ -35,35 +49,45 @@ def record_dict(record: TagRecord) -> dict[str, Any]:
     }
 
 
-async def write_records(records: AsyncIterator[TagRecord], fmt: str, out: TextIO) -> int:
-    """Write every record; streamed formats flush per record so pipes see progress."""
+async def write_records(records: AsyncIterator[TagRecord], fmt: str, out: TextIO,
+                        fields: tuple[str, ...] = FIELDS) -> int:
+    """Write every record (only `fields`); streamed formats flush per record."""
     writer = {"jsonl": _jsonl, "json": _json, "csv": _csv, "table": _table}[fmt]
-    return await writer(records, out)
+    return await writer(records, out, fields)
 
 
-async def _jsonl(records: AsyncIterator[TagRecord], out: TextIO) -> int:
+def _only(record: TagRecord, fields: tuple[str, ...]) -> dict[str, Any]:
+    whole = record_dict(record)
+    return whole if fields == FIELDS else {name: whole[name] for name in fields}
+
+
+async def _jsonl(records: AsyncIterator[TagRecord], out: TextIO,
+                 fields: tuple[str, ...]) -> int:
     count = 0
     async for record in records:
-        out.write(json.dumps(record_dict(record)) + "\n")
+        out.write(json.dumps(_only(record, fields)) + "\n")
         count += 1
     out.flush()
     return count
 
 
-async def _json(records: AsyncIterator[TagRecord], out: TextIO) -> int:
-    items = [record_dict(record) async for record in records]
+async def _json(records: AsyncIterator[TagRecord], out: TextIO,
+                fields: tuple[str, ...]) -> int:
+    items = [_only(record, fields) async for record in records]
     json.dump(items, out, indent=2)
     out.write("\n")
     return len(items)
 
 
-async def _csv(records: AsyncIterator[TagRecord], out: TextIO) -> int:
-    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
+async def _csv(records: AsyncIterator[TagRecord], out: TextIO,
+               fields: tuple[str, ...]) -> int:
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     count = 0
     async for record in records:
-        row = record_dict(record)
-        row["platforms"] = " ".join(row["platforms"])
+        row = _only(record, fields)
+        if "platforms" in row:
+            row["platforms"] = " ".join(row["platforms"])
         # Valid names and tags never hold control characters; a hostile registry's would
         # reach whatever terminal shows the file.
         writer.writerow({k: safe_text(v, CELL_LIMIT) if isinstance(v, str) else v
@@ -72,10 +96,11 @@ async def _csv(records: AsyncIterator[TagRecord], out: TextIO) -> int:
     return count
 
 
-async def _table(records: AsyncIterator[TagRecord], out: TextIO) -> int:
+async def _table(records: AsyncIterator[TagRecord], out: TextIO,
+                 fields: tuple[str, ...]) -> int:
     """For eyes, not scripts: aligned, control characters made visible."""
     columns = ("repository", "tag", "digest", "size_bytes", "platforms", "created",
-               "artifact_kind")
+               "artifact_kind") if fields == FIELDS else fields
     rows = [[_cell(record_dict(r)[c]) for c in columns] async for r in records]
     widths = [max([len(c), *(len(row[i]) for row in rows)]) for i, c in enumerate(columns)]
     for row in [list(columns), *rows]:

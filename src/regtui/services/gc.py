@@ -17,8 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Protocol
 
-import yaml
-
 from regtui.config import GcConfig
 from regtui.errors import ConfigError, ReadOnlyError, RegistryError
 
@@ -141,6 +139,8 @@ def storage_layout(gc: GcConfig) -> tuple[Path | None, str]:
     where = f"[registries.gc] config {gc.config}"
     if not gc.config:
         return None, "[registries.gc] config is not set"
+    import yaml  # here, not at start-up: only a garbage-collection plan reads YAML
+
     try:
         document = yaml.safe_load(Path(gc.config).read_text(encoding="utf-8"))
     except OSError as exc:

@@ -111,6 +111,9 @@ class InventoryService:
         self._resolved: dict[tuple[str, str], asyncio.Task[Resolved]] = {}
         self._tag_lists: dict[str, frozenset[str]] = {}
         self.workers = max(concurrency, max_concurrency) * 2
+        self.configs = True
+        """Read image configs (`created`, a single image's platform): `inventory --fields`
+        without those fields turns it off, and no config is fetched."""
         """Tags resolved at once per repository: enough to keep the transport's limit busy."""
 
     @property
@@ -260,7 +263,7 @@ class InventoryService:
         manifest = known if known is not None else await self.backend.manifest(repository, digest)
         if manifest.is_index and depth < MAX_INDEX_DEPTH:
             return await self._resolve_index(repository, manifest, depth)
-        config = await self.backend.config_of(repository, manifest)
+        config = await self.backend.config_of(repository, manifest) if self.configs else None
         reachable = [(manifest.digest, manifest.size)]
         if manifest.config is not None:
             reachable.append((manifest.config.digest, manifest.config.size))

@@ -17,13 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
-
-import requests
-import urllib3
-from prometheus_api_client import PrometheusConnect
-from prometheus_api_client.exceptions import PrometheusApiClientException
-from urllib3.util.retry import Retry
+from typing import TYPE_CHECKING, Any, Final
 
 from regtui.config import PrometheusConfig, RegistryConfig
 from regtui.errors import RegtuiError
@@ -37,6 +31,9 @@ from regtui.services.metric_profiles import (
     unknown_overrides,
 )
 from regtui.text import Shown, Untrusted, safe_text
+
+if TYPE_CHECKING:  # the client stack is imported when a query is made, not at start-up
+    from prometheus_api_client import PrometheusConnect
 
 Clock = Callable[[], datetime]
 Point = tuple[float, float]
@@ -340,6 +337,10 @@ class MetricsService:
     def _build_client(self) -> PrometheusConnect:
         if self.config is None:
             raise MetricsError(CONFIG, self.missing_reason(""))
+        import requests
+        from prometheus_api_client import PrometheusConnect
+        from urllib3.util.retry import Retry
+
         session = requests.Session()
         session.verify = _verify(self.config)
         return PrometheusConnect(
@@ -382,6 +383,8 @@ class MetricsService:
 
 def _verify(config: PrometheusConfig) -> bool | str:
     if config.insecure:
+        import urllib3
+
         # Asked for in the config; urllib3's per-request warning would scribble on the TUI.
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         return False
@@ -392,6 +395,9 @@ def classify(exc: BaseException, where: str, timeout: float) -> MetricsError:
     """Turn whatever the client raised into one line that says which failure it was."""
     if isinstance(exc, MetricsError):
         return exc
+    import requests
+    from prometheus_api_client.exceptions import PrometheusApiClientException
+
     if isinstance(exc, requests.exceptions.Timeout):
         return MetricsError(TIMEOUT, f"{where}: no answer within {timeout:g}s (Prometheus slow?)")
     if isinstance(exc, requests.exceptions.SSLError):

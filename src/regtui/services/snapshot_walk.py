@@ -15,7 +15,7 @@ import humanize
 
 from regtui.config import RegistryConfig
 from regtui.registry.models import TagRecord
-from regtui.services.export import write_records
+from regtui.services.export import FIELDS, write_records
 from regtui.services.inventory import InventoryService
 from regtui.services.snapshot import SnapshotError, SnapshotReader, SnapshotWriter, now
 from regtui.text import Untrusted, untrusted
@@ -28,10 +28,12 @@ class WalkRecorder:
 
     `InventoryService.walk` yields every record of a repository before it reports that
     repository done (`on_done`, in completion order), so the buffer then holds exactly it.
-    A repository that could not be read at all keeps what the snapshot had for it.
+    A repository that could not be read at all keeps what the snapshot had for it. Without
+    a writer (a walk that left fields out) nothing is recorded: the snapshot keeps whole
+    records only.
     """
 
-    def __init__(self, service: InventoryService, writer: SnapshotWriter,
+    def __init__(self, service: InventoryService, writer: SnapshotWriter | None,
                  repositories: Sequence[str] | None, clock: Callable[[], datetime] = now
                  ) -> None:
         self.service = service
@@ -45,7 +47,8 @@ class WalkRecorder:
         """The catalog (or the repositories asked for), recorded before any tag is read."""
         if self.full:
             self._names = await self.service.repository_names()
-        self.writer.begin_walk(self._names, self._clock(), full=self.full)
+        if self.writer is not None:
+            self.writer.begin_walk(self._names, self._clock(), full=self.full)
         return self._names
 
     async def records(self, walk: AsyncIterator[TagRecord]) -> AsyncIterator[TagRecord]:
@@ -58,12 +61,12 @@ class WalkRecorder:
         records, self._buffer = self._buffer, []
         unreadable = any(p.repository == repository and p.tag is None
                          for p in self.service.problems)
-        if not unreadable:
+        if not unreadable and self.writer is not None:
             self.writer.put_repository(repository, records, self._clock())
 
     def finish(self) -> None:
         """The walk reached its end: the snapshot is whole again."""
-        if self.full:
+        if self.full and self.writer is not None:
             self.writer.finish_walk(self._clock())
 
 
@@ -74,7 +77,8 @@ async def _stream(reader: SnapshotReader, registry: str,
 
 
 async def print_cached(registry: RegistryConfig, cache_dir: Path, fmt: str,
-                       repositories: Sequence[str] | None, out: TextIO) -> tuple[int, str]:
+                       repositories: Sequence[str] | None, out: TextIO,
+                       fields: tuple[str, ...] = FIELDS) -> tuple[int, str]:
     """Write the snapshot's records; returns the count and a note on how old and whole it is."""
     reader = SnapshotReader.open(cache_dir, registry.url)
     if reader is None:
@@ -83,7 +87,8 @@ async def print_cached(registry: RegistryConfig, cache_dir: Path, fmt: str,
             "run `regtui inventory` (or open the dashboard) once while it is reachable")
     try:
         summary = reader.summary()
-        count = await write_records(_stream(reader, registry.name, repositories), fmt, out)
+        count = await write_records(_stream(reader, registry.name, repositories), fmt, out,
+                                    fields)
     finally:
         reader.close()
     taken = summary.taken_at

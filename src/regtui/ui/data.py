@@ -153,6 +153,8 @@ class RegistryData:
             self.tag_sets.pop(gone, None)
             self.undecoded.discard(gone)
             self.unconfirmed.discard(gone)
+        for gone in set(self.repo_errors) - set(names):  # it may never have had a summary
+            del self.repo_errors[gone]
         self.status.repositories = len(self.names)
         self._totals()
         return True

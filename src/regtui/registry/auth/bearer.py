@@ -93,6 +93,11 @@ def registry_message(response: httpx.Response) -> str:
     return f"{response.status_code} {response.reason_phrase}".strip()
 
 
+def _same_origin(one: httpx.Request, other: httpx.Request) -> bool:
+    return (one.url.scheme, one.url.host, one.url.port) == (
+        other.url.scheme, other.url.host, other.url.port)
+
+
 def _basic_header(credentials: Credentials) -> str:
     raw = f"{credentials.username}:{credentials.password}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
@@ -143,8 +148,8 @@ class RegistryAuth(httpx.Auth):
                         self._store(scope, self._read_token(answer, challenge, credentials))
             sent = await self._attach(request, scope)
             response = yield request
-            if response.status_code != 401:
-                return
+            if response.status_code != 401 or not _same_origin(response.request, request):
+                return  # a 401 from where a redirect led (storage) is not the registry's
             await response.aread()  # overriding async_auth_flow skips httpx's own read
             if attempt == 1:
                 raise self._failed(response, await self._credentials())

@@ -85,8 +85,10 @@ class RetentionScreen(FunnelScreen[None]):
                      id="title")
         with Horizontal():
             yield Label("in")
-            yield Input(value=self.scope, placeholder="repository or namespace (all if empty)",
-                        id="ret-scope")
+            # An Input draws its value raw: a registry's name goes in with visible stand-ins
+            # (a hostile one then matches nothing, and the dry run says so).
+            yield Input(value=str(safe_text(self.scope, 300)),
+                        placeholder="repository or namespace (all if empty)", id="ret-scope")
             yield Label("match")
             yield Input(placeholder="regex, e.g. ^pr-", id="ret-match")
             yield Label("protect")

@@ -83,7 +83,9 @@ class VirtualTable(ScrollView, can_focus=True):
         Binding("enter", "select", "Open", id="table.select", tooltip="Open the selected row"),
     ]
 
-    cursor: reactive[int] = reactive(0, always_update=False, init=False)
+    cursor: reactive[int] = reactive(0, always_update=False, init=False, repaint=False)
+    """No repaint of its own: `watch_cursor` redraws the two lines the cursor left and entered
+    (a full repaint of a 10,000-row pane per keystroke was most of the keystroke)."""
 
     class RowMessage(Message):
         """A message about one row of one table."""
@@ -119,6 +121,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._fitted: list[tuple[Column, int]] = []
         self._painted: dict[int, tuple[object, ...]] = {}
         self._positions: dict[int, int] | None = None
+        self._styles: dict[str, Style] = {}
         self.lines_rendered = 0
         self.cells_computed = 0
         """Data lines drawn so far: what tests and benchmarks count to see what a change cost."""
@@ -218,6 +221,25 @@ class VirtualTable(ScrollView, can_focus=True):
 
     # -- rendering --------------------------------------------------------------------------
 
+    def _style(self, component: str) -> Style:
+        """The widget's style ("") or a component's, computed once per style change: Textual
+        recomputes them from the DOM on every call, which was most of a line's cost."""
+        style = self._styles.get(component)
+        if style is None:
+            style = self.rich_style if not component else self.get_component_rich_style(component)
+            self._styles[component] = style
+        return style
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()  # theme, CSS or :focus changed: styles are computed afresh
+
+    def on_focus(self, event: events.Focus) -> None:
+        self._styles.clear()
+
+    def on_blur(self, event: events.Blur) -> None:
+        self._styles.clear()
+
     def on_resize(self, event: events.Resize) -> None:
         self._fitted = []
         self._painted.clear()
@@ -237,7 +259,7 @@ class VirtualTable(ScrollView, can_focus=True):
         if index >= len(self.rows):
             if index == 0 and not self.rows:
                 return self._strip(" " + self.empty_text, "vtable--empty", width)
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self._style(""))
         row = self.rows[index]
         line = self._line(self.cells_of(row), all_columns=True)
         component = "vtable--cursor" if index == self.cursor else ""
@@ -252,11 +274,11 @@ class VirtualTable(ScrollView, can_focus=True):
         return " ".join(parts)
 
     def _strip(self, text: str, component: str, width: int, row: Any = None) -> Strip:
-        style = self.rich_style
+        style = self._style("")
         if row is not None and self._style_of is not None and (extra := self._style_of(row)):
-            style = style + self.get_component_rich_style(extra)
+            style = style + self._style(extra)
         if component:
-            style = style + self.get_component_rich_style(component)
+            style = style + self._style(component)
         return Strip([Segment(text, style)]).adjust_cell_length(width, style)
 
     # -- cursor -----------------------------------------------------------------------------
