@@ -141,3 +141,48 @@ def test_every_date_field_of_a_record_survives_the_snapshot() -> None:
                        pushed_at=when, pulled_at=when, status=untrusted("active"))
     [back] = decode_records("hub", "team-a/releases", encode_records([record]))
     assert back == record
+
+
+def _stored_snapshot(cache: Path, url: str) -> Path:
+    """A snapshot with two repositories, written the way a walk writes it."""
+    from datetime import UTC, datetime
+
+    from regtui.registry.models import ArtifactKind, TagRecord
+    from regtui.services.snapshot import SnapshotStore
+    from regtui.text import untrusted
+
+    when = datetime(2026, 11, 29, 8, 30, tzinfo=UTC)
+    path = snapshot_path(cache / "regtui", url)
+    store = SnapshotStore(path, url)
+    store.begin_walk(["app", "base"], when)
+    for name in ("app", "base"):
+        record = TagRecord("r", untrusted(name), untrusted("1.0"), "sha256:" + "a" * 64,
+                           untrusted("m"), 1, (), when, ArtifactKind.IMAGE)
+        store.put_repository(name, [record], when)
+    store.finish_walk(when)
+    store.close()
+    return path
+
+
+@pytest.mark.parametrize("damage", [
+    "UPDATE repositories SET records = '{not json' WHERE name = 'base'",
+    "UPDATE repositories SET last_push = 'yesterday' WHERE name = 'app'",
+    "UPDATE repositories SET tag_names = '[1' WHERE name = 'app'",
+    "UPDATE repositories SET records = '{\"fields\": [\"tag\"], \"rows\": [[1, 2]]}'",
+    "UPDATE repositories SET records = replace(records, '\"image\"', '\"hologram\"')",
+    "UPDATE meta SET value = 'soon' WHERE key = 'walk_finished'",
+])
+def test_cached_over_damaged_snapshot_contents_is_one_clear_line(
+        tmp_path: Path, damage: str) -> None:
+    """A snapshot that is a database but holds what no regtui wrote (a disk error, an edit
+    by hand): `--cached` names the file, never a traceback."""
+    url = "http://127.0.0.1:9"
+    path = _stored_snapshot(tmp_path, url)
+    with sqlite3.connect(path) as db:
+        db.execute(damage)
+    db.close()
+    done = cli("inventory", "--cached", "--registry", url, cache=tmp_path)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"snapshot {path}" in lines[0] and "damaged" in lines[0], lines
