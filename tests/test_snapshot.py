@@ -186,3 +186,34 @@ def test_cached_over_damaged_snapshot_contents_is_one_clear_line(
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and f"snapshot {path}" in lines[0] and "damaged" in lines[0], lines
+
+
+@pytest.mark.parametrize("garbage", [b"\x00garbage" * 2000, b"SQLite format 3\x00" + b"\x07" * 99],
+                         ids=["not-sqlite", "cut-header"])
+def test_a_damaged_snapshot_file_is_replaced_by_the_next_walk(tmp_path: Path,
+                                                               garbage: bytes) -> None:
+    """Not a database (or a cut one): set aside with one notice, so the walk's snapshot is
+    written and `--cached` recovers, instead of every walk failing on it for ever."""
+    from datetime import UTC, datetime
+
+    from regtui.services.snapshot import SnapshotWriter
+
+    url = "http://127.0.0.1:9"
+    path = snapshot_path(tmp_path, url)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(garbage)
+    writer = SnapshotWriter(path, url)
+    when = datetime(2026, 11, 29, 8, 30, tzinfo=UTC)
+    writer.begin_walk(["app"], when)
+    writer.put_repository("app", [], when)
+    writer.finish_walk(when)
+    writer.close()
+    assert writer.failed == ""
+    assert "damaged" in writer.notice and str(path) in writer.notice
+    reader = SnapshotReader.open(tmp_path, url)
+    assert reader is not None
+    try:
+        assert reader.summary().complete and [r.name for r in
+                                              reader.summary().repositories] == ["app"]
+    finally:
+        reader.close()

@@ -287,7 +287,20 @@ class SnapshotStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._batching = False
-        self._db = _connect(path)
+        self.replaced = ""
+        """Why the file found there was set aside for a new one (it was damaged); ""."""
+        try:
+            self._db = _connect(path)
+        except sqlite3.OperationalError:
+            raise  # locked, read-only, unopenable: the file may be fine, so it is kept
+        except sqlite3.DatabaseError as exc:
+            # Not a database, or a damaged one. A snapshot only saves a walk's time: start
+            # afresh, or every later walk fails on it and `--cached` never recovers.
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    path.with_name(path.name + suffix).unlink()
+            self.replaced = f"snapshot {path}: damaged ({exc}); started a new one"
+            self._db = _connect(path)
         with self._db:
             self._set("url", url)
             self._set("schema", str(SCHEMA_VERSION))
@@ -383,6 +396,8 @@ class SnapshotWriter:
         self.path = path
         self.url = url
         self.failed: str = ""
+        self.notice: str = ""
+        """A damaged snapshot file was replaced by a new one (said once, after `close`)."""
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name=f"snapshot {url}", daemon=True)
         self._thread.start()
@@ -403,6 +418,7 @@ class SnapshotWriter:
             try:
                 if writes and store is None:
                     store = SnapshotStore(self.path, self.url)
+                    self.notice = store.replaced
                 if store is not None and writes:
                     with store.batch():
                         for method, args, kwargs in writes:
