@@ -94,7 +94,7 @@ def _counting_client() -> tuple[httpx.AsyncClient, list[httpx.Request]]:
 def test_hub_tag_activity_is_offered_only_while_its_capabilities_say_so(tmp_path: Path) -> None:
     hub = RegistryConfig("hub", "https://registry-1.docker.io", flavor="dockerhub")
     backend = open_backend(hub, Config(registries=(hub,), cache_dir=tmp_path), read_only=True)
-    assert tag_activity_api(backend) is backend
+    assert tag_activity_api(backend) is not None
     backend.capabilities = replace(backend.capabilities, tag_activity=False)
     assert tag_activity_api(backend) is None
     plain = DistributionBackend(name="d", url="http://d", client=_client(),
