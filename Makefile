@@ -68,4 +68,4 @@ screenshots: setup
 	$(BIN)/python -m tests.ui.screenshots screenshots
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache snapshot_report.html
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache snapshot_report.html .ci/artifacts

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from regtui.registry.cache import take_notices
 from tests.lab_fixtures import *  # noqa: F403  (fixtures: lab, htpasswd_lab, token_lab ...)
 
 REQUIRE_LAB = bool(os.environ.get("REGTUI_REQUIRE_LAB") or os.environ.get("CI"))
@@ -34,6 +35,7 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory,
         path = Path(home, sub)
         path.mkdir()
         monkeypatch.setenv(var, str(path))
+    take_notices()  # a notice another test left queued would print in this test's CLI run
     for var in ("REGTUI_CONFIG", "REGTUI_READ_ONLY", "REGTUI_CACHE_DIR", "REGTUI_STATE_DIR",
                 "NO_COLOR", "REGISTRY_AUTH_FILE"):
         monkeypatch.delenv(var, raising=False)

@@ -10,7 +10,13 @@ import httpx
 import pytest
 
 from regtui.config import Config, RegistryConfig
-from regtui.registry.backend import gc_job_api, quota_api, tag_delete_api
+from regtui.registry.backend import (
+    gc_job_api,
+    quota_api,
+    scan_api,
+    tag_activity_api,
+    tag_delete_api,
+)
 from regtui.registry.cache import ContentCache
 from regtui.registry.distribution import DistributionBackend
 from regtui.registry.factory import open_backend
@@ -53,7 +59,8 @@ def _class_checks(path: Path, root: Path = SRC) -> list[str]:
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                 and node.func.id == "isinstance" and len(node.args) == 2):
-            names = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
+            names = {n.id if isinstance(n, ast.Name) else n.attr for n in ast.walk(node.args[1])
+                     if isinstance(n, ast.Name | ast.Attribute)}
             if names & CONCRETE:
                 found.append(f"{path.relative_to(root)}:{node.lineno}")
     return found
@@ -69,5 +76,49 @@ def test_no_service_cli_or_ui_module_branches_on_a_backend_class() -> None:
 def test_the_class_check_finds_one(tmp_path: Path) -> None:
     """Guard against a check that cannot fail."""
     sample = tmp_path / "sample.py"
-    sample.write_text("if isinstance(b, (str, HarborBackend)):\n    pass\n", encoding="utf-8")
-    assert _class_checks(sample, tmp_path) == ["sample.py:1"]
+    sample.write_text("if isinstance(b, (str, HarborBackend)):\n    pass\n"
+                      "if isinstance(b, harbor.HarborBackend):\n    pass\n", encoding="utf-8")
+    assert _class_checks(sample, tmp_path) == ["sample.py:1", "sample.py:3"]
+
+
+def _counting_client() -> tuple[httpx.AsyncClient, list[httpx.Request]]:
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(404)
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://h"), sent
+
+
+def test_hub_tag_activity_is_offered_only_while_its_capabilities_say_so(tmp_path: Path) -> None:
+    hub = RegistryConfig("hub", "https://registry-1.docker.io", flavor="dockerhub")
+    backend = open_backend(hub, Config(registries=(hub,), cache_dir=tmp_path), read_only=True)
+    assert tag_activity_api(backend) is not None
+    backend.capabilities = replace(backend.capabilities, tag_activity=False)
+    assert tag_activity_api(backend) is None
+    plain = DistributionBackend(name="d", url="http://d", client=_client(),
+                                cache=ContentCache(None))
+    assert tag_activity_api(plain) is None and scan_api(plain) is None
+
+
+async def test_security_hub_is_asked_only_while_the_capability_says_so() -> None:
+    """The registry-wide view asks Harbor's version only where `has_security_hub` is set;
+    without it no request is sent and the view is built from the reports read."""
+    from regtui.services.inventory import InventoryService
+    from regtui.services.scans import ScanService
+
+    client, sent = _counting_client()
+    harbor = HarborBackend(name="h", url="http://h", client=client, cache=ContentCache(None))
+    assert scan_api(harbor) is harbor
+    harbor.capabilities = replace(harbor.capabilities, has_security_hub=False)
+    service = ScanService(InventoryService(harbor, flavor="harbor"), use_referrers=False)
+    view = await service.registry_view([])
+    assert view.source == "reports read" and sent == []
+    harbor.capabilities = replace(harbor.capabilities, has_security_hub=True)
+    service = ScanService(InventoryService(harbor, flavor="harbor"), use_referrers=False)
+    await service.registry_view([])
+    assert sent, "with the capability, Harbor's version is asked"
+    harbor.capabilities = replace(harbor.capabilities, has_scans=False)
+    assert scan_api(harbor) is None
+    await client.aclose()

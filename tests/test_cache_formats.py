@@ -53,3 +53,37 @@ def test_inventory_over_an_old_file_cache_gives_one_notice(lab: Lab, tmp_path: P
     assert first.stdout.strip(), "the walk still printed its records"
     second = run_cli("inventory", "--registry", lab.url, "--repository", "app", env=env)
     assert second.returncode == 0 and "no longer read" not in second.stderr
+
+
+def test_a_locked_cache_is_not_called_damaged_nor_deleted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process holding the file (or a directory this user cannot write) is no sign
+    of damage: the cache is not deleted, and the one line says it could not be opened."""
+    from regtui.registry import cache as cache_module
+
+    data = b'{"kept": true}'
+    first = ContentCache(tmp_path / "a")
+    first.put(compute_digest(data), data)
+    first.flush()
+    source = tmp_path / "a" / DB_NAME
+    target = tmp_path / "b" / DB_NAME
+    target.parent.mkdir()
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as copy:
+        src.backup(copy)  # a valid cache file of this version, WAL included
+    src.close()
+    copy.close()
+    take_notices()
+    monkeypatch.setattr(cache_module, "OPEN_TIMEOUT", 0.2)
+    holder = sqlite3.connect(target, isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("INSERT INTO tags VALUES ('s', 'r', 't', 'd')")
+    try:
+        ContentCache(tmp_path / "b")
+        notices = take_notices()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert len(notices) == 1 and "cannot open it" in notices[0], notices
+    with sqlite3.connect(target) as db:
+        assert db.execute("SELECT data FROM blobs").fetchall() == [(data,)]

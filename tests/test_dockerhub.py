@@ -450,3 +450,15 @@ async def test_no_hub_api_requests_left_waits_for_the_reset(hub: HubDouble,
     finally:
         await backend.aclose()
     assert len(waits) == 1 and 50 < waits[0] <= 60
+
+
+def test_hub_tag_status_is_untrusted_and_bounded_where_parsed() -> None:
+    """`status` reaches the tags pane, the tag detail and the snapshot: marked and cut at
+    the parser, whatever the Hub (or a proxy in front of it) sent."""
+    from regtui.registry.dockerhub import STATUS_LIMIT, parse_hub_tag
+    from regtui.text import Untrusted
+
+    hostile = parse_hub_tag({"name": "1.0", "status": "\x1b[2J" + "inactive" * 10_000})
+    assert type(hostile.status) is Untrusted and len(hostile.status) <= STATUS_LIMIT
+    odd = parse_hub_tag({"name": "1.0", "status": {"not": "a word"}})
+    assert odd.status == "" and type(odd.status) is Untrusted

@@ -22,7 +22,7 @@ import pytest
 from regtui.config import RegistryConfig, load_config
 from regtui.errors import ConfigError
 from regtui.lab import Lab
-from regtui.registry.cache import DB_NAME, ContentCache, compute_digest
+from regtui.registry.cache import DB_NAME, ContentCache, compute_digest, take_notices
 from regtui.registry.factory import open_backend
 from regtui.registry.pacing import AdaptiveLimit
 from regtui.registry.transport import build_client
@@ -281,3 +281,4 @@ def test_an_unusable_cache_file_costs_speed_not_correctness(tmp_path: Path) -> N
     cache.remember_tags("http://r", "app", {"x": compute_digest(data)})
     assert cache.get(compute_digest(data)) == data  # from memory
     cache.flush()
+    assert [n for n in take_notices() if str(tmp_path / DB_NAME) in n], "the operator is told once"

@@ -433,3 +433,22 @@ def test_cli_scan_waits_and_exits_by_outcome(
     outcomes = [json.loads(line)["outcome"].split(":")[0] for line in
                 (tmp_path / "state" / "audit.jsonl").read_text().splitlines()]
     assert outcomes == ["refused", "ok", "unfinished"]
+
+
+def test_security_hub_rows_are_untrusted_and_bounded_where_parsed() -> None:
+    """Security Hub's rows and dangerous artifacts are the server's words: every string is
+    `Untrusted` from the parser on, and none is kept at whatever length it came."""
+    from regtui.registry.harbor_scans import _hub_artifact, _hub_hit
+    from regtui.text import Untrusted
+
+    hostile = "\x1b]8;;http://evil\x07" + "A" * 100_000
+    hit = _hub_hit({"repository_name": hostile, "digest": hostile, "cve_id": hostile,
+                    "package": hostile, "version": hostile, "fixed_version": hostile,
+                    "tags": [hostile] * 5000, "severity": "Critical"})
+    texts = [hit.repository, hit.digest, hit.cve, hit.package, hit.version,
+             hit.fixed_version, *hit.tags]
+    assert all(type(text) is Untrusted for text in texts)
+    assert max(len(text) for text in texts) <= 300 and len(hit.tags) <= 100
+    artifact = _hub_artifact({"repository_name": hostile, "digest": 7})
+    assert type(artifact.repository) is Untrusted and len(artifact.repository) <= 300
+    assert artifact.digest == "" and type(artifact.digest) is Untrusted

@@ -191,3 +191,17 @@ def test_inventory_unknown_field_is_one_line() -> None:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "colour" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("given", "said"), [
+    ("", "no field named"), (" , ", "no field named"), ("tag,tag", "tag named more than once"),
+    ("repository,tag, repository", "repository named more than once"),
+    ("tag,colour", "unknown field(s) colour")])
+def test_inventory_empty_or_repeated_fields_are_one_line(given: str, said: str) -> None:
+    """`--fields ""` (an unset variable in a script) is not every field, and a repeated name
+    is most likely a typo for another: both are refused before the registry is asked."""
+    result = run_cli("inventory", "--registry", "http://127.0.0.1:9", "--fields", given)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and said in lines[0] and "--fields" in lines[0], lines
+    assert "Traceback" not in result.stderr and result.stdout == ""

@@ -169,6 +169,17 @@ def test_cve_ids_are_checked() -> None:
             check_cve_id(bad)
 
 
+
+@pytest.mark.parametrize("given", ["", "  "])
+def test_cli_empty_cve_is_refused_not_a_full_listing(
+        given: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--cve "$CVE"` with the variable unset must not quietly list every tag's scan."""
+    code, out, err = run_cli(["scans", "--registry", "http://127.0.0.1:9", "--cve", given],
+                             capsys)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "not a vulnerability id" in err, err
+
+
 # -- headless ------------------------------------------------------------------------------
 
 FAKE_TRIVY = Path(__file__).parent / "fakes" / "fake-trivy"

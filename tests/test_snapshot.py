@@ -141,3 +141,79 @@ def test_every_date_field_of_a_record_survives_the_snapshot() -> None:
                        pushed_at=when, pulled_at=when, status=untrusted("active"))
     [back] = decode_records("hub", "team-a/releases", encode_records([record]))
     assert back == record
+
+
+def _stored_snapshot(cache: Path, url: str) -> Path:
+    """A snapshot with two repositories, written the way a walk writes it."""
+    from datetime import UTC, datetime
+
+    from regtui.registry.models import ArtifactKind, TagRecord
+    from regtui.services.snapshot import SnapshotStore
+    from regtui.text import untrusted
+
+    when = datetime(2026, 11, 29, 8, 30, tzinfo=UTC)
+    path = snapshot_path(cache / "regtui", url)
+    store = SnapshotStore(path, url)
+    store.begin_walk(["app", "base"], when)
+    for name in ("app", "base"):
+        record = TagRecord("r", untrusted(name), untrusted("1.0"), "sha256:" + "a" * 64,
+                           untrusted("m"), 1, (), when, ArtifactKind.IMAGE)
+        store.put_repository(name, [record], when)
+    store.finish_walk(when)
+    store.close()
+    return path
+
+
+@pytest.mark.parametrize("damage", [
+    "UPDATE repositories SET records = '{not json' WHERE name = 'base'",
+    "UPDATE repositories SET last_push = 'yesterday' WHERE name = 'app'",
+    "UPDATE repositories SET tag_names = '[1' WHERE name = 'app'",
+    "UPDATE repositories SET records = '{\"fields\": [\"tag\"], \"rows\": [[1, 2]]}'",
+    "UPDATE repositories SET records = replace(records, '\"image\"', '\"hologram\"')",
+    "UPDATE meta SET value = 'soon' WHERE key = 'walk_finished'",
+])
+def test_cached_over_damaged_snapshot_contents_is_one_clear_line(
+        tmp_path: Path, damage: str) -> None:
+    """A snapshot that is a database but holds what no regtui wrote (a disk error, an edit
+    by hand): `--cached` names the file, never a traceback."""
+    url = "http://127.0.0.1:9"
+    path = _stored_snapshot(tmp_path, url)
+    with sqlite3.connect(path) as db:
+        db.execute(damage)
+    db.close()
+    done = cli("inventory", "--cached", "--registry", url, cache=tmp_path)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"snapshot {path}" in lines[0] and "damaged" in lines[0], lines
+
+
+@pytest.mark.parametrize("garbage", [b"\x00garbage" * 2000, b"SQLite format 3\x00" + b"\x07" * 99],
+                         ids=["not-sqlite", "cut-header"])
+def test_a_damaged_snapshot_file_is_replaced_by_the_next_walk(tmp_path: Path,
+                                                               garbage: bytes) -> None:
+    """Not a database (or a cut one): set aside with one notice, so the walk's snapshot is
+    written and `--cached` recovers, instead of every walk failing on it for ever."""
+    from datetime import UTC, datetime
+
+    from regtui.services.snapshot import SnapshotWriter
+
+    url = "http://127.0.0.1:9"
+    path = snapshot_path(tmp_path, url)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(garbage)
+    writer = SnapshotWriter(path, url)
+    when = datetime(2026, 11, 29, 8, 30, tzinfo=UTC)
+    writer.begin_walk(["app"], when)
+    writer.put_repository("app", [], when)
+    writer.finish_walk(when)
+    writer.close()
+    assert writer.failed == ""
+    assert "damaged" in writer.notice and str(path) in writer.notice
+    reader = SnapshotReader.open(tmp_path, url)
+    assert reader is not None
+    try:
+        assert reader.summary().complete and [r.name for r in
+                                              reader.summary().repositories] == ["app"]
+    finally:
+        reader.close()

@@ -147,6 +147,9 @@ async def _inventory(args: argparse.Namespace, config: Config) -> int:
         finally:
             if writer is not None:
                 writer.close()
+                for line in (writer.notice, writer.failed and f"{writer.failed}; not updated"):
+                    if line:
+                        print(f"{PROG}: {line}", file=sys.stderr)
             await service.aclose()
     return status
 

@@ -128,7 +128,7 @@ def _cell(value: object, short: bool = False) -> str:
 
 
 async def run_scans(args: argparse.Namespace, config: Config) -> int:
-    cve = check_cve_id(args.cve) if args.cve else None
+    cve = check_cve_id(args.cve) if args.cve is not None else None  # "" is refused too
     status = 0
     rows: list[dict[str, Any]] = []
     for registry in select_registries(config, args.registry, bool(args.insecure)):

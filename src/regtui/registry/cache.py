@@ -28,6 +28,8 @@ from regtui.registry.jws import manifest_digest_content
 DIGEST_RE: Final = re.compile(r"^(sha256):([0-9a-f]{64})$|^(sha512):([0-9a-f]{128})$")
 MAX_CACHED_BYTES: Final = 4 * 1024 * 1024
 MEMORY_ENTRIES: Final = 16384
+OPEN_TIMEOUT: Final = 10.0
+"""Seconds to wait for another process's lock on the cache file."""
 DB_NAME: Final = "content.sqlite3"
 FLUSH_EVERY: Final = 0.2
 """Seconds between the writer's commits: one transaction per batch, no wake-up per entry."""
@@ -82,7 +84,7 @@ def names_content(digest: str, data: bytes) -> bool:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(path, timeout=10.0, check_same_thread=False,
+    connection = sqlite3.connect(path, timeout=OPEN_TIMEOUT, check_same_thread=False,
                                  isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
@@ -92,12 +94,16 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def _compatible(path: Path) -> bool:
-    """Whether the file at `path` is (or can become) this version's cache."""
+    """Whether the file at `path` is (or can become) this version's cache; a file that
+    cannot be opened now (locked, read-only directory) is not called damaged: `_connect`
+    says why it cannot be used, and it is left alone."""
     try:
-        with contextlib.closing(sqlite3.connect(path, timeout=10.0)) as db:
+        with contextlib.closing(sqlite3.connect(path, timeout=OPEN_TIMEOUT)) as db:
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
             columns = {table: [str(row[1]) for row in
                                db.execute(f"PRAGMA table_info({table})")] for table in COLUMNS}
+    except sqlite3.OperationalError:
+        return True  # locked or unopenable, not known to be damaged: never deleted for it
     except sqlite3.Error:
         return False  # not a database (or a damaged one)
     if version not in (0, FORMAT_VERSION):

@@ -41,6 +41,8 @@ HUB_API: Final = "https://hub.docker.com"
 HUB_REGISTRY: Final = "https://registry-1.docker.io"
 DOCKERHUB_CAPABILITIES: Final = Capabilities(
     has_catalog=False, can_delete_manifest=False, can_delete_tag=True, tag_activity=True)
+STATUS_LIMIT: Final = 40
+"""A tag's `status` is one word; more is not kept (it reaches the snapshot and the pane)."""
 TOKEN_LIFETIME: Final = 600.0
 """`POST /v2/auth/token` tokens are valid for 10 minutes."""
 TOKEN_MARGIN: Final = 60.0
@@ -86,7 +88,8 @@ class HubTag:
     last_updated: datetime | None
     last_pushed: datetime | None
     last_pulled: datetime | None
-    status: str
+    status: Untrusted
+    """`active`/`inactive`: the Hub's word, marked and bounded where parsed."""
     digests: tuple[str, ...]
     platforms: tuple[str, ...]
 
@@ -144,7 +147,8 @@ def parse_hub_tag(item: Mapping[str, Any]) -> HubTag:
         last_updated=parse_time(item.get("last_updated")),
         last_pushed=parse_time(item.get("tag_last_pushed")),
         last_pulled=parse_time(item.get("tag_last_pulled")),
-        status=str(item.get("status") or ""),
+        status=untrusted(status[:STATUS_LIMIT] if isinstance(status := item.get("status"), str)
+                         else ""),
         digests=tuple(digests),
         platforms=tuple(dict.fromkeys(platforms)),
     )
@@ -428,7 +432,7 @@ class DockerHubBackend(DistributionBackend):
         if found is None:
             return None
         return TagActivity(found.last_pushed or found.last_updated, found.last_pulled,
-                           untrusted(found.status))
+                           found.status)
 
     async def delete_tag(self, repository: str, tag: str) -> None:
         """The Hub's tag delete: the tag goes, the image and its other tags stay."""

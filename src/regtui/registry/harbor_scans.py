@@ -23,6 +23,7 @@ from regtui.registry.scan_reports import (
     parse_document,
     parse_time,
 )
+from regtui.text import Untrusted, untrusted
 
 ACCEPT: Final = {"X-Accept-Vulnerabilities": SCAN_MIME_TYPES}
 RUNNING: Final = frozenset({"pending", "running", "scheduled"})
@@ -43,13 +44,13 @@ class HarborArtifact:
 class HubHit:
     """One row of `/security/vul`: a CVE in a package of an artifact."""
 
-    repository: str
-    digest: str
-    tags: tuple[str, ...]
-    cve: str
-    package: str
-    version: str
-    fixed_version: str
+    repository: Untrusted
+    digest: Untrusted
+    tags: tuple[Untrusted, ...]
+    cve: Untrusted
+    package: Untrusted
+    version: Untrusted
+    fixed_version: Untrusted
     severity: Severity
     cvss_score: float | None
 
@@ -66,8 +67,8 @@ class HubHit:
 class HubArtifact:
     """One of Security Hub's "most dangerous artifacts" (critical, high, medium counts)."""
 
-    repository: str
-    digest: str
+    repository: Untrusted
+    digest: Untrusted
     counts: SeverityCounts
 
 
@@ -249,9 +250,15 @@ def _count(data: Mapping[str, Any], key: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
+def _text(item: Mapping[str, Any], key: str, limit: int) -> Untrusted:
+    """A Security Hub row's string, marked untrusted where it is parsed and bounded: up to
+    HUB_ROWS rows are kept, and nothing from the server is kept at any length."""
+    value = item.get(key)
+    return untrusted(value[:limit] if isinstance(value, str) else "")
+
+
 def _hub_artifact(item: Mapping[str, Any]) -> HubArtifact:
-    return HubArtifact(str(item.get("repository_name", ""))[:300],
-                       str(item.get("digest", ""))[:100],
+    return HubArtifact(_text(item, "repository_name", 300), _text(item, "digest", 100),
                        SeverityCounts(critical=_count(item, "critical_cnt"),
                                       high=_count(item, "high_cnt"),
                                       medium=_count(item, "medium_cnt")))
@@ -266,10 +273,12 @@ def _allowlist_ids(data: object) -> frozenset[str]:
 
 def _hub_hit(item: Mapping[str, Any]) -> HubHit:
     score = item.get("cvss_v3_score")
+    tags = item.get("tags")
     return HubHit(
-        repository=str(item.get("repository_name", "")), digest=str(item.get("digest", "")),
-        tags=tuple(str(t) for t in item.get("tags") or [] if isinstance(t, str)),
-        cve=str(item.get("cve_id", "")), package=str(item.get("package", "")),
-        version=str(item.get("version", "")), fixed_version=str(item.get("fixed_version", "")),
+        repository=_text(item, "repository_name", 300), digest=_text(item, "digest", 100),
+        tags=tuple(untrusted(t[:200]) for t in (tags if isinstance(tags, list) else ())[:100]
+                   if isinstance(t, str)),
+        cve=_text(item, "cve_id", 100), package=_text(item, "package", 300),
+        version=_text(item, "version", 200), fixed_version=_text(item, "fixed_version", 200),
         severity=Severity.parse(item.get("severity")),
         cvss_score=float(score) if isinstance(score, int | float) and score else None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any, Final, TextIO
 
@@ -21,15 +22,23 @@ CONFIG_FIELDS: Final = frozenset({"created", "platforms"})
 
 
 def parse_fields(text: str | None) -> tuple[str, ...]:
-    """`--fields a,b` in the order given; every name must be one of FIELDS."""
-    if not text:
+    """`--fields a,b` in the order given; every name must be one of FIELDS, once.
+
+    An empty list (`--fields ""`, a script's unset variable) is an error, not every field,
+    and so is a name given twice (a typo for another field, most likely)."""
+    if text is None:
         return FIELDS
-    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
-    unknown = [name for name in names if name not in FIELDS]
-    if unknown or not names:
-        raise ValueError(f"--fields: unknown field(s) {', '.join(unknown) or '(none given)'}; "
-                         f"known: {', '.join(FIELDS)}")
-    return names
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    known = f"known: {', '.join(FIELDS)}"
+    if not parts:
+        raise ValueError(f"--fields: no field named; {known}")
+    unknown = [name for name in dict.fromkeys(parts) if name not in FIELDS]
+    if unknown:
+        raise ValueError(f"--fields: unknown field(s) {', '.join(unknown)}; {known}")
+    twice = [name for name, count in Counter(parts).items() if count > 1]
+    if twice:
+        raise ValueError(f"--fields: {', '.join(twice)} named more than once")
+    return tuple(parts)
 
 
 def record_dict(record: TagRecord) -> dict[str, Any]:

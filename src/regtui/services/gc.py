@@ -32,6 +32,11 @@ _STORAGE_OPTIONS: Final = frozenset({"delete", "maintenance", "cache", "redirect
 """Keys of `storage:` that are options, not drivers."""
 MAX_LOG_LINES: Final = 20_000
 MAX_LINE: Final = 4096
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -203,8 +208,10 @@ class GcRunner:
     note: Final = ""
 
     def __init__(self, registry: str, gc: GcConfig, *, read_only: bool,
-                 history_path: Path, url: str = "") -> None:
+                 history_path: Path, url: str = "", clock: Clock = utc_now) -> None:
         self.registry = registry
+        self.clock = clock
+        """When a run happened, as its history row shows it (snapshots fix it)."""
         self.url = url
         self.gc = gc
         self.read_only = read_only
@@ -225,7 +232,8 @@ class GcRunner:
         tail: list[str] = []
         code = await self._stream(argv, progress, tail, on_line)
         run = GcRun(
-            time=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            time=self.clock().astimezone(UTC).isoformat(timespec="seconds")
+            .replace("+00:00", "Z"),
             registry=self.registry,
             mode="dry-run" if dry_run else ("delete-untagged" if delete_untagged else "collect"),
             command=shlex.join(argv), exit_code=code,

@@ -136,10 +136,10 @@ class InventoryService:
         self._resolved: dict[tuple[str, str], asyncio.Task[Resolved]] = {}
         self._tag_lists: dict[str, frozenset[str]] = {}
         self.workers = max(concurrency, max_concurrency) * 2
+        """Tags resolved at once per repository: enough to keep the transport's limit busy."""
         self.configs = True
         """Read image configs (`created`, a single image's platform): `inventory --fields`
         without those fields turns it off, and no config is fetched."""
-        """Tags resolved at once per repository: enough to keep the transport's limit busy."""
 
     @property
     def capabilities(self) -> Capabilities:

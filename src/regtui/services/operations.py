@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
@@ -27,7 +27,15 @@ from regtui.registry.backend import gc_job_api, gc_task_api, tag_delete_api
 from regtui.registry.models import ArtifactKind, TagRecord
 from regtui.registry.push import delete_manifest, push_blob, push_manifest
 from regtui.services.audit import AuditLog
-from regtui.services.gc import GarbageCollector, GcProgress, GcRun, GcRunner, storage_root
+from regtui.services.gc import (
+    Clock,
+    GarbageCollector,
+    GcProgress,
+    GcRun,
+    GcRunner,
+    storage_root,
+    utc_now,
+)
 from regtui.services.harbor_gc import HarborGc
 from regtui.services.impact import DeletePlan, Strategy, TagImpact, Target, plan_delete
 from regtui.services.inventory import InventoryService, bounded_map
@@ -62,8 +70,10 @@ class OperationsService:
     """Changes to one registry, always previewed, confirmed, re-checked and audited."""
 
     def __init__(self, inventory: InventoryService, registry: RegistryConfig, *,
-                 read_only: bool, audit: AuditLog) -> None:
+                 read_only: bool, audit: AuditLog, clock: Clock = utc_now) -> None:
         self.inventory = inventory
+        self.clock = clock
+        """The time garbage-collect runs are stamped with (injected by snapshot tests)."""
         self.registry = registry
         self.read_only = read_only
         self.audit = audit
@@ -174,7 +184,7 @@ class OperationsService:
         if scope.strip() and not scoped:
             raise UsageError(f"retention scope {scope.strip()!r}: no repository or namespace "
                              f"of that name has tags on {self.registry.name}")
-        chosen = select(scoped, policy, now or datetime.now(UTC))
+        chosen = select(scoped, policy, now or self.clock())
         plan = await self.plan([Target(r.repository, r.tag) for r in chosen])
         return chosen, plan
 
@@ -271,7 +281,8 @@ class OperationsService:
                              "regtui does not know how to run its garbage collection")
         return GcRunner(self.registry.name, self.registry.gc, read_only=self.read_only,
                         url=self.registry.url,
-                        history_path=self.audit.path.parent / "gc-history.jsonl")
+                        history_path=self.audit.path.parent / "gc-history.jsonl",
+                        clock=self.clock)
 
     async def collect_garbage(self, *, dry_run: bool, delete_untagged: bool = False,
                               on_line: Callable[[str, GcProgress], None] | None = None) -> GcRun:

@@ -530,7 +530,7 @@ class ScanService:
         for hit in await hub.search_cve(cve):
             allowed = cve in await self.allowlist(hit.repository)
             records = by_digest.get((hit.repository, hit.digest))
-            tags = [r.tag for r in records] if records else list(hit.tags) or [""]
+            tags: list[str] = [r.tag for r in records] if records else list(hit.tags) or [""]
             hits.extend(CveHit(hit.repository, tag, hit.digest, hit.cve or cve, hit.package,
                                hit.version, hit.fixed_version, hit.severity, allowed)
                         for tag in tags)

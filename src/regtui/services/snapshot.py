@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from regtui.errors import RegtuiError
 from regtui.registry.models import ArtifactKind, TagRecord
-from regtui.text import untrusted
+from regtui.text import safe_text, untrusted
 
 SCHEMA_VERSION: Final = 1
 _SCHEMA: Final = """
@@ -50,6 +50,10 @@ CREATE INDEX IF NOT EXISTS repositories_by_position ON repositories(position);
 
 class SnapshotError(RegtuiError):
     """The snapshot is missing or unreadable (exit 1: nothing could be printed from it)."""
+
+
+_DAMAGE: Final = (ValueError, TypeError, KeyError, IndexError, AttributeError)
+"""What decoding rows no regtui wrote raises (bad JSON, dates, kinds, row shapes)."""
 
 
 def snapshot_path(cache_dir: Path, url: str) -> Path:
@@ -219,22 +223,38 @@ class SnapshotReader:
                 "FROM repositories ORDER BY position").fetchall()
         except sqlite3.Error as exc:
             raise SnapshotError(f"snapshot {self.path}: cannot read it ({exc})") from None
-        repos = tuple(
-            RepositoryRow(name, count, size, _parse_when(push), _parse_when(fetched),
-                          frozenset(json.loads(names)) if names is not None else None)
-            for name, count, size, push, fetched, names in rows)
-        return SnapshotSummary(self._meta.get("url", ""),
-                               _parse_when(self._meta.get("walk_started")),
-                               _parse_when(self._meta.get("walk_finished")),
-                               _parse_when(self._meta.get("updated_at")), repos)
+        try:
+            repos = tuple(
+                RepositoryRow(name, count, size, _parse_when(push), _parse_when(fetched),
+                              frozenset(json.loads(names)) if names is not None else None)
+                for name, count, size, push, fetched, names in rows)
+            return SnapshotSummary(self._meta.get("url", ""),
+                                   _parse_when(self._meta.get("walk_started")),
+                                   _parse_when(self._meta.get("walk_finished")),
+                                   _parse_when(self._meta.get("updated_at")), repos)
+        except _DAMAGE as exc:
+            raise self._damaged("its summary", exc) from None
 
     def records(self, registry: str, repository: str) -> list[TagRecord] | None:
         """One repository's records as stored; None when it was never read."""
-        row = self._db.execute("SELECT records FROM repositories WHERE name = ?",
-                               (repository,)).fetchone()
+        try:
+            row = self._db.execute("SELECT records FROM repositories WHERE name = ?",
+                                   (repository,)).fetchone()
+        except sqlite3.Error as exc:
+            raise SnapshotError(f"snapshot {self.path}: cannot read it ({exc})") from None
         if row is None or row[0] is None:
             return None
-        return decode_records(registry, repository, row[0])
+        try:
+            return decode_records(registry, repository, row[0])
+        except _DAMAGE as exc:
+            raise self._damaged(f"repository {safe_text(repository, 100)}", exc) from None
+
+    def _damaged(self, what: str, exc: Exception) -> SnapshotError:
+        """Contents no regtui wrote (a disk error, an edit by hand): one line, and the way
+        out, since a full walk rewrites every row."""
+        detail = safe_text(f"{type(exc).__name__}: {exc}", 120)
+        return SnapshotError(f"snapshot {self.path}: {what} is damaged ({detail}); a full "
+                             "`regtui inventory` writes it anew")
 
     def walk(self, registry: str, repositories: Sequence[str] | None = None
              ) -> Iterator[TagRecord]:
@@ -267,7 +287,20 @@ class SnapshotStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._batching = False
-        self._db = _connect(path)
+        self.replaced = ""
+        """Why the file found there was set aside for a new one (it was damaged); ""."""
+        try:
+            self._db = _connect(path)
+        except sqlite3.OperationalError:
+            raise  # locked, read-only, unopenable: the file may be fine, so it is kept
+        except sqlite3.DatabaseError as exc:
+            # Not a database, or a damaged one. A snapshot only saves a walk's time: start
+            # afresh, or every later walk fails on it and `--cached` never recovers.
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    path.with_name(path.name + suffix).unlink()
+            self.replaced = f"snapshot {path}: damaged ({exc}); started a new one"
+            self._db = _connect(path)
         with self._db:
             self._set("url", url)
             self._set("schema", str(SCHEMA_VERSION))
@@ -363,6 +396,8 @@ class SnapshotWriter:
         self.path = path
         self.url = url
         self.failed: str = ""
+        self.notice: str = ""
+        """A damaged snapshot file was replaced by a new one (said once, after `close`)."""
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name=f"snapshot {url}", daemon=True)
         self._thread.start()
@@ -383,6 +418,7 @@ class SnapshotWriter:
             try:
                 if writes and store is None:
                     store = SnapshotStore(self.path, self.url)
+                    self.notice = store.replaced
                 if store is not None and writes:
                     with store.batch():
                         for method, args, kwargs in writes:

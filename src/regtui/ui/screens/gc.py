@@ -27,6 +27,7 @@ from regtui.ui.operations import CHANGE_GROUP, leave_or_ask, refuse_second_chang
 from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.footer import PriorityFooter
+from regtui.ui.widgets.tables import MeasuredTable
 
 UNTAGGED_WARNING = (
     "--delete-untagged is not offered: on distribution 2.x it also deletes the untagged "
@@ -122,7 +123,7 @@ class GcScreen(FunnelScreen[None]):
         with Horizontal():
             yield Button("Dry run", id="gc-dry", disabled=not self._can_run())
             yield Button("Collect…", id="gc-real", variant="error", disabled=True)
-        yield DataTable(id="gc-history", cursor_type="row", zebra_stripes=True)
+        yield MeasuredTable(id="gc-history", cursor_type="row", zebra_stripes=True)
         yield PriorityFooter()
 
     def _collector_problem(self) -> str:

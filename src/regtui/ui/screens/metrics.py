@@ -47,6 +47,7 @@ from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.charts import Line, MetricChart, StatValue
 from regtui.ui.widgets.footer import PriorityFooter
+from regtui.ui.widgets.tables import MeasuredTable
 
 SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("push", "Push failure rate", ("push_failures", "push_breakdown")),
@@ -169,17 +170,17 @@ class MetricsScreen(FunnelScreen[None]):
             yield Static(Text(f"warn ≥ {format_value(limits.warn, 'ratio')} · critical ≥ "
                               f"{format_value(limits.critical, 'ratio')}"), classes="thresholds")
             yield MetricChart(PLOTTED["push_failures"], "ratio", id="chart-push_failures")
-            yield DataTable(id="table-push_breakdown", cursor_type="row", zebra_stripes=True)
+            yield MeasuredTable(id="table-push_breakdown", cursor_type="row", zebra_stripes=True)
         elif key == "traffic":
             for chart in ("traffic", "latency"):
                 yield MetricChart(PLOTTED[chart], UNITS[chart], id=f"chart-{chart}")
-            yield DataTable(id="table-latency", cursor_type="row", zebra_stripes=True)
+            yield MeasuredTable(id="table-latency", cursor_type="row", zebra_stripes=True)
             yield MetricChart(PLOTTED["in_flight"], "count", id="chart-in_flight")
         elif key == "storage":
             yield MetricChart(PLOTTED["storage"], "bytes", id="chart-storage")
             yield Static(id="storage-trend")
         else:
-            yield DataTable(id="table-harbor_health", cursor_type="row")
+            yield MeasuredTable(id="table-harbor_health", cursor_type="row")
             yield MetricChart(PLOTTED["harbor_core"], "rps", id="chart-harbor_core")
 
     def on_mount(self) -> None:

@@ -36,6 +36,7 @@ from regtui.ui.operations import (
 from regtui.ui.screens.funnel import FunnelScreen
 from regtui.ui.widgets.badge import ReadOnlyBadge
 from regtui.ui.widgets.footer import PriorityFooter
+from regtui.ui.widgets.tables import MeasuredTable
 
 
 def policy_from(match: str, protect: str, older_than: str, keep_last: str) -> RetentionPolicy:
@@ -103,7 +104,7 @@ class RetentionScreen(FunnelScreen[None]):
             yield Button("Apply…", id="ret-apply", variant="error", disabled=True)
         yield Static(id="retention-summary")
         yield ProgressBar(id="ret-progress", show_eta=False)
-        yield DataTable(id="ret-table", cursor_type="row", zebra_stripes=True)
+        yield MeasuredTable(id="ret-table", cursor_type="row", zebra_stripes=True)
         yield PriorityFooter()
 
     def on_mount(self) -> None:

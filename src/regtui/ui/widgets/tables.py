@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual import events
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
@@ -30,5 +31,23 @@ def sync_rows(table: DataTable[Text], rows: Sequence[tuple[str, Sequence[Shown]]
                 table.add_row(*texts, key=key)
                 continue
             for column, text in zip(columns, texts, strict=False):
-                if table.get_cell(key, column) != text:
-                    table.update_cell(key, column, text)
+                if table.get_cell(key, column) != text:  # a wider value widens its column
+                    table.update_cell(key, column, text, update_width=True)
+
+
+class MeasuredTable(DataTable[Text]):
+    """A DataTable that redraws once it has measured new rows.
+
+    Textual (8.2.8) measures auto-width columns when the table is idle, and its cell and row
+    render caches are keyed without the column widths: rows drawn in between (rows a worker
+    added, say) can stay cut to the old width, e.g. a GC history row reading "2026". Seen in
+    the gc-dry-run snapshot about every other run under load; not reproduced in isolation.
+    Bumping the update count (part of every cache key) after measuring drops those renders.
+    """
+
+    async def _on_idle(self, event: events.Idle) -> None:
+        measuring = self._require_update_dimensions or bool(self._updated_cells)
+        await super()._on_idle(event)
+        if measuring:
+            self._update_count += 1
+            self.refresh()
