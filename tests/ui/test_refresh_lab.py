@@ -174,3 +174,34 @@ async def test_restart_revalidates_the_snapshot_without_resolving_tags(
         assert sum("/tags/list" in path for _, path in requests) == len(names)  # ...checked
         assert not data.unconfirmed and not data.status.from_snapshot
         assert " up " in screen_text(again)
+
+
+async def test_a_damaged_repository_in_the_snapshot_is_said_and_the_rest_still_shows(
+        lab_factory: LabFactory, tmp_path: Path) -> None:
+    import os
+    import sqlite3
+
+    from regtui.services.snapshot import snapshot_path
+
+    lab = lab_factory()
+    first = lab_app(lab, tmp_path)
+    async with first.run_test(size=(160, 48)) as pilot:
+        await loaded(pilot, first)
+        seen = {name: s.tags for name, s in first.store["lab"].summaries.items()}
+    lab.stop()
+    path = snapshot_path(Path(os.environ["XDG_CACHE_HOME"]) / "regtui", lab.url)
+    with sqlite3.connect(path) as db:  # a disk error, or an edit by hand
+        db.execute("UPDATE repositories SET records = '{not json' WHERE name = 'app'")
+    db.close()
+
+    again = lab_app(lab, tmp_path)
+    async with again.run_test(size=(160, 48)) as pilot:
+        data = again.store["lab"]
+        others = {name for name in seen if name != "app"}
+        for _ in range(600):
+            if others <= set(data.summaries) - data.undecoded and "snapshot" in screen_text(again):
+                break
+            await pilot.pause(0.05)
+        assert {name: data.summaries[name].tags for name in others} == \
+            {name: seen[name] for name in others}, "the repositories after the damaged one"
+        assert f"snapshot {path}" in screen_text(again).replace("\n", "")

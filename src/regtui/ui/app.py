@@ -54,6 +54,7 @@ from regtui.ui.refresh import (
     RepoLoaded,
     ReposLoaded,
     RetrySchedule,
+    SnapshotDamaged,
     SnapshotDecoded,
 )
 from regtui.ui.screens.audit import AuditScreen
@@ -531,6 +532,9 @@ class RegtuiApp(App[int]):
                 data.set_summary(summary)
                 self._changed(message.registry, summary.name)
 
+    def on_snapshot_damaged(self, message: SnapshotDamaged) -> None:
+        self.report_error(message.error, source=f"snapshot:{message.registry}")
+
     def on_repo_failed(self, message: RepoFailed) -> None:
         self.store[message.registry].repo_errors[message.repository] = str(message.error)
         self.report_error(message.error, source=f"repo:{message.registry}")
@@ -545,6 +549,8 @@ class RegtuiApp(App[int]):
         if message.walked and not data.unconfirmed:
             data.live_walk_done = True
         done = [f"refresh:{message.registry}", f"revalidate:{message.registry}"]
+        if data.live_walk_done:  # the walk read (and rewrote) what the snapshot had damaged
+            done.append(f"snapshot:{message.registry}")
         if not data.repo_errors:  # a repository the walk could not read stays on the line
             done.append(f"repo:{message.registry}")
         self.clear_error(*done)

@@ -28,7 +28,7 @@ from regtui.errors import RegistryError
 from regtui.registry.models import RegistryInfo, RepositorySummary, TagRecord
 from regtui.services.changes import ManifestWrites
 from regtui.services.inventory import summarize
-from regtui.services.snapshot import SnapshotReader, SnapshotWriter
+from regtui.services.snapshot import SnapshotError, SnapshotReader, SnapshotWriter
 from regtui.text import Untrusted, untrusted
 from regtui.ui.data import RegistryService, Store
 
@@ -86,6 +86,14 @@ class RefreshDone(Message):
     at: datetime
     walked: bool = True
     """False when the refresh found nothing to do (the live data is simply confirmed)."""
+
+
+@dataclass
+class SnapshotDamaged(Message):
+    """A repository the snapshot holds could not be decoded: said once, the live walk reads it."""
+
+    registry: str
+    error: SnapshotError
 
 
 @dataclass
@@ -324,11 +332,18 @@ class Refresher:
                cancelled: Callable[[], bool]) -> None:
         """Thread worker: every repository's records from the snapshot, a batch at a time."""
         batch: list[RepositorySummary] = []
+        damaged = False
         try:
             for name in order:
                 if cancelled():
                     return
-                records: list[TagRecord] | None = reader.records(registry, name)
+                try:
+                    records: list[TagRecord] | None = reader.records(registry, name)
+                except SnapshotError as error:  # one damaged repository: the rest still shows
+                    if not damaged:
+                        self._post(SnapshotDamaged(registry, error))
+                    damaged = True
+                    continue
                 if records is None:
                     continue  # in the catalog, never read: the live walk will read it
                 batch.append(summarize(registry, name, records))
