@@ -449,3 +449,37 @@ async def test_scan_now_on_harbor_waits_with_progress_under_the_table(
     [entry] = [json.loads(line) for line in
                (tmp_path / "state" / "audit.jsonl").read_text().splitlines()]
     assert entry["action"] == "scan" and entry["outcome"].startswith("ok: scan finished: clean")
+
+
+@pytest.mark.lab
+async def test_a_second_scan_trigger_while_one_waits_is_refused_not_interrupting(
+        scan_ui_lab: tuple[Lab, ScanLab, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """ctrl+t twice: the first wait goes on (audited ok), the second is refused with a word;
+    an exclusive worker used to cancel the first and audit it as interrupted."""
+    lab, _, _ = scan_ui_lab
+    monkeypatch.setenv("HARBOR_UI_PASSWORD", HARBOR_PASSWORD)
+    with HarborDouble(lab.url) as double:
+        registry = RegistryConfig("harbor", double.url, flavor="harbor", auth=AuthConfig(
+            username=HARBOR_USER, password_env="HARBOR_UI_PASSWORD"))
+        app = RegtuiApp(Config(registries=(registry,), refresh_interval=3600,
+                               cache_dir=tmp_path / "cache", state_dir=tmp_path / "state"),
+                        read_only=False)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            app.open_scans("harbor")
+            await settle(pilot)
+            table = app.screen.query_one("#scans", VirtualTable)
+            table.set_rows(table.rows, keep=f"{REPO}:unscanned")
+            await pilot.press("ctrl+t", "ctrl+t")
+            for _ in range(100):
+                await pilot.pause(0.1)
+                if any("scan finished" in str(n.message) for n in app._notifications):
+                    break
+            await settle(pilot)
+            notes = [str(n.message) for n in app._notifications]
+        assert double.violations == []
+    assert any("a scan is running" in note for note in notes), notes
+    entries = [json.loads(line) for line in
+               (tmp_path / "state" / "audit.jsonl").read_text().splitlines()]
+    assert [e["outcome"].split(":")[0] for e in entries] == ["ok"], entries

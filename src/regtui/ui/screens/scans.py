@@ -171,11 +171,11 @@ class ScansScreen(BaseScreen):
 
         self.scans = await self.source.scan_tags(records, arrived)
         self.view = None
-        self.show()
-        self.view = await self.source.registry_view(self.scans)
-        if self.registry in self.rapp.store.registries:
+        if self.registry in self.rapp.store.registries:  # the VULNS columns need not wait
             self.rapp.store[self.registry].set_scans(self.scans)
             self.rapp.scans_changed(self.registry)
+        self.show()
+        self.view = await self.source.registry_view(self.scans)
         self.show()
 
     def _filter(self) -> ScanFilter:
@@ -222,8 +222,14 @@ class ScansScreen(BaseScreen):
 
     def action_trigger_scan(self) -> None:
         row = self.query_one("#scans", VirtualTable).current
-        if not self.read_only_mode() and isinstance(row, ScanRow):
-            self.trigger(row.scan.record)
+        if self.read_only_mode() or not isinstance(row, ScanRow):
+            return
+        if self.scanning:  # a second trigger would cancel the first one's wait
+            self.notify(safe_text(f"a scan is running ({self.scanning}): wait for it to end",
+                                  300), severity="warning", markup=False)
+            return
+        self.scanning = safe_text(f"{row.scan.record.reference}: requested", 120)
+        self.trigger(row.scan.record)
 
     @work(exclusive=True, group="scan-trigger", exit_on_error=False)
     async def trigger(self, record: TagRecord) -> None:
