@@ -91,7 +91,7 @@ async def test_namespace_listing_and_configured_names(hub: HubDouble, tmp_path: 
         await backend.aclose()
     assert names == ["library/base", RELEASES, "team-a/svc-000"]
     note = " ".join(backend.health().notes)
-    assert "1 repositories from the configured list" in note
+    assert "1 repository from the configured list" in note
     assert "team-a/*: 2 from the Hub API (/v2/namespaces/team-a/repositories)" in note
     assert hub.recorder.count("GET", "/v2/namespaces/team-a/repositories") == 1
 

@@ -261,3 +261,10 @@ async def test_periodic_refresh_backs_off_after_failures_but_r_does_not(tmp_path
             assert app.store["lab"].status.error == "" and app.retries.failures("lab") == 0
         finally:
             FlakyService.repository_names = original  # type: ignore[method-assign]
+
+
+async def test_the_fleet_title_counts_registries_in_good_grammar(tmp_path: Path) -> None:
+    app = RegtuiApp(one_registry(tmp_path), factory=FakeService, clock=fixed_clock)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        assert "regtui · 1 registry · " in screen_text(app)

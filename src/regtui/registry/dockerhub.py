@@ -352,7 +352,8 @@ class DockerHubBackend(DistributionBackend):
         namespaces = [n[:-2] for n in self.configured if n.endswith("/*")]
         notes: list[str] = []
         if exact:
-            notes.append(f"{len(exact)} repositories from the configured list")
+            noun = "repository" if len(exact) == 1 else "repositories"
+            notes.append(f"{len(exact)} {noun} from the configured list")
         if not self.configured:
             credentials = await self._credentials()
             if credentials is None:

@@ -17,6 +17,7 @@ from regtui.render.fleet import (
     fleet_row,
     status_word,
 )
+from regtui.render.formats import plural
 from regtui.text import Shown
 from regtui.ui.commands import ContextCommand
 from regtui.ui.screens.base import BaseScreen
@@ -57,7 +58,8 @@ class FleetScreen(BaseScreen):
         rows = self.filters.get("fleet", TextFilter()).apply(statuses, _search)
         table.set_rows(rows)
         table.invalidate()
-        self.set_title(f"regtui · {len(statuses)} registries · {self._modes(statuses)}")
+        self.set_title(f"regtui · {plural(len(statuses), 'registry', 'registries')} · "
+                       f"{self._modes(statuses)}")
 
     def _modes(self, statuses: list[RegistryStatus]) -> str:
         """Each registry's mode, as the one function that decides it says."""
