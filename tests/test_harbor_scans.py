@@ -452,3 +452,25 @@ def test_security_hub_rows_are_untrusted_and_bounded_where_parsed() -> None:
     artifact = _hub_artifact({"repository_name": hostile, "digest": 7})
     assert type(artifact.repository) is Untrusted and len(artifact.repository) <= 300
     assert artifact.digest == "" and type(artifact.digest) is Untrusted
+
+
+async def test_a_security_hub_cve_search_is_bounded_and_says_so(
+        harbor_scan_lab: Lab, reports: dict[str, list[dict[str, Any]]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that answers with more rows than kept: the first ones, and a line saying so."""
+    import regtui.services.scans as scans_module
+
+    with make_double(harbor_scan_lab, reports, "v2.15.2-080b0220") as double:
+        service, scans = await scans_of(double, tmp_path)
+        try:
+            every = await service.search_cve(scans, "CVE-2024-3094")
+            assert len({h.digest for h in every}) > 1, "the fixture names the CVE twice or more"
+            monkeypatch.setattr(scans_module, "CVE_HUB_ROWS", 1)
+            service.problems.clear()
+            bounded = await service.search_cve(scans, "CVE-2024-3094")
+            assert len({h.digest for h in bounded}) == 1
+            assert any("only the first 1 " in p and "CVE-2024-3094" in p
+                       for p in service.problems), service.problems
+        finally:
+            await service.inventory.aclose()
+        assert double.violations == []

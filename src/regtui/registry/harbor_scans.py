@@ -235,14 +235,17 @@ class HarborScans:
             rows.append(_hub_hit(item))
         return rows, False
 
-    async def search_cve(self, cve: str) -> list[HubHit]:
-        """`/security/vul?q=cve_id=...`: every artifact with the CVE, in one paged list."""
+    async def search_cve(self, cve: str, limit: int) -> tuple[list[HubHit], bool]:
+        """`/security/vul?q=cve_id=...`: the artifacts with the CVE, at most `limit` rows
+        (a server's answer is bounded like any other); True when more were left unread."""
         params = {"q": f"cve_id={cve}", "with_tag": "true"}
         hits: list[HubHit] = []
         async for item in self.backend._pages("/security/vul", f"Harbor CVE search {cve}",
                                               params):
+            if len(hits) >= limit:
+                return hits, True
             hits.append(_hub_hit(item))
-        return hits
+        return hits, False
 
 
 def _count(data: Mapping[str, Any], key: str) -> int:

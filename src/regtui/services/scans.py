@@ -527,7 +527,11 @@ class ScanService:
         for scan in scans:
             by_digest[(scan.record.repository, scan.record.digest)].append(scan.record)
         hits: list[CveHit] = []
-        for hit in await hub.search_cve(cve):
+        found, more = await hub.search_cve(cve, CVE_HUB_ROWS)
+        if more:
+            self.problems.append(f"Harbor CVE search {cve}: only the first {CVE_HUB_ROWS:,} "
+                                 "Security Hub rows were read; narrow the search in Harbor")
+        for hit in found:
             allowed = cve in await self.allowlist(hit.repository)
             records = by_digest.get((hit.repository, hit.digest))
             tags: list[str] = [r.tag for r in records] if records else list(hit.tags) or [""]
@@ -630,6 +634,8 @@ def _spread(found: Iterable[tuple[str, _Vulnerability]], limit: int) -> list[Cve
 LARGE_VIEW: Final = 20_000
 """Findings from which the registry-wide view is built in a thread."""
 HUB_ROWS: Final = 2000
+CVE_HUB_ROWS: Final = 10_000
+"""Rows of one CVE search kept from Security Hub: a server's answer is bounded."""
 """Security Hub rows read for the widest CVEs (20 pages); the view says when there were more."""
 
 
