@@ -11,6 +11,7 @@ from regtui.ui.app import RegtuiApp
 from regtui.ui.screens.registry import RegistryScreen
 from regtui.ui.widgets.vtable import VirtualTable
 from tests.ui.conftest import AppMaker
+from tests.ui.screen_text import screen_text
 from tests.ui.test_snapshots import settle
 
 
@@ -374,3 +375,14 @@ def test_narrow_cells_keep_units_suffixes_and_countdowns() -> None:
     text = failure_text(down, 42.0)
     assert text is not None and cut_cells(text, 24) == "unreacha…retrying in 42s"
     assert cut_cells(Shown("a-long-tag-name-without-a-tail"), 10) == "a-long-ta…"
+
+
+async def test_the_registry_title_keeps_the_datas_age_at_80_columns(make_app: AppMaker) -> None:
+    """At 80x24 the mode, name and URL fill the top line: the URL is cut, the age is not."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_registry("lab", "library/alpine")
+        await settle(pilot)
+        title = screen_text(app).splitlines()[0].rstrip()
+        assert title.endswith(("data just now", "ago")) and "data " in title, title

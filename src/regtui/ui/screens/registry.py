@@ -301,8 +301,8 @@ class RegistryScreen(BaseScreen):
             self._was_down = self.is_down()
             self.refresh_bindings()  # what the footer offers follows: no key that cannot work
         head = f"{status.name} · {status.shown_url} · {api}"
-        if failure is None:
-            self.set_title(f"{head} · {age}")
+        if failure is None:  # the data's age survives a narrow terminal; the URL is cut
+            self.set_title(Tailed(f"{head} · {age}", 400, tail=len(age) + 3))
         else:  # not "loading…" forever: why, and when it is tried again (kept at any width)
             stale = "STALE " if status.fetched_at else ""
             text = f"{head} · {'' if status.fetched_at is None else age + ' · '}{stale}{failure}"
