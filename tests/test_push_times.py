@@ -73,3 +73,18 @@ async def test_the_tags_pane_shows_pushed_beside_created_where_known(
         assert "pushed" in keys
         header = table.render_line(0).text
         assert "CREATED" in header and "PUSHED" in header and "LAST PUSH" not in header
+
+
+async def test_the_seeded_lab_pushed_each_tag_when_it_was_built(lab: Lab, tmp_path: Path) -> None:
+    """Seeding writes links in a varying order within a second; the lab sets each link's
+    mtime to the image's created time, so push-time plans are the same on every run."""
+    config = replace(load_config(lab_config(lab, tmp_path)), cache_dir=tmp_path / "cache")
+    service = open_registry(config.registries[0], config, read_only=True)
+    try:
+        records = await service.tag_records(REPO)
+    finally:
+        await service.aclose()
+    images = [r for r in records if r.created is not None]
+    assert len(images) > 100
+    assert all(r.pushed_at == r.created for r in images), [
+        (r.tag, r.pushed_at, r.created) for r in images if r.pushed_at != r.created][:3]

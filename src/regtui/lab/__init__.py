@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from regtui.lab.process import Child, LabError, free_port, require_binary
 from regtui.lab.prometheus import JOB, start_prometheus
+from regtui.lab.push_times import settle_push_times
 from regtui.lab.registry import RegistryAuth, registry_config, start_registry, write_config
 from regtui.lab.seed import DATASETS, SeedResult, run_seed
 
@@ -272,6 +273,7 @@ def _boot(lab: Lab, prometheus: bool) -> None:
         require_binary("prometheus")
     _start_open_registry(lab)
     lab.seeded = run_seed(lab.url, lab.dataset)
+    settle_push_times(lab.storage_dir)  # the same push times (and retention plans) every run
     if lab.auth != "none":
         _switch_on_auth(lab)
     if prometheus:
