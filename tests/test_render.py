@@ -261,12 +261,3 @@ def test_fleet_gauges_and_the_columns_they_bring() -> None:
                    strict=True))
     assert row["limits"].startswith("! pulls 8/100 per 6h · store default")
     assert row["notes"] == "repositories: configured list" and row["error"] == "-"
-
-
-def test_sort_by_age_uses_the_registrys_push_time_where_it_keeps_one() -> None:
-    """`A` orders by push time (Harbor, Docker Hub, the layout's link time), else created:
-    an old build pushed today is the newest tag, as retention sees it."""
-    old_build_pushed_today = replace(record("rebuilt", days=900), pushed_at=NOW)
-    table = TagTable([record("1.0", days=5), old_build_pushed_today, record("0.9", days=9)])
-    newest_first = [r.key for r in table.visible(parse_filter(""), TagSort.DATE, True, set())]
-    assert newest_first == ["rebuilt", "1.0", "0.9"]

@@ -228,20 +228,19 @@ def _size_key(row: TagRow) -> Any:
 
 
 def _by_date(rows: list[TagRow]) -> list[TagRow]:
-    """Oldest first by push time (the registry's where it keeps one, else created), unknown
-    dates before all, ties by name: C-level keys, fast at 100k rows."""
+    """Oldest first, unknown dates before all, ties by name: C-level keys, fast at 100k rows."""
     by_name = sorted(rows, key=attrgetter("key"))
-    dated = [row for row in by_name if row.record.push_time is not None]
-    undated = [row for row in by_name if row.record.push_time is None]
+    dated = [row for row in by_name if row.record.created is not None]
+    undated = [row for row in by_name if row.record.created is None]
     try:
-        dated.sort(key=attrgetter("record.push_time"))
+        dated.sort(key=attrgetter("record.created"))
     except TypeError:  # a registry mixed naive and aware timestamps
         dated.sort(key=_date_key)
     return undated + dated
 
 
 def _date_key(row: TagRow) -> Any:
-    return (date_key(row.record.push_time), row.key)
+    return (date_key(row.record.created), row.key)
 
 
 _SORT_KEYS = {TagSort.NAME: _name_key, TagSort.SIZE: _size_key, TagSort.DATE: _date_key}
