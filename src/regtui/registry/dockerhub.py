@@ -51,6 +51,8 @@ PAGE_SIZE: Final = 100
 MAX_PAGES: Final = 10_000
 WARN_RATIO: Final = 0.10
 PROBE: Final = ("ratelimitpreview/test", "latest")
+LIMIT_BURST_S: Final = 2.0
+"""Answers this close together are one burst: their order of arrival is not their order."""
 """Docker's documented repository for reading the pull limit with a HEAD."""
 PULL_LIMIT_TEXT: Final = "pull rate limit"
 MAX_API_WAIT: Final = 60.0
@@ -176,6 +178,7 @@ class DockerHubBackend(DistributionBackend):
         self.pull_limit: PullLimit | None = None
         self.pull_limit_seen = False
         """True once a registry answer was read: no headers then means no limit."""
+        self._pull_limit_at = 0.0
         self.api_limit: tuple[int, int] | None = None
         """(remaining, limit) from the Hub API's `X-RateLimit-*` headers."""
         self.api_reset: float | None = None
@@ -200,9 +203,17 @@ class DockerHubBackend(DistributionBackend):
         return response, body
 
     def _note_pull_limit(self, response: httpx.Response) -> None:
-        if "/manifests/" in response.url.path:
-            self.pull_limit = parse_pull_limit(response.headers)
-            self.pull_limit_seen = True
+        """The latest reading, except one that answers of a concurrent burst delivered out of
+        order: a higher remaining count within LIMIT_BURST_S of the last reading is older."""
+        if "/manifests/" not in response.url.path:
+            return
+        found, now, last = parse_pull_limit(response.headers), time.monotonic(), self.pull_limit
+        stale = (found is not None and last is not None and found.limit == last.limit
+                 and found.remaining > last.remaining
+                 and now - self._pull_limit_at < LIMIT_BURST_S)
+        if not stale:
+            self.pull_limit, self._pull_limit_at = found, now
+        self.pull_limit_seen = True
 
     def _status_error(self, response: httpx.Response, body: bytes, what: str) -> RegistryError:
         self._note_pull_limit(response)
