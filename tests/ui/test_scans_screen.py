@@ -410,6 +410,15 @@ async def test_fifty_thousand_findings_drill_down(make_app: AppMaker, tmp_path: 
         assert shown and all("pkg-7" in f.package for f in shown)
 
 
+def harbor_app(double: HarborDouble, tmp_path: Path) -> RegtuiApp:
+    """A writable app over the Harbor double (HARBOR_UI_PASSWORD set by the test)."""
+    registry = RegistryConfig("harbor", double.url, flavor="harbor", auth=AuthConfig(
+        username=HARBOR_USER, password_env="HARBOR_UI_PASSWORD"))
+    return RegtuiApp(Config(registries=(registry,), refresh_interval=3600,
+                            cache_dir=tmp_path / "cache", state_dir=tmp_path / "state"),
+                     read_only=False)
+
+
 @pytest.mark.lab
 async def test_scan_now_on_harbor_waits_with_progress_under_the_table(
         scan_ui_lab: tuple[Lab, ScanLab, Path], tmp_path: Path,
@@ -419,11 +428,7 @@ async def test_scan_now_on_harbor_waits_with_progress_under_the_table(
     lab, _, _ = scan_ui_lab
     monkeypatch.setenv("HARBOR_UI_PASSWORD", HARBOR_PASSWORD)
     with HarborDouble(lab.url) as double:
-        registry = RegistryConfig("harbor", double.url, flavor="harbor", auth=AuthConfig(
-            username=HARBOR_USER, password_env="HARBOR_UI_PASSWORD"))
-        app = RegtuiApp(Config(registries=(registry,), refresh_interval=3600,
-                               cache_dir=tmp_path / "cache", state_dir=tmp_path / "state"),
-                        read_only=False)
+        app = harbor_app(double, tmp_path)
         async with app.run_test(size=(160, 48)) as pilot:
             await settle(pilot)
             app.open_scans("harbor")
@@ -460,11 +465,7 @@ async def test_a_second_scan_trigger_while_one_waits_is_refused_not_interrupting
     lab, _, _ = scan_ui_lab
     monkeypatch.setenv("HARBOR_UI_PASSWORD", HARBOR_PASSWORD)
     with HarborDouble(lab.url) as double:
-        registry = RegistryConfig("harbor", double.url, flavor="harbor", auth=AuthConfig(
-            username=HARBOR_USER, password_env="HARBOR_UI_PASSWORD"))
-        app = RegtuiApp(Config(registries=(registry,), refresh_interval=3600,
-                               cache_dir=tmp_path / "cache", state_dir=tmp_path / "state"),
-                        read_only=False)
+        app = harbor_app(double, tmp_path)
         async with app.run_test(size=(160, 48)) as pilot:
             await settle(pilot)
             app.open_scans("harbor")
