@@ -19,6 +19,7 @@ from regtui.lab import Lab
 from regtui.registry import mediatypes as mt
 from regtui.services.changes import ManifestWrites
 from regtui.ui.app import RegtuiApp
+from regtui.ui.data import RegistryData
 from tests.lab_fixtures import LabFactory
 from tests.test_inventory import flush_access_log
 from tests.ui.screen_text import screen_text
@@ -125,14 +126,20 @@ async def test_with_prometheus_an_unchanged_registry_gets_no_request(
         writes.close()
 
 
-async def test_restart_shows_the_snapshot_at_once_even_with_the_registry_down(
-        lab_factory: LabFactory, tmp_path: Path) -> None:
-    lab = lab_factory()
+async def walked_once(lab: Lab, tmp_path: Path) -> RegistryData:
+    """A first app that read the whole lab (and wrote its snapshot); what its store holds."""
     first = lab_app(lab, tmp_path)
     async with first.run_test(size=(160, 48)) as pilot:
         await loaded(pilot, first)
-        seen = {name: s.tags for name, s in first.store["lab"].summaries.items()}
-        totals = first.store["lab"].status.tags
+    return first.store["lab"]
+
+
+async def test_restart_shows_the_snapshot_at_once_even_with_the_registry_down(
+        lab_factory: LabFactory, tmp_path: Path) -> None:
+    lab = lab_factory()
+    first = await walked_once(lab, tmp_path)
+    seen = {name: s.tags for name, s in first.summaries.items()}
+    totals = first.status.tags
     lab.stop()
 
     again = lab_app(lab, tmp_path)
@@ -155,10 +162,7 @@ async def test_restart_shows_the_snapshot_at_once_even_with_the_registry_down(
 async def test_restart_revalidates_the_snapshot_without_resolving_tags(
         lab_factory: LabFactory, tmp_path: Path) -> None:
     lab = lab_factory()
-    first = lab_app(lab, tmp_path)
-    async with first.run_test(size=(160, 48)) as pilot:
-        await loaded(pilot, first)
-        names = list(first.store["lab"].names)
+    names = list((await walked_once(lab, tmp_path)).names)
 
     start = lab.log_file.stat().st_size
     again = lab_app(lab, tmp_path)
@@ -184,10 +188,8 @@ async def test_a_damaged_repository_in_the_snapshot_is_said_and_the_rest_still_s
     from regtui.services.snapshot import snapshot_path
 
     lab = lab_factory()
-    first = lab_app(lab, tmp_path)
-    async with first.run_test(size=(160, 48)) as pilot:
-        await loaded(pilot, first)
-        seen = {name: s.tags for name, s in first.store["lab"].summaries.items()}
+    first = await walked_once(lab, tmp_path)
+    seen = {name: s.tags for name, s in first.summaries.items()}
     lab.stop()
     path = snapshot_path(Path(os.environ["XDG_CACHE_HOME"]) / "regtui", lab.url)
     with sqlite3.connect(path) as db:  # a disk error, or an edit by hand
