@@ -634,9 +634,9 @@ def _spread(found: Iterable[tuple[str, _Vulnerability]], limit: int) -> list[Cve
 LARGE_VIEW: Final = 20_000
 """Findings from which the registry-wide view is built in a thread."""
 HUB_ROWS: Final = 2000
+"""Security Hub rows read for the widest CVEs (20 pages); the view says when there were more."""
 CVE_HUB_ROWS: Final = 10_000
 """Rows of one CVE search kept from Security Hub: a server's answer is bounded."""
-"""Security Hub rows read for the widest CVEs (20 pages); the view says when there were more."""
 
 
 @dataclass(frozen=True, slots=True)
