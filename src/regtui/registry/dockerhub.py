@@ -207,7 +207,7 @@ class DockerHubBackend(DistributionBackend):
         order: a higher remaining count within LIMIT_BURST_S of the last reading is older."""
         if "/manifests/" not in response.url.path:
             return
-        found, now, last = parse_pull_limit(response.headers), time.monotonic(), self.pull_limit
+        found, now, last = parse_pull_limit(response.headers), self.clock(), self.pull_limit
         stale = (found is not None and last is not None and found.limit == last.limit
                  and found.remaining > last.remaining
                  and now - self._pull_limit_at < LIMIT_BURST_S)
